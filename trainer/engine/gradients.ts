@@ -1,0 +1,47 @@
+/**
+ * tfjs-core's Node entry (`dist/tf-core.node.js`) registers no gradient functions: the full
+ * `@tensorflow/tfjs` bundle does that by importing `dist/register_all_gradients`, an ES module
+ * tree with extensionless and directory imports that Node cannot load as it ships. Ringmaster
+ * depends on tfjs-core alone (see docs/adr/0020), so we bundle that tree once with esbuild
+ * (already present as tsx's compiler) into a CommonJS file cached under node_modules/.cache and
+ * require it. The bundled copy shares the engine, kernel and gradient registries with the
+ * loaded tfjs-core because tfjs keeps them on the global object.
+ */
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+
+const require = createRequire(import.meta.url);
+
+let registered = false;
+
+/** Registers every tfjs-core gradient (idempotent; a no-op if someone else already did). */
+export function registerAllGradients(): void {
+  if (registered) return;
+  registered = true;
+  // tfjs-node loads the full tfjs, which registers them itself.
+  if (tf.getGradient('Mean') !== undefined) return;
+  const entry = require.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js');
+  const pkgFile = join(dirname(entry), '..', 'package.json');
+  const version = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { version: string }).version;
+  const cacheDir = join(dirname(entry), '..', '..', '..', '.cache', 'ringmaster');
+  const bundle = join(cacheDir, `tfjs-core-gradients-${version}.cjs`);
+  if (!existsSync(bundle)) {
+    const esbuild = require('esbuild') as typeof import('esbuild');
+    const out = esbuild.buildSync({
+      entryPoints: [entry],
+      bundle: true,
+      format: 'cjs',
+      platform: 'node',
+      write: false,
+      logLevel: 'silent',
+    });
+    mkdirSync(cacheDir, { recursive: true });
+    // Write then rename: concurrent test processes must never require a half-written file.
+    const tmp = `${bundle}.${process.pid}.tmp`;
+    writeFileSync(tmp, out.outputFiles[0]!.text);
+    renameSync(tmp, bundle);
+  }
+  require(bundle);
+}
