@@ -1,0 +1,58 @@
+import type { Storage } from '../storage/storage.js';
+
+/** One line of metrics.jsonl: what an epoch did. Accuracies are percentages. */
+export interface EpochMetrics {
+  epoch: number;
+  lr: number;
+  trainLoss: number;
+  trainAcc1: number;
+  imagesPerSec: number;
+  seconds: number;
+  acc1: number;
+  acc5: number;
+  emaAcc1: number | null;
+  emaAcc5: number | null;
+  /** Validation padding made ranks evaluate more samples than the split has. */
+  evalBiased: boolean;
+}
+
+export const METRICS_FILE = 'metrics.jsonl';
+
+export function parseMetricsJsonl(text: string): EpochMetrics[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim().length > 0)
+    .map((l) => JSON.parse(l) as EpochMetrics);
+}
+
+export function toMetricsJsonl(rows: readonly EpochMetrics[]): string {
+  return rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
+}
+
+/**
+ * Per-epoch metrics kept in memory and rewritten whole after each epoch: objects in S3
+ * cannot be appended to, and a run has at most a few hundred lines.
+ */
+export class MetricsLog {
+  private readonly rows: EpochMetrics[];
+  constructor(
+    private readonly storage: Storage,
+    history: readonly EpochMetrics[] = [],
+  ) {
+    this.rows = [...history];
+  }
+
+  get history(): readonly EpochMetrics[] {
+    return this.rows;
+  }
+
+  async append(row: EpochMetrics): Promise<void> {
+    // A resumed epoch replaces what an interrupted attempt may have logged for it.
+    const at = this.rows.findIndex((r) => r.epoch >= row.epoch);
+    if (at >= 0) this.rows.splice(at);
+    this.rows.push(row);
+    await this.storage.put(METRICS_FILE, Buffer.from(toMetricsJsonl(this.rows)), {
+      contentType: 'application/x-ndjson',
+    });
+  }
+}
