@@ -1,0 +1,188 @@
+/**
+ * The CustomResourceDefinition, generated from the one schema in trainer/recipe/schema.ts.
+ * `scripts/gen-crd.ts` writes it to crds/ and to the Helm chart; a test fails when the
+ * committed files differ from `crdYaml()`.
+ *
+ * TypeBox emits JSON Schema 2019; a CRD wants a *structural* OpenAPI v3 schema. The
+ * translation: unions of string literals → `enum`; Records → `additionalProperties`;
+ * numeric `exclusiveMinimum: x` → `minimum: x, exclusiveMinimum: true`;
+ * `additionalProperties: false` is dropped (the API server prunes unknown fields and, with
+ * kubectl's default strict field validation, rejects them); properties with a default are not
+ * listed as required (the server defaults before it validates).
+ */
+import { stringify } from 'yaml';
+import {
+  TrainingRecipeSpecSchema,
+  TrainingRecipeStatusSchema,
+} from '../../trainer/recipe/schema.js';
+import {
+  CATEGORIES,
+  CRD_NAME,
+  GROUP,
+  KIND,
+  LIST_KIND,
+  PLURAL,
+  SHORT_NAMES,
+  SINGULAR,
+  VERSION,
+} from './types.js';
+
+type JsonSchema = Record<string, any>;
+
+export const PRINTER_COLUMNS = Object.freeze([
+  { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+  { name: 'Epoch', type: 'integer', jsonPath: '.status.progress.epoch' },
+  { name: 'Epochs', type: 'integer', jsonPath: '.status.progress.epochs' },
+  { name: 'Acc@1', type: 'number', jsonPath: '.status.metrics.acc1' },
+  { name: 'EMA Acc@1', type: 'number', jsonPath: '.status.metrics.emaAcc1' },
+  { name: 'Model', type: 'string', jsonPath: '.spec.recipe.model', priority: 1 },
+  { name: 'Workers', type: 'integer', jsonPath: '.spec.workers', priority: 1 },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+]);
+
+/** TypeBox (JSON Schema 2019) → structural OpenAPI v3 schema for a CRD. */
+export function toStructuralSchema(schema: unknown): JsonSchema {
+  // The JSON round trip drops TypeBox's symbol keys ([Kind], [OptionalKind]).
+  return convert(JSON.parse(JSON.stringify(schema)) as JsonSchema);
+}
+
+function convert(s: JsonSchema): JsonSchema {
+  const out: JsonSchema = {};
+  if (Array.isArray(s.anyOf)) {
+    if (s['x-kubernetes-int-or-string']) {
+      copyAnnotations(s, out);
+      out['x-kubernetes-int-or-string'] = true;
+      out.anyOf = [{ type: 'integer' }, { type: 'string' }];
+      return out;
+    }
+    const values = s.anyOf.map((v: JsonSchema) => v.const);
+    if (!values.every((v: unknown) => typeof v === 'string')) {
+      throw new Error(`cannot express this union in a structural schema: ${JSON.stringify(s)}`);
+    }
+    out.type = 'string';
+    out.enum = values;
+    copyAnnotations(s, out);
+    return out;
+  }
+  if (typeof s.const === 'string') {
+    // A one-value enum: TypeBox collapses a one-member union into its literal.
+    out.type = 'string';
+    out.enum = [s.const];
+    copyAnnotations(s, out);
+    return out;
+  }
+  for (const [key, value] of Object.entries(s)) {
+    switch (key) {
+      case 'properties':
+        out.properties = Object.fromEntries(
+          Object.entries(value as JsonSchema).map(([k, v]) => [k, convert(v as JsonSchema)]),
+        );
+        break;
+      case 'items':
+        out.items = convert(value as JsonSchema);
+        break;
+      case 'patternProperties': {
+        const entries = Object.values(value as JsonSchema);
+        if (entries.length !== 1)
+          throw new Error('only Records with one key pattern are supported');
+        out.additionalProperties = convert(entries[0] as JsonSchema);
+        break;
+      }
+      case 'additionalProperties':
+        if (typeof value === 'object') out.additionalProperties = convert(value as JsonSchema);
+        break;
+      case 'exclusiveMinimum':
+        out.minimum = value;
+        out.exclusiveMinimum = true;
+        break;
+      case 'exclusiveMaximum':
+        out.maximum = value;
+        out.exclusiveMaximum = true;
+        break;
+      case 'minimum':
+        if (!('exclusiveMinimum' in s)) out.minimum = value;
+        break;
+      case 'maximum':
+        if (!('exclusiveMaximum' in s)) out.maximum = value;
+        break;
+      case 'required':
+        break; // below, once properties are known
+      case '$id':
+      case '$schema':
+        break;
+      default:
+        out[key] = value;
+    }
+  }
+  if (Array.isArray(s.required) && s.properties) {
+    const required = (s.required as string[]).filter((k) => !('default' in s.properties[k]));
+    if (required.length > 0) out.required = required;
+  }
+  return sortKeys(out);
+}
+
+function copyAnnotations(from: JsonSchema, to: JsonSchema): void {
+  for (const k of ['description', 'default']) if (k in from) to[k] = from[k];
+}
+
+/** Stable key order (type first, then alphabetical) so the YAML diff stays readable. */
+function sortKeys(s: JsonSchema): JsonSchema {
+  const keys = Object.keys(s).sort((a, b) =>
+    a === 'type' ? -1 : b === 'type' ? 1 : a.localeCompare(b),
+  );
+  return Object.fromEntries(keys.map((k) => [k, s[k]]));
+}
+
+export function buildCrd(): JsonSchema {
+  const spec = toStructuralSchema(TrainingRecipeSpecSchema);
+  const status = toStructuralSchema(TrainingRecipeStatusSchema);
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: CRD_NAME },
+    spec: {
+      group: GROUP,
+      names: {
+        kind: KIND,
+        listKind: LIST_KIND,
+        plural: PLURAL,
+        singular: SINGULAR,
+        shortNames: [...SHORT_NAMES],
+        categories: [...CATEGORIES],
+      },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: PRINTER_COLUMNS.map((c) => ({ ...c })),
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description:
+                'A recipe to train a ResNet-family classifier (torchvision reference recipe).',
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: spec,
+                status: status,
+              },
+              required: ['spec'],
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export const CRD_HEADER =
+  '# Generated by scripts/gen-crd.ts from trainer/recipe/schema.ts. Do not edit by hand:\n' +
+  '# change the schema and run `npx tsx scripts/gen-crd.ts`.\n';
+
+export function crdYaml(): string {
+  return CRD_HEADER + stringify(buildCrd(), { lineWidth: 0 });
+}

@@ -1,0 +1,102 @@
+/**
+ * Rules that relate two or more fields. Each is written twice on purpose, side by side: as a
+ * CEL expression the API server evaluates (`x-kubernetes-validations` in the CRD) and as a
+ * predicate the trainer and the CLI evaluate. Keeping both in one table makes a mismatch
+ * visible in review; tests check every predicate.
+ *
+ * Predicates see a value that already passed the schema and got its defaults, which is also
+ * what CEL sees (the API server defaults before it validates).
+ */
+
+export type RuleScope = 'recipe' | 'spec';
+
+export interface CrossFieldRule {
+  readonly id: string;
+  /** Object the rule is attached to: `spec.recipe` or `spec`. */
+  readonly scope: RuleScope;
+  /** Field reported as the culprit, relative to the scope object. */
+  readonly field: string;
+  /** Fields the rule reads; it is skipped while any of them has a schema error. */
+  readonly uses: readonly string[];
+  readonly message: string;
+  /** CEL over `self` = the scope object. */
+  readonly cel: string;
+  readonly check: (self: any) => boolean;
+}
+
+const hasKey = (obj: unknown, key: string): boolean =>
+  typeof obj === 'object' && obj !== null && Object.prototype.hasOwnProperty.call(obj, key);
+
+const isS3 = (uri: unknown): boolean => typeof uri === 'string' && uri.startsWith('s3://');
+
+export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = Object.freeze([
+  {
+    id: 'valCropWithinResize',
+    uses: ['valCropSize', 'valResizeSize'],
+    scope: 'recipe',
+    field: 'valCropSize',
+    message: 'valCropSize must be ≤ valResizeSize (the crop is taken from the resized image)',
+    cel: 'self.valCropSize <= self.valResizeSize',
+    check: (r) => r.valCropSize <= r.valResizeSize,
+  },
+  {
+    id: 'warmupShorterThanTraining',
+    uses: ['lrWarmupEpochs', 'epochs'],
+    scope: 'recipe',
+    field: 'lrWarmupEpochs',
+    message: 'lrWarmupEpochs must be < epochs (the main schedule needs at least one epoch)',
+    cel: 'self.lrWarmupEpochs < self.epochs',
+    check: (r) => r.lrWarmupEpochs < r.epochs,
+  },
+  {
+    id: 'raRepsWithRaSampler',
+    uses: ['raSampler', 'raReps'],
+    scope: 'recipe',
+    field: 'raReps',
+    message: 'raReps must be ≥ 1 when raSampler is on',
+    cel: '!self.raSampler || self.raReps >= 1',
+    check: (r) => !r.raSampler || r.raReps >= 1,
+  },
+  {
+    id: 'lrMinBelowLr',
+    uses: ['lrMin', 'lr'],
+    scope: 'recipe',
+    field: 'lrMin',
+    message: 'lrMin must be ≤ lr (cosine annealing goes down from lr to lrMin)',
+    cel: 'self.lrMin <= self.lr',
+    check: (r) => r.lrMin <= r.lr,
+  },
+  {
+    id: 'gpusFromGpusPerWorker',
+    uses: ['resources'],
+    scope: 'spec',
+    field: 'resources',
+    message: 'do not set nvidia.com/gpu in resources; use gpusPerWorker',
+    cel:
+      "!has(self.resources) || ((!has(self.resources.limits) || !('nvidia.com/gpu' in self.resources.limits)) && " +
+      "(!has(self.resources.requests) || !('nvidia.com/gpu' in self.resources.requests)))",
+    check: (s) =>
+      !hasKey(s.resources?.limits, 'nvidia.com/gpu') &&
+      !hasKey(s.resources?.requests, 'nvidia.com/gpu'),
+  },
+  {
+    id: 'endpointNeedsS3',
+    uses: ['data', 'output'],
+    scope: 'spec',
+    field: 'data.endpoint',
+    message: 'data.endpoint applies to s3:// URIs, but neither data nor output uses one',
+    cel:
+      "!has(self.data.endpoint) || self.data.train.startsWith('s3://') || " +
+      "self.data.val.startsWith('s3://') || self.output.startsWith('s3://')",
+    check: (s) =>
+      s.data?.endpoint === undefined || isS3(s.data?.train) || isS3(s.data?.val) || isS3(s.output),
+  },
+]);
+
+/** The CRD form of the rules attached to one object. */
+export function celRulesFor(scope: RuleScope): Array<{ rule: string; message: string }> {
+  return CROSS_FIELD_RULES.filter((r) => r.scope === scope).map((r) => ({
+    rule: r.cel,
+    message: r.message,
+  }));
+}

@@ -1,0 +1,399 @@
+/**
+ * The TrainingRecipe API, declared once. From these TypeBox schemas come the TS types, the
+ * runtime validation and defaults (trainer/recipe/load.ts) and the CRD's openAPIV3Schema
+ * (operator/api/crd.ts → crds/). Hyperparameters mirror torchvision's
+ * references/classification/train.py flags, camelCased one to one; their defaults are the
+ * recipe that trained ResNet50 to 80.858% (docs/recipe.md lists each flag).
+ *
+ * Shapes stay inside what a structural CRD schema can express: string enums are unions of
+ * literals (the generator turns them into `enum`), maps are Records (→ additionalProperties).
+ */
+import { FormatRegistry, Type, type Static, type TLiteral, type TUnion } from '@sinclair/typebox';
+import { ARCH_NAMES, type ArchName } from '../models/arch.js';
+import { CROSS_FIELD_RULES, celRulesFor } from './rules.js';
+
+// TypeBox rejects unknown formats; status timestamps are RFC 3339 (metav1.Time).
+if (!FormatRegistry.Has('date-time')) {
+  FormatRegistry.Set(
+    'date-time',
+    (v) => /^\d{4}-\d{2}-\d{2}T/.test(v) && !Number.isNaN(Date.parse(v)),
+  );
+}
+
+/** A closed set of strings: `enum` in the CRD, a literal union in TS. */
+function StringEnum<const T extends readonly [string, ...string[]]>(
+  values: T,
+  options: { default?: T[number]; description?: string } = {},
+): TUnion<TLiteral<T[number]>[]> {
+  return Type.Union(
+    values.map((v) => Type.Literal(v)),
+    options,
+  ) as unknown as TUnion<TLiteral<T[number]>[]>;
+}
+
+export const LR_SCHEDULERS = ['cosineannealinglr', 'steplr', 'exponentiallr'] as const;
+export const LR_WARMUP_METHODS = ['linear', 'constant'] as const;
+/** `none` switches auto-augmentation off (train.py: flag absent). */
+export const AUTO_AUGMENT_POLICIES = ['ta_wide', 'none'] as const;
+export const INTERPOLATIONS = ['bilinear', 'nearest', 'bicubic'] as const;
+export const OPTIMIZERS = ['sgd'] as const;
+
+/** Fields of the recipe that do not change what is learned; left out of `recipeHash`. */
+export const NON_HYPERPARAMETER_FIELDS = ['checkpointEverySteps', 'keepCheckpoints'] as const;
+
+const int = (min: number, def: number, description: string, max?: number) =>
+  Type.Integer({
+    minimum: min,
+    ...(max !== undefined ? { maximum: max } : {}),
+    default: def,
+    description,
+  });
+
+export const RecipeSchema = Type.Object(
+  {
+    model: StringEnum(ARCH_NAMES as unknown as [ArchName, ...ArchName[]], {
+      default: 'resnet50',
+      description: 'Architecture (--model); torchvision names plus the *_mini/_small test family.',
+    }),
+    batchSize: int(
+      1,
+      128,
+      'Images per worker per step (--batch-size); global batch = workers × batchSize.',
+      65536,
+    ),
+    epochs: int(1, 600, 'Number of epochs (--epochs).', 100000),
+    opt: StringEnum(OPTIMIZERS, {
+      default: 'sgd',
+      description: 'Optimizer (--opt): SGD with momentum, no Nesterov.',
+    }),
+    momentum: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      exclusiveMaximum: 1,
+      default: 0.9,
+      description: 'SGD momentum (--momentum).',
+    }),
+    lr: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 100,
+      default: 0.5,
+      description: 'Base learning rate for the global batch (--lr); not scaled automatically.',
+    }),
+    lrScheduler: StringEnum(LR_SCHEDULERS, {
+      default: 'cosineannealinglr',
+      description: 'Main LR schedule after warmup (--lr-scheduler).',
+    }),
+    lrStepSize: int(1, 30, 'steplr: epochs between decays (--lr-step-size).', 100000),
+    lrGamma: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: 0.1,
+      description: 'steplr/exponentiallr: decay factor (--lr-gamma).',
+    }),
+    lrMin: Type.Number({
+      minimum: 0,
+      default: 0,
+      description: 'cosineannealinglr: final LR (--lr-min).',
+    }),
+    lrWarmupEpochs: int(0, 5, 'Warmup epochs (--lr-warmup-epochs); 0 = no warmup.', 100000),
+    lrWarmupMethod: StringEnum(LR_WARMUP_METHODS, {
+      default: 'linear',
+      description: 'Warmup shape (--lr-warmup-method).',
+    }),
+    lrWarmupDecay: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: 0.01,
+      description: 'Warmup start factor (--lr-warmup-decay).',
+    }),
+    weightDecay: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.00002,
+      description: 'L2 weight decay (--wd).',
+    }),
+    normWeightDecay: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0,
+      description: 'Weight decay of normalization-layer parameters (--norm-weight-decay).',
+    }),
+    labelSmoothing: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      exclusiveMaximum: 1,
+      default: 0.1,
+      description: 'Label smoothing ε (--label-smoothing).',
+    }),
+    mixupAlpha: Type.Number({
+      minimum: 0,
+      maximum: 100,
+      default: 0.2,
+      description: 'Mixup α, 0 = off (--mixup-alpha).',
+    }),
+    cutmixAlpha: Type.Number({
+      minimum: 0,
+      maximum: 100,
+      default: 1,
+      description: 'CutMix α, 0 = off (--cutmix-alpha).',
+    }),
+    autoAugment: StringEnum(AUTO_AUGMENT_POLICIES, {
+      default: 'ta_wide',
+      description: 'Auto-augmentation policy (--auto-augment); none = off.',
+    }),
+    randomErase: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.1,
+      description: 'Random erasing probability (--random-erase).',
+    }),
+    raSampler: Type.Boolean({
+      default: true,
+      description: 'Repeated-augmentation sampler (--ra-sampler); distributed runs only.',
+    }),
+    raReps: int(0, 4, 'Repeats per image with the RA sampler (--ra-reps).', 64),
+    modelEma: Type.Boolean({
+      default: true,
+      description: 'Keep an EMA of the weights (--model-ema).',
+    }),
+    modelEmaSteps: int(1, 32, 'Steps between EMA updates (--model-ema-steps).', 1000000),
+    modelEmaDecay: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      exclusiveMaximum: 1,
+      default: 0.99998,
+      description: 'EMA decay before the batch/steps adjustment (--model-ema-decay).',
+    }),
+    interpolation: StringEnum(INTERPOLATIONS, {
+      default: 'bilinear',
+      description: 'Resize interpolation (--interpolation).',
+    }),
+    trainCropSize: int(8, 176, 'RandomResizedCrop size (--train-crop-size).', 4096),
+    valResizeSize: int(8, 232, 'Evaluation resize of the shorter side (--val-resize-size).', 4096),
+    valCropSize: int(8, 224, 'Evaluation center crop (--val-crop-size).', 4096),
+    seed: int(0, 0, 'Seed of every random stream (samplers, augmentations, init).', 4294967295),
+    checkpointEverySteps: int(
+      0,
+      0,
+      'Also checkpoint every N steps inside an epoch; 0 = once per epoch.',
+      100000000,
+    ),
+    keepCheckpoints: int(1, 3, 'Checkpoints kept in storage (older ones are deleted).', 1000),
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'Hyperparameters, one per torchvision train.py flag.',
+    'x-kubernetes-validations': celRulesFor('recipe'),
+  },
+);
+export type Recipe = Static<typeof RecipeSchema>;
+
+/**
+ * Bounds on strings and maps that CEL rules read: the API server estimates a rule's cost from
+ * them and refuses a CRD whose rules could be expensive on unbounded input.
+ */
+const MAX_URI = 2048;
+
+const IntOrString = Type.Union([Type.Integer(), Type.String()], {
+  'x-kubernetes-int-or-string': true,
+});
+const ResourceList = Type.Record(Type.String(), IntOrString, {
+  maxProperties: 64,
+  description: 'Resource name → quantity, e.g. {cpu: "8", memory: 64Gi}.',
+});
+
+export const ResourcesSchema = Type.Object(
+  {
+    limits: Type.Optional(ResourceList),
+    requests: Type.Optional(ResourceList),
+  },
+  {
+    additionalProperties: false,
+    description: 'Resources of each worker container (GPUs come from gpusPerWorker).',
+  },
+);
+
+export const TolerationSchema = Type.Object(
+  {
+    key: Type.Optional(Type.String()),
+    operator: Type.Optional(StringEnum(['Exists', 'Equal'] as const)),
+    value: Type.Optional(Type.String()),
+    effect: Type.Optional(StringEnum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const)),
+    tolerationSeconds: Type.Optional(Type.Integer()),
+  },
+  { additionalProperties: false },
+);
+
+export const DataSchema = Type.Object(
+  {
+    train: Type.String({
+      minLength: 1,
+      maxLength: MAX_URI,
+      description: 'Training shards: s3://bucket/prefix, a local path, or synthetic:<name>.',
+    }),
+    val: Type.String({
+      minLength: 1,
+      maxLength: MAX_URI,
+      description: 'Validation shards, same forms as train.',
+    }),
+    endpoint: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: MAX_URI,
+        description: 'S3-compatible endpoint URL (e.g. MinIO); path-style addressing.',
+      }),
+    ),
+    credentialsSecret: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 253,
+        description: 'Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, loaded as env.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const RunPolicySchema = Type.Object(
+  {
+    backoffLimit: int(0, 3, 'Group restarts after failures before the recipe fails.', 1000),
+    activeDeadlineSeconds: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Fail the recipe after this long since start.' }),
+    ),
+    ttlSecondsAfterFinished: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Delete the recipe this long after it finished.' }),
+    ),
+    suspend: Type.Boolean({
+      default: false,
+      description: 'Stop the pods (after a checkpoint) and keep the recipe.',
+    }),
+    maxWaitSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'How long the group may wait for capacity (e.g. after preemption) before failing; absent = forever.',
+      }),
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const TrainingRecipeSpecSchema = Type.Object(
+  {
+    recipe: RecipeSchema,
+    workers: int(1, 1, 'Worker pods (= ranks; each runs one process on one device).', 4096),
+    gpusPerWorker: int(
+      0,
+      1,
+      'GPUs per worker pod: 1, or 0 for CPU workers (tfjs uses one device per process).',
+      1,
+    ),
+    image: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: MAX_URI,
+        description: "Worker image; absent = the operator's default.",
+      }),
+    ),
+    resources: Type.Optional(ResourcesSchema),
+    nodeSelector: Type.Optional(Type.Record(Type.String(), Type.String())),
+    tolerations: Type.Optional(Type.Array(TolerationSchema)),
+    data: DataSchema,
+    output: Type.String({
+      minLength: 1,
+      maxLength: MAX_URI,
+      description: 'Where checkpoints/ and weights/ go: s3://bucket/prefix or a local path.',
+    }),
+    runPolicy: RunPolicySchema,
+  },
+  {
+    additionalProperties: false,
+    'x-kubernetes-validations': celRulesFor('spec'),
+  },
+);
+export type TrainingRecipeSpec = Static<typeof TrainingRecipeSpecSchema>;
+
+export const PHASES = [
+  'Pending',
+  'Running',
+  'Restarting',
+  'Suspended',
+  'Succeeded',
+  'Failed',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** metav1.Condition. */
+export const ConditionSchema = Type.Object(
+  {
+    type: Type.String({ minLength: 1 }),
+    status: StringEnum(['True', 'False', 'Unknown'] as const),
+    reason: Type.String({ minLength: 1 }),
+    message: Type.String(),
+    lastTransitionTime: Type.String({ format: 'date-time' }),
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type Condition = Static<typeof ConditionSchema>;
+
+export const TrainingRecipeStatusSchema = Type.Object(
+  {
+    phase: Type.Optional(StringEnum(PHASES)),
+    conditions: Type.Optional(
+      Type.Array(ConditionSchema, {
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['type'],
+      }),
+    ),
+    progress: Type.Optional(
+      Type.Object(
+        {
+          epoch: Type.Optional(Type.Integer({ minimum: 0, description: 'Epochs completed.' })),
+          epochs: Type.Optional(Type.Integer({ minimum: 0 })),
+          step: Type.Optional(
+            Type.Integer({ minimum: 0, description: 'Optimizer steps completed.' }),
+          ),
+          totalSteps: Type.Optional(Type.Integer({ minimum: 0 })),
+          imagesPerSec: Type.Optional(Type.Number({ minimum: 0 })),
+          etaSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    metrics: Type.Optional(
+      Type.Object(
+        {
+          acc1: Type.Optional(Type.Number({ description: 'Top-1 of the model, percent.' })),
+          acc5: Type.Optional(Type.Number()),
+          emaAcc1: Type.Optional(Type.Number({ description: 'Top-1 of the EMA, percent.' })),
+          emaAcc5: Type.Optional(Type.Number()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    lastCheckpoint: Type.Optional(
+      Type.Object(
+        {
+          uri: Type.Optional(Type.String()),
+          epoch: Type.Optional(Type.Integer({ minimum: 0 })),
+          step: Type.Optional(Type.Integer({ minimum: 0 })),
+          time: Type.Optional(Type.String({ format: 'date-time' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    weights: Type.Optional(
+      Type.String({ description: 'URI of the published weights (model.safetensors + meta.json).' }),
+    ),
+    restarts: Type.Optional(Type.Integer({ minimum: 0 })),
+    startTime: Type.Optional(Type.String({ format: 'date-time' })),
+    completionTime: Type.Optional(Type.String({ format: 'date-time' })),
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type TrainingRecipeStatus = Static<typeof TrainingRecipeStatusSchema>;
+
+export { CROSS_FIELD_RULES };
