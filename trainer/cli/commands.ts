@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as plan } from './plan.js';
 
 /** Each subcommand lives in its own file and registers itself here (one line each). */
-export const commands: Array<(program: Command) => void> = [];
+export const commands: Array<(program: Command) => void> = [plan];

@@ -1,0 +1,206 @@
+/**
+ * `ringmaster plan RECIPE`: what a recipe will do, without training (trainer/plan.ts), as a
+ * table with an LR curve, or as JSON.
+ */
+import { createRequire } from 'node:module';
+import { InputError } from '../errors.js';
+import {
+  IMAGENET_CLASSES,
+  IMAGENET_TRAIN_SAMPLES,
+  IMAGENET_VAL_SAMPLES,
+  planRecipe,
+  type Plan,
+} from '../plan.js';
+import { loadTrainingRecipeFile, nameFromSource } from '../recipe/load.js';
+import type { TrainingRecipeSpec } from '../recipe/schema.js';
+import type { Command } from 'commander';
+
+// asciichart is CommonJS without type declarations.
+const asciichart = createRequire(import.meta.url)('asciichart') as {
+  plot(series: number[], config?: { height?: number; format?: (x: number) => string }): string;
+};
+
+interface PlanFlags {
+  trainSamples?: string;
+  valSamples?: string;
+  numClasses?: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('plan')
+    .description('show what a recipe will do (batches, steps, LR per epoch, EMA, model cost)')
+    .argument('<recipe>', 'TrainingRecipe file (YAML or JSON; a manifest or a bare spec)')
+    .option(
+      '--train-samples <n>',
+      `training set size (default ${IMAGENET_TRAIN_SAMPLES}, ImageNet-1k)`,
+    )
+    .option(
+      '--val-samples <n>',
+      `validation set size (default ${IMAGENET_VAL_SAMPLES}, ImageNet-1k)`,
+    )
+    .option('--num-classes <n>', `number of classes (default ${IMAGENET_CLASSES})`)
+    .option('--json', 'print the plan as JSON')
+    .action(async (file: string, flags: PlanFlags) => {
+      process.stdout.write(await runPlan(file, flags));
+    });
+}
+
+export async function runPlan(file: string, flags: PlanFlags): Promise<string> {
+  const parsedFlags = {
+    trainSamples: parseCount('--train-samples', flags.trainSamples),
+    valSamples: parseCount('--val-samples', flags.valSamples),
+    numClasses: parseCount('--num-classes', flags.numClasses),
+  };
+  const { metadata, spec } = await loadTrainingRecipeFile(file);
+  const counts = chooseCounts(spec, parsedFlags);
+  const plan = planRecipe(spec, {
+    trainSamples: counts.trainSamples,
+    valSamples: counts.valSamples,
+    numClasses: parsedFlags.numClasses ?? IMAGENET_CLASSES,
+  });
+  const name = metadata.name ?? nameFromSource(file);
+  if (flags.json) {
+    return `${JSON.stringify({ recipe: name, source: file, countsNote: counts.note, ...plan }, null, 2)}\n`;
+  }
+  return renderPlan(name, file, spec, plan, counts.note);
+}
+
+function parseCount(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw.replace(/_/g, ''));
+  if (!/^\d[\d_]*$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InputError(`bad value for ${flag}`, [
+      { path: flag, message: `must be a positive integer (got "${raw}")` },
+    ]);
+  }
+  return n;
+}
+
+/** The dataset sizes to plan with, and a sentence saying where they came from. */
+function chooseCounts(
+  spec: Readonly<TrainingRecipeSpec>,
+  flags: { trainSamples?: number; valSamples?: number },
+): { trainSamples: number; valSamples: number; note: string } {
+  const trainSamples = flags.trainSamples ?? IMAGENET_TRAIN_SAMPLES;
+  const valSamples = flags.valSamples ?? IMAGENET_VAL_SAMPLES;
+  if (flags.trainSamples !== undefined && flags.valSamples !== undefined) {
+    return { trainSamples, valSamples, note: 'sample counts given on the command line' };
+  }
+  const imagenetLike = /imagenet|ilsvrc/i.test(`${spec.data.train} ${spec.data.val}`);
+  const assumed =
+    flags.trainSamples === undefined && flags.valSamples === undefined
+      ? 'train and val counts'
+      : flags.trainSamples === undefined
+        ? 'train count'
+        : 'val count';
+  const why = imagenetLike
+    ? 'the data looks like ImageNet-1k'
+    : `the size of ${spec.data.train} is not known here; pass --train-samples/--val-samples`;
+  return { trainSamples, valSamples, note: `${assumed} assumed from ImageNet-1k: ${why}` };
+}
+
+function renderPlan(
+  name: string,
+  file: string,
+  spec: Readonly<TrainingRecipeSpec>,
+  plan: Plan,
+  countsNote: string,
+): string {
+  const r = spec.recipe;
+  const lr = plan.lrByEpoch;
+  const warmup =
+    r.lrWarmupEpochs > 0
+      ? `${r.lrWarmupMethod} warmup ${r.lrWarmupEpochs} epoch(s) from ×${r.lrWarmupDecay}, then `
+      : '';
+  const samplerText =
+    plan.sampler === 'ra'
+      ? `RA sampler (${r.raReps} repeats)`
+      : plan.sampler === 'distributed'
+        ? 'DistributedSampler'
+        : 'random permutation (one process)';
+  const rows: Array<[string, string]> = [
+    ['recipe', `${name} (${file})  hash ${plan.recipeHash.slice(0, 12)}`],
+    ['data', `train ${spec.data.train}  val ${spec.data.val}`],
+    [
+      'sample counts',
+      `${fmtInt(plan.trainSamples)} train / ${fmtInt(plan.valSamples ?? 0)} val — ${countsNote}`,
+    ],
+    [
+      'model',
+      `${plan.model.name}: ${fmtInt(plan.model.params)} params, ${plan.model.numClasses} classes`,
+    ],
+    [
+      'GFLOPs/image',
+      `${plan.model.gflops.train.toFixed(3)} train @${plan.model.trainCropSize}, ` +
+        `${plan.model.gflops.val.toFixed(3)} val @${plan.model.valCropSize} (multiply-accumulates)`,
+    ],
+    [
+      'workers × batch',
+      `${plan.workers} × ${plan.batchSize} = global batch ${fmtInt(plan.globalBatch)}`,
+    ],
+    ['sampler', `${samplerText}: ${fmtInt(plan.samplesPerRank)} samples per rank per epoch`],
+    [
+      'steps',
+      `${fmtInt(plan.itersPerEpoch)} per epoch × ${fmtInt(plan.epochs)} epochs = ${fmtInt(plan.totalSteps)}`,
+    ],
+    [
+      'learning rate',
+      `${warmup}${r.lrScheduler}: ${fmtLr(lr[0]!)} → max ${fmtLr(Math.max(...lr))} → ${fmtLr(lr[lr.length - 1]!)}`,
+    ],
+    [
+      'EMA',
+      plan.emaDecay === null
+        ? 'off'
+        : `decay ${plan.emaDecay.toFixed(8)} (adjusted from ${r.modelEmaDecay}), every ${r.modelEmaSteps} ` +
+          `steps, ${plan.emaUpdatesPerEpoch} updates per epoch`,
+    ],
+    [
+      'validation',
+      plan.valSamplesPerRank === null
+        ? 'sample count unknown'
+        : `${fmtInt(plan.valSamplesPerRank)} samples per rank` +
+          (plan.valPadding > 0 ? `, ${plan.valPadding} padded` : ', no padding'),
+    ],
+    [
+      'ingredients',
+      [
+        `wd ${r.weightDecay} (norm ${r.normWeightDecay})`,
+        `label smoothing ${r.labelSmoothing}`,
+        `mixup ${r.mixupAlpha}`,
+        `cutmix ${r.cutmixAlpha}`,
+        `auto-augment ${r.autoAugment}`,
+        `random erase ${r.randomErase}`,
+      ].join(', '),
+    ],
+  ];
+  if (plan.estimatedSeconds !== undefined) {
+    rows.push(['estimated time', `${(plan.estimatedSeconds / 3600).toFixed(1)} h`]);
+  }
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
+  lines.push('', `LR by epoch (${lr.length} epochs)`, lrChart(lr));
+  if (plan.warnings.length > 0) {
+    lines.push('', 'warnings:', ...plan.warnings.map((w) => `  - ${w}`));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** At most ~64 columns: one point per epoch, or evenly spaced epochs for long schedules. */
+function lrChart(lr: readonly number[]): string {
+  const columns = Math.min(lr.length, 64);
+  const series = Array.from({ length: columns }, (_, i) =>
+    columns === 1 ? lr[0]! : lr[Math.round((i * (lr.length - 1)) / (columns - 1))]!,
+  );
+  return asciichart.plot(series, { height: 8, format: (x) => fmtLr(x).padStart(9) });
+}
+
+function fmtLr(x: number): string {
+  if (x === 0) return '0';
+  return Math.abs(x) >= 1e-3 ? Number(x.toPrecision(4)).toString() : x.toExponential(2);
+}
+
+function fmtInt(n: number): string {
+  return n.toLocaleString('en-US');
+}
