@@ -1,0 +1,41 @@
+/** Loading the optim oracle fixtures (written by test/oracle/optim_*.py) and comparing numbers. */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+
+import { completeTfjsCore } from '../../../trainer/engine/gradients.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export function loadFixture<T>(name: string): T {
+  return JSON.parse(
+    readFileSync(join(here, '..', '..', 'fixtures', 'oracle', 'optim', name), 'utf8'),
+  ) as T;
+}
+
+/** The cpu backend, with tfjs-core's gradients registered (as the trainer's engine init does). */
+export async function useCpu(): Promise<void> {
+  completeTfjsCore();
+  await tf.setBackend('cpu');
+  await tf.ready();
+}
+
+/** Throws unless |a−e| ≤ atol + rtol·|e| elementwise (the issue's float32 bound: 1e-6 each). */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  atol = 1e-6,
+  rtol = 1e-6,
+): void {
+  if (actual.length !== expected.length)
+    throw new Error(`${what}: length ${actual.length} ≠ expected ${expected.length}`);
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e)))
+      throw new Error(`${what}[${i}]: ${a} ≠ expected ${e} (|Δ| = ${Math.abs(a - e)})`);
+  }
+}
