@@ -2,9 +2,10 @@
  * PIL's resize, reproduced on raw RGB buffers (Pillow's libImaging/Resample.c): a separable
  * convolution whose kernel support grows with the downscale factor (that is the
  * "antialias" of torchvision's PIL backend), coefficients normalized per output pixel and
- * quantized to 22-bit fixed point, a horizontal pass into an 8-bit intermediate, then a
- * vertical pass. Matching these details (rounding of the bounds, the +0.5 centres, the 8-bit
- * intermediate) is what makes the output equal PIL's to the last bit in almost every pixel.
+ * quantized to 22-bit fixed point, two passes with an 8-bit intermediate (horizontal first,
+ * except, since Pillow 13, when only the height shrinks). Matching these details (rounding of
+ * the bounds, the +0.5 centres, the pass order and the 8-bit intermediate) is what makes the
+ * output equal PIL's to the last bit.
  *
  * NEAREST follows PIL's affine nearest scaling instead (Resample.c hands it to
  * ImagingScaleAffine): source index floor((x + 0.5)·scale).
@@ -121,67 +122,84 @@ export function resize(
   const stride = img.width * 3;
   const needH = outWidth !== box.width;
   const needV = outHeight !== box.height;
+  if (!needH && !needV) return copyBox(img, box);
+  const hor = needH ? precomputeCoeffs(box.width, outWidth, interpolation) : null;
+  const vert = needV ? precomputeCoeffs(box.height, outHeight, interpolation) : null;
 
-  const vert = precomputeCoeffs(box.height, outHeight, interpolation);
-  // Only the rows the vertical pass reads go through the horizontal pass (as PIL does).
-  const yFirst = needV ? vert.bounds[0]! : 0;
-  const yLast = needV
-    ? vert.bounds[outHeight * 2 - 2]! + vert.bounds[outHeight * 2 - 1]!
-    : box.height;
-
-  // Horizontal pass: rows yFirst..yLast of the crop → tmp (outWidth wide).
-  let tmp: Uint8Array | Uint8ClampedArray;
-  let tmpStride: number;
-  let tmpRow0: number; // index of crop row yFirst in tmp
-  if (needH) {
-    const hor = precomputeCoeffs(box.width, outWidth, interpolation);
-    const { ksize, bounds, kk } = hor;
-    const rows = yLast - yFirst;
-    tmp = new Uint8Array(rows * outWidth * 3);
-    tmpStride = outWidth * 3;
-    tmpRow0 = 0;
-    for (let yy = 0; yy < rows; yy++) {
-      const inRow = (box.top + yFirst + yy) * stride + box.left * 3;
-      const outRow = yy * tmpStride;
-      for (let xx = 0; xx < outWidth; xx++) {
-        const xmin = bounds[xx * 2]!;
-        const xmax = bounds[xx * 2 + 1]!;
-        const kOff = xx * ksize;
-        let s0 = HALF;
-        let s1 = HALF;
-        let s2 = HALF;
-        let p = inRow + xmin * 3;
-        for (let x = 0; x < xmax; x++, p += 3) {
-          const w = kk[kOff + x]!;
-          s0 += src[p]! * w;
-          s1 += src[p + 1]! * w;
-          s2 += src[p + 2]! * w;
-        }
-        const o = outRow + xx * 3;
-        tmp[o] = clip8(s0);
-        tmp[o + 1] = clip8(s1);
-        tmp[o + 2] = clip8(s2);
-      }
+  // Pillow ≥ 13 runs the vertical pass first when the height shrinks and the width does not
+  // (Resample.c `horizontal_first`); the 8-bit intermediate makes the order visible.
+  const horizontalFirst = !(outWidth >= box.width && outHeight < box.height);
+  let data: Uint8Array;
+  if (horizontalFirst) {
+    if (hor && vert) {
+      // Only the source rows the vertical pass reads go through the horizontal pass.
+      const yFirst = vert.bounds[0]!;
+      const yLast = vert.bounds[outHeight * 2 - 2]! + vert.bounds[outHeight * 2 - 1]!;
+      const tmp = hpass(src, stride, box.left, box.top + yFirst, yLast - yFirst, hor, outWidth);
+      data = vpass(tmp, outWidth * 3, 0, -yFirst, outWidth, vert, outHeight);
+    } else if (hor) {
+      data = hpass(src, stride, box.left, box.top, box.height, hor, outWidth);
+    } else {
+      data = vpass(src, stride, box.left, box.top, box.width, vert!, outHeight);
     }
   } else {
-    tmp = src;
-    tmpStride = stride;
-    tmpRow0 = -1; // read straight from the source crop
+    const tmp = vpass(src, stride, box.left, box.top, box.width, vert!, outHeight);
+    data = hor ? hpass(tmp, box.width * 3, 0, 0, outHeight, hor, outWidth) : tmp;
   }
+  return { data, width: outWidth, height: outHeight, channels: 3 };
+}
 
-  const out = allocImage(outWidth, outHeight);
-  const dst = out.data;
-  if (!needV) {
-    // Only a horizontal pass (or nothing): copy rows.
-    for (let y = 0; y < outHeight; y++) {
-      const from = tmpRow0 < 0 ? (box.top + y) * stride + box.left * 3 : y * tmpStride;
-      dst.set(tmp.subarray(from, from + outWidth * 3), y * outWidth * 3);
+/** Horizontal pass over `rows` rows starting at (x0, y0) of `src`. */
+function hpass(
+  src: Uint8Array | Uint8ClampedArray,
+  stride: number,
+  x0: number,
+  y0: number,
+  rows: number,
+  c: Coeffs,
+  outWidth: number,
+): Uint8Array {
+  const { ksize, bounds, kk } = c;
+  const out = new Uint8Array(rows * outWidth * 3);
+  for (let yy = 0; yy < rows; yy++) {
+    const inRow = (y0 + yy) * stride + x0 * 3;
+    const outRow = yy * outWidth * 3;
+    for (let xx = 0; xx < outWidth; xx++) {
+      const xmin = bounds[xx * 2]!;
+      const xmax = bounds[xx * 2 + 1]!;
+      const kOff = xx * ksize;
+      let s0 = HALF;
+      let s1 = HALF;
+      let s2 = HALF;
+      let p = inRow + xmin * 3;
+      for (let x = 0; x < xmax; x++, p += 3) {
+        const w = kk[kOff + x]!;
+        s0 += src[p]! * w;
+        s1 += src[p + 1]! * w;
+        s2 += src[p + 2]! * w;
+      }
+      const o = outRow + xx * 3;
+      out[o] = clip8(s0);
+      out[o + 1] = clip8(s1);
+      out[o + 2] = clip8(s2);
     }
-    return out;
   }
-  const { ksize, bounds, kk } = vert;
-  const rowW = outWidth * 3;
-  const colOff = tmpRow0 < 0 ? box.left * 3 : 0;
+  return out;
+}
+
+/** Vertical pass over `widthPx` columns from x0; source row of tap y is y0 + ymin + y. */
+function vpass(
+  src: Uint8Array | Uint8ClampedArray,
+  stride: number,
+  x0: number,
+  y0: number,
+  widthPx: number,
+  c: Coeffs,
+  outHeight: number,
+): Uint8Array {
+  const { ksize, bounds, kk } = c;
+  const rowW = widthPx * 3;
+  const out = new Uint8Array(outHeight * rowW);
   const acc = new Int32Array(rowW);
   for (let yy = 0; yy < outHeight; yy++) {
     const ymin = bounds[yy * 2]!;
@@ -190,12 +208,22 @@ export function resize(
     acc.fill(HALF);
     for (let y = 0; y < ymax; y++) {
       const w = kk[kOff + y]!;
-      const rowStart =
-        tmpRow0 < 0 ? (box.top + ymin + y) * tmpStride + colOff : (ymin + y - yFirst) * tmpStride;
-      for (let x = 0; x < rowW; x++) acc[x] = acc[x]! + tmp[rowStart + x]! * w;
+      const rowStart = (y0 + ymin + y) * stride + x0 * 3;
+      for (let x = 0; x < rowW; x++) acc[x] = acc[x]! + src[rowStart + x]! * w;
     }
     const o = yy * rowW;
-    for (let x = 0; x < rowW; x++) dst[o + x] = clip8(acc[x]!);
+    for (let x = 0; x < rowW; x++) out[o + x] = clip8(acc[x]!);
+  }
+  return out;
+}
+
+/** A plain crop (PIL's crop copies the rows). */
+export function copyBox(img: RgbImage, box: CropBox): RgbImage {
+  const out = allocImage(box.width, box.height);
+  const stride = img.width * 3;
+  for (let y = 0; y < box.height; y++) {
+    const from = (box.top + y) * stride + box.left * 3;
+    out.data.set(img.data.subarray(from, from + box.width * 3), y * box.width * 3);
   }
   return out;
 }

@@ -48,15 +48,21 @@ export const TA_WIDE_BINS = 31;
 
 const f32 = Math.fround;
 
-/** torch.linspace(start, end, steps) in float32, as ATen's CPU kernel computes it. */
+/**
+ * torch.linspace(start, end, steps) in float32, as ATen's CPU kernel computes it: the first
+ * half counted up from start, the second half down from end, each value one fused
+ * multiply-add (the compiler contracts `start + step * i`), so one rounding. This matters:
+ * bin 15 of TranslateX is 15.999999 in torch, which `int()` truncates to 15.
+ */
 export function linspaceF32(start: number, end: number, steps: number): Float64Array {
   const out = new Float64Array(steps);
   const s = f32(start);
   const e = f32(end);
   const step = f32(f32(e - s) / (steps - 1));
   const halfway = Math.floor(steps / 2);
+  // step·i is exact in a double (24 + 5 bits), so f32(s + step·i) rounds once, like an FMA.
   for (let i = 0; i < steps; i++) {
-    out[i] = i < halfway ? f32(s + f32(step * i)) : f32(e - f32(step * (steps - i - 1)));
+    out[i] = i < halfway ? f32(s + step * i) : f32(e - step * (steps - i - 1));
   }
   return out;
 }
