@@ -1,0 +1,121 @@
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+
+function ringmaster(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(root, 'bin/ringmaster.js'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('ringmaster plan (CLI)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ringmaster-plan-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('--json gives the figures of the issue for the final recipe', () => {
+    const r = ringmaster(
+      'plan',
+      'examples/resnet50-recipe.yaml',
+      '--train-samples',
+      '1281167',
+      '--json',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const plan = JSON.parse(r.stdout) as Record<string, any>;
+    assert.equal(plan.globalBatch, 1024);
+    assert.equal(plan.samplesPerRank, 160128);
+    assert.equal(plan.itersPerEpoch, 1251);
+    assert.equal(plan.totalSteps, 750600);
+    assert.equal(plan.lrByEpoch.length, 600);
+    assert.equal(plan.emaDecay.toFixed(8), '0.99890773');
+    assert.equal(plan.emaUpdatesPerEpoch, 40);
+    assert.equal(plan.model.params, 25557032);
+    assert.equal(plan.trainSamples, 1281167);
+    assert.equal(plan.valSamples, 50000);
+    assert.match(plan.countsNote, /val count assumed from ImageNet-1k/);
+    assert.deepEqual(plan.warnings, []);
+  });
+
+  it('prints a table with the counts used and an LR curve', () => {
+    const r = ringmaster(
+      'plan',
+      'examples/local-demo.yaml',
+      '--train-samples',
+      '4096',
+      '--val-samples',
+      '1001',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /sample counts\s+4,096 train \/ 1,001 val — sample counts given on the command line/,
+    );
+    assert.match(r.stdout, /resnet_mini/);
+    assert.match(r.stdout, /LR by epoch \(6 epochs\)/);
+    assert.match(r.stdout, /[┼┤]/); // the chart's axis
+    assert.match(r.stdout, /1 sample\(s\) are evaluated twice/);
+  });
+
+  it('says when it assumed ImageNet counts for data of unknown size', () => {
+    const r = ringmaster('plan', 'examples/local-demo.yaml');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /train and val counts assumed from ImageNet-1k: the size of synthetic:shapes is not known/,
+    );
+  });
+
+  it('a bad recipe exits 2 listing every offending field by path, without a stack trace', async () => {
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(
+      bad,
+      [
+        'apiVersion: ringmaster.dev/v1alpha1',
+        'kind: TrainingRecipe',
+        'metadata: {name: bad}',
+        'spec:',
+        '  recipe: {model: resnet51, lr: fast, epochs: 0, valCropSize: 300, colour: red}',
+        '  workers: 2',
+        '  data: {train: s3://a/t, val: s3://a/v, extra: 1}',
+        '  output: s3://a/o',
+      ].join('\n'),
+    );
+    const r = ringmaster('plan', bad);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    for (const path of [
+      'spec.recipe.model',
+      'spec.recipe.lr',
+      'spec.recipe.epochs',
+      'spec.recipe.valCropSize',
+      'spec.recipe.colour',
+      'spec.data.extra',
+    ]) {
+      assert.match(r.stderr, new RegExp(`^  ${path.replace(/\./g, '\\.')}: `, 'm'), path);
+    }
+    assert.match(r.stderr, /^ringmaster: invalid TrainingRecipe in .*bad\.yaml: 6 problems/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /); // no stack frames
+  });
+
+  it('bad flags and a missing file exit 2', () => {
+    const flags = ringmaster('plan', 'examples/resnet50-recipe.yaml', '--train-samples', 'lots');
+    assert.equal(flags.code, 2);
+    assert.match(flags.stderr, /--train-samples: must be a positive integer/);
+    const missing = ringmaster('plan', join(dir, 'nope.yaml'));
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /recipe file not found/);
+  });
+});
