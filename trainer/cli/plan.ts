@@ -180,7 +180,13 @@ function renderPlan(
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
-  lines.push('', `LR by epoch (${lr.length} epochs)`, lrChart(lr));
+  // Step and exponential schedules are multiplicative: a log axis shows every decay.
+  const logScale = r.lrScheduler !== 'cosineannealinglr' && Math.min(...lr) > 0;
+  lines.push(
+    '',
+    `LR by epoch (${lr.length} epochs${logScale ? ', log scale' : ''})`,
+    lrChart(lr, logScale),
+  );
   if (plan.warnings.length > 0) {
     lines.push('', 'warnings:', ...plan.warnings.map((w) => `  - ${w}`));
   }
@@ -188,12 +194,16 @@ function renderPlan(
 }
 
 /** At most ~64 columns: one point per epoch, or evenly spaced epochs for long schedules. */
-function lrChart(lr: readonly number[]): string {
+function lrChart(lr: readonly number[], logScale: boolean): string {
   const columns = Math.min(lr.length, 64);
   const series = Array.from({ length: columns }, (_, i) =>
     columns === 1 ? lr[0]! : lr[Math.round((i * (lr.length - 1)) / (columns - 1))]!,
   );
-  return asciichart.plot(series, { height: 8, format: (x) => fmtLr(x).padStart(9) });
+  if (!logScale) return asciichart.plot(series, { height: 8, format: (x) => fmtLr(x).padStart(9) });
+  return asciichart.plot(
+    series.map((x) => Math.log10(x)),
+    { height: 8, format: (x) => fmtLr(10 ** x).padStart(9) },
+  );
 }
 
 function fmtLr(x: number): string {
