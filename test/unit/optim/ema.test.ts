@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { ModelEma, shouldUpdateEma } from '../../../trainer/optim/ema.js';
+import { emaDecay } from '../../../trainer/optim/ema-decay.js';
 import { assertClose, loadFixture, useCpu } from './fixture.js';
 
 type Values = Record<string, number[]>;
@@ -79,8 +80,13 @@ function replay(c: EmaCase, ema: ModelEma, from: number, to: number): void {
 describe('optim/ema', () => {
   before(useCpu);
 
-  it('uses the recipe decay the oracle computed (1 − 2e-5·1024·32/600)', () => {
-    assert.ok(Math.abs(fixture.recipeDecay - 0.998907733) < 1e-9);
+  it("agrees with emaDecay() on the recipe's adjusted decay (the oracle's recipe-decay case)", () => {
+    const d = emaDecay(
+      { modelEma: true, modelEmaDecay: 0.99998, modelEmaSteps: 32, batchSize: 128, epochs: 600 },
+      8,
+    );
+    assert.ok(d !== null && Math.abs(d - fixture.recipeDecay) < 1e-12, `${d}`);
+    assert.equal(fixture.cases[0]!.decay, fixture.recipeDecay);
   });
 
   for (const c of fixture.cases) {
