@@ -45,6 +45,7 @@ export type { Condition } from '../../trainer/recipe/schema.js';
 /** status.phase values. */
 export const Phase = Object.freeze({
   Pending: 'Pending',
+  Starting: 'Starting',
   Running: 'Running',
   Restarting: 'Restarting',
   Suspended: 'Suspended',
@@ -86,5 +87,21 @@ export const Reason = Object.freeze({
   TrainingCompleted: 'TrainingCompleted',
   SuspendedByUser: 'SuspendedByUser',
   Resumed: 'Resumed',
+  // Used by the operator's planner (operator/reconcile/desired.ts).
+  /** All pods are bound to nodes; some containers are not running yet. */
+  ContainersStarting: 'ContainersStarting',
+  /** The group was stopped (restart, suspension or the end of the run). */
+  GroupStopped: 'GroupStopped',
+  /** A worker's node stayed NotReady past the grace: the group restarts. */
+  NodeLost: 'NodeLost',
+  /** A worker pod was deleted by someone else: the group restarts. */
+  PodDeleted: 'PodDeleted',
+  /** The next group was created after a restart. */
+  GroupRecreated: 'GroupRecreated',
+  /** The API server refused a worker pod (e.g. an invalid resource quantity). */
+  PodCreateFailed: 'PodCreateFailed',
+  /** Events only: ttlSecondsAfterFinished passed; pod stuck Terminating force-deleted. */
+  CleanedUp: 'CleanedUp',
+  ForceDeleted: 'ForceDeleted',
 } as const);
 export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -316,6 +316,7 @@ export type TrainingRecipeSpec = Static<typeof TrainingRecipeSpecSchema>;
 
 export const PHASES = [
   'Pending',
+  'Starting',
   'Running',
   'Restarting',
   'Suspended',
@@ -388,6 +389,13 @@ export const TrainingRecipeStatusSchema = Type.Object(
       Type.String({ description: 'URI of the published weights (model.safetensors + meta.json).' }),
     ),
     restarts: Type.Optional(Type.Integer({ minimum: 0 })),
+    groupGeneration: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'Worker groups created so far; pods carry it as a label and in RINGMASTER_GENERATION.',
+      }),
+    ),
     startTime: Type.Optional(Type.String({ format: 'date-time' })),
     completionTime: Type.Optional(Type.String({ format: 'date-time' })),
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
