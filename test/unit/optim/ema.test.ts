@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { ModelEma, shouldUpdateEma } from '../../../trainer/optim/ema.js';
 import { emaDecay } from '../../../trainer/optim/ema-decay.js';
-import { assertClose, loadFixture, useCpu } from './fixture.js';
+import { assertClose, loadFixture, testBackends, useBackend, useCpu } from './fixture.js';
 
 type Values = Record<string, number[]>;
 interface EmaCase {
@@ -89,13 +89,23 @@ describe('optim/ema', () => {
     assert.equal(fixture.cases[0]!.decay, fixture.recipeDecay);
   });
 
-  for (const c of fixture.cases) {
-    it(`matches torchvision's ExponentialMovingAverage under train.py's schedule (${c.name})`, () => {
-      const ema = new ModelEma(c.decay);
-      replay(c, ema, 0, c.trace.length);
-      ema.dispose();
+  for (const backend of testBackends)
+    describe(`on ${backend}`, () => {
+      let previous = 'cpu';
+      before(async () => {
+        previous = await useBackend(backend);
+      });
+      after(async () => {
+        await useBackend(previous);
+      });
+      for (const c of fixture.cases) {
+        it(`matches torchvision's ExponentialMovingAverage under train.py's schedule (${c.name})`, () => {
+          const ema = new ModelEma(c.decay);
+          replay(c, ema, 0, c.trace.length);
+          ema.dispose();
+        });
+      }
     });
-  }
 
   it('continues identically after state() / loadState() mid-run', () => {
     const c = fixture.cases.find((x) => x.name === 'strong-decay')!;

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
 
 import { completeTfjsCore } from '../../../trainer/engine/gradients.js';
 
@@ -17,9 +18,22 @@ export function loadFixture<T>(name: string): T {
 
 /** The cpu backend, with tfjs-core's gradients registered (as the trainer's engine init does). */
 export async function useCpu(): Promise<void> {
+  await useBackend('cpu');
+}
+
+/** The oracle comparisons run on both backends Ringmaster can always load. */
+export const testBackends = ['cpu', 'wasm'] as const;
+
+/**
+ * Switch to `name` (gradients registered) and return the backend that was active, for
+ * `after()` to restore: other test files share the tfjs engine.
+ */
+export async function useBackend(name: string): Promise<string> {
   completeTfjsCore();
-  await tf.setBackend('cpu');
+  const previous = tf.getBackend();
+  if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
   await tf.ready();
+  return previous;
 }
 
 /** Throws unless |a−e| ≤ atol + rtol·|e| elementwise (the issue's float32 bound: 1e-6 each). */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { oneHot, smoothedCrossEntropy } from '../../../trainer/optim/loss.js';
-import { assertClose, loadFixture, useCpu } from './fixture.js';
+import { assertClose, loadFixture, testBackends, useBackend, useCpu } from './fixture.js';
 
 interface LossCase {
   name: string;
@@ -20,31 +20,41 @@ const fixture = loadFixture<{ cases: LossCase[] }>('loss.json');
 describe('optim/loss', () => {
   before(useCpu);
 
-  for (const c of fixture.cases) {
-    it(`matches torch CrossEntropyLoss(label_smoothing=${c.labelSmoothing}) and its gradient (${c.name})`, () => {
-      const logits = tf.tensor2d(c.logits, [c.batch, c.classes]);
-      const targets =
-        c.targetKind === 'index'
-          ? tf.tensor1d(c.targets, 'int32')
-          : tf.tensor2d(c.targets, [c.batch, c.classes]);
-      const { value, grad } = tf.valueAndGrad((x: tf.Tensor) =>
-        smoothedCrossEntropy(x as tf.Tensor2D, targets, c.labelSmoothing),
-      )(logits);
-      assertClose([value.dataSync()[0]!], [c.loss], `${c.name} loss`);
-      assertClose(grad.dataSync(), c.grad, `${c.name} grad`);
-      tf.dispose([logits, targets, value, grad]);
+  for (const backend of testBackends)
+    describe(`on ${backend}`, () => {
+      let previous = 'cpu';
+      before(async () => {
+        previous = await useBackend(backend);
+      });
+      after(async () => {
+        await useBackend(previous);
+      });
+      for (const c of fixture.cases) {
+        it(`matches torch CrossEntropyLoss(label_smoothing=${c.labelSmoothing}) and its gradient (${c.name})`, () => {
+          const logits = tf.tensor2d(c.logits, [c.batch, c.classes]);
+          const targets =
+            c.targetKind === 'index'
+              ? tf.tensor1d(c.targets, 'int32')
+              : tf.tensor2d(c.targets, [c.batch, c.classes]);
+          const { value, grad } = tf.valueAndGrad((x: tf.Tensor) =>
+            smoothedCrossEntropy(x as tf.Tensor2D, targets, c.labelSmoothing),
+          )(logits);
+          assertClose([value.dataSync()[0]!], [c.loss], `${c.name} loss`);
+          assertClose(grad.dataSync(), c.grad, `${c.name} grad`);
+          tf.dispose([logits, targets, value, grad]);
+        });
+      }
     });
-  }
 
   it('inside tf.variableGrads moves the logits toward the target', () => {
     const c = fixture.cases[0]!;
     const x = tf.variable(tf.tensor2d(c.logits, [c.batch, c.classes]));
     const t = tf.tensor2d(c.targets, [c.batch, c.classes]);
     const loss = () => smoothedCrossEntropy(x, t, 0.1);
-    const before = loss().dataSync()[0]!;
+    const before = tf.tidy(() => loss().dataSync()[0]!);
     const { value, grads } = tf.variableGrads(loss, [x]);
     x.assign(tf.sub(x, tf.mul(grads[x.name]!, 0.5)));
-    assert.ok(loss().dataSync()[0]! < before);
+    assert.ok(tf.tidy(() => loss().dataSync()[0]!) < before);
     tf.dispose([value, grads[x.name]!, x, t]);
   });
 

@@ -7,7 +7,7 @@ import {
   SGD,
   type ParamGroup,
 } from '../../../trainer/optim/sgd.js';
-import { assertClose, loadFixture, useCpu } from './fixture.js';
+import { assertClose, loadFixture, testBackends, useBackend, useCpu } from './fixture.js';
 
 type Values = Record<string, number[]>;
 interface SgdCase {
@@ -53,7 +53,19 @@ function dispose(params: Map<string, tf.Variable>, opt: SGD): void {
 describe('optim/sgd', () => {
   before(useCpu);
 
-  for (const c of fixture.cases) {
+  for (const backend of testBackends)
+    describe(`on ${backend}`, () => {
+      let previous = 'cpu';
+      before(async () => {
+        previous = await useBackend(backend);
+      });
+      after(async () => {
+        await useBackend(previous);
+      });
+      for (const c of fixture.cases) oracleCase(c);
+    });
+
+  function oracleCase(c: SgdCase): void {
     it(`matches torch.optim.SGD over three steps with two groups (${c.name})`, () => {
       const params = makeParams(c);
       const opt = new SGD(c.groups, { momentum: c.momentum, nesterov: c.nesterov });
