@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
 import { log } from '../log.js';
-import { registerAllGradients } from './gradients.js';
+import { completeTfjsCore } from './gradients.js';
 import { registerWasmTrainingKernels } from './kernels/index.js';
 
 export const backendNames = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -61,7 +61,7 @@ export async function initBackend(preferred?: BackendName | string): Promise<Bac
   }
   // PROD mode only silences tfjs's "install tfjs-node" banner and skips debug checks.
   tf.enableProdMode();
-  registerAllGradients();
+  completeTfjsCore();
   const order: readonly BackendName[] = preferred ? [preferred as BackendName] : backendNames;
   const fellBackFrom: string[] = [];
   for (const name of order) {

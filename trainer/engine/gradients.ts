@@ -1,7 +1,8 @@
 /**
- * tfjs-core's Node entry (`dist/tf-core.node.js`) registers no gradient functions: the full
- * `@tensorflow/tfjs` bundle does that by importing `dist/register_all_gradients`, an ES module
- * tree with extensionless and directory imports that Node cannot load as it ships. Ringmaster
+ * tfjs-core's Node entry (`dist/tf-core.node.js`) registers no gradient functions and no
+ * chained ops (`t.mul(…)`): the full `@tensorflow/tfjs` bundle adds both by importing
+ * `dist/register_all_gradients` and `dist/public/chained_ops/register_all_chained_ops`, ES module
+ * trees with extensionless and directory imports that Node cannot load as it ships. Ringmaster
  * depends on tfjs-core alone (see docs/adr/0020), so we bundle that tree once with esbuild
  * (already present as tsx's compiler) into a CommonJS file cached under node_modules/.cache and
  * require it. The bundled copy shares the engine, kernel and gradient registries with the
@@ -16,21 +17,30 @@ const require = createRequire(import.meta.url);
 
 let registered = false;
 
-/** Registers every tfjs-core gradient (idempotent; a no-op if someone else already did). */
-export function registerAllGradients(): void {
+/**
+ * Registers every tfjs-core gradient and chained op, as the full tfjs does (idempotent; a no-op
+ * if tfjs-node already loaded the full tfjs). Called by initBackend.
+ */
+export function completeTfjsCore(): void {
   if (registered) return;
   registered = true;
   // tfjs-node loads the full tfjs, which registers them itself.
   if (tf.getGradient('Mean') !== undefined) return;
   const entry = require.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js');
+  const chained =
+    require.resolve('@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops.js');
   const pkgFile = join(dirname(entry), '..', 'package.json');
   const version = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { version: string }).version;
   const cacheDir = join(dirname(entry), '..', '..', '..', '.cache', 'ringmaster');
-  const bundle = join(cacheDir, `tfjs-core-gradients-${version}.cjs`);
+  const bundle = join(cacheDir, `tfjs-core-extras-${version}.cjs`);
   if (!existsSync(bundle)) {
     const esbuild = require('esbuild') as typeof import('esbuild');
     const out = esbuild.buildSync({
-      entryPoints: [entry],
+      stdin: {
+        contents: `import ${JSON.stringify(entry)};\nimport ${JSON.stringify(chained)};\n`,
+        resolveDir: dirname(entry),
+        loader: 'js',
+      },
       bundle: true,
       format: 'cjs',
       platform: 'node',
