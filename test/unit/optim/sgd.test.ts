@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
 
 import {
   isResNetNormParam,
@@ -118,6 +119,54 @@ describe('optim/sgd', () => {
     assert.equal(opt.hasBuffer('b'), false);
     g.dispose();
     dispose(params, opt);
+  });
+
+  it('agrees with a float64 reference for any momentum, Nesterov, decay, lr and missing grads', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(0, 0.5, 0.9),
+        fc.boolean(),
+        fc.constantFrom(0, 1e-4, 0.3),
+        fc.array(
+          fc.record({
+            lr: fc.double({ min: 0, max: 1, noNaN: true }),
+            grad: fc.option(
+              fc.array(fc.double({ min: -2, max: 2, noNaN: true }), { minLength: 3, maxLength: 3 }),
+            ),
+          }),
+          { minLength: 1, maxLength: 5 },
+        ),
+        (momentum, nesterovWanted, wd, steps) => {
+          const nesterov = nesterovWanted && momentum > 0;
+          const p0 = [0.5, -1, 2];
+          const params = new Map([['w', tf.variable(tf.tensor(p0), true)]]);
+          const opt = new SGD([{ names: ['w'], weightDecay: wd }], { momentum, nesterov });
+          const ref = [...p0];
+          let buf: number[] | null = null;
+          for (const s of steps) {
+            if (s.grad === null) {
+              opt.step(params, new Map(), s.lr);
+              continue;
+            }
+            const gt = tf.tensor(s.grad);
+            opt.step(params, new Map([['w', gt]]), s.lr);
+            gt.dispose();
+            const g = s.grad.map((x, i) => x + wd * ref[i]!);
+            let d = g;
+            if (momentum !== 0) {
+              const b: number[] = buf === null ? [...g] : buf.map((x, i) => momentum * x + g[i]!);
+              buf = b;
+              d = nesterov ? g.map((x, i) => x + momentum * b[i]!) : b;
+            }
+            for (let i = 0; i < 3; i++) ref[i] = ref[i]! - s.lr * d[i]!;
+          }
+          assertClose(params.get('w')!.dataSync(), ref, 'w', 1e-5, 1e-5);
+          assert.equal(opt.hasBuffer('w'), momentum !== 0 && steps.some((s) => s.grad !== null));
+          dispose(params, opt);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('keeps tf.memory().numTensors flat across steps', () => {
