@@ -1,0 +1,152 @@
+/**
+ * The operator's configuration: parsed once at start from the environment (the Helm chart
+ * sets it), validated, frozen, and passed inward. Nothing below main.ts reads process.env.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { InputError, type InputIssue } from '../trainer/errors.js';
+import type { PlannerSettings } from './reconcile/types.js';
+
+export interface OperatorConfig {
+  /** Namespace to watch for recipes; '' = all namespaces. */
+  watchNamespace: string;
+  /** The operator's own namespace (its Lease lives there). */
+  namespace: string;
+  /** This replica's name in the Lease and in events. */
+  identity: string;
+  /** /metrics, /healthz, /readyz; 0 = any free port, -1 = no server. */
+  httpPort: number;
+  httpHost: string;
+  leaderElection: {
+    enabled: boolean;
+    leaseName: string;
+    leaseDurationSeconds: number;
+    renewDeadlineSeconds: number;
+    retryPeriodSeconds: number;
+  };
+  /** Recipes reconciled in parallel (one worker per recipe at a time). */
+  concurrency: number;
+  /** Informers relist this often even when their watches look healthy. */
+  relistIntervalSeconds: number;
+  /** Every recipe is reconciled at least this often (level-triggered safety net). */
+  resyncSeconds: number;
+  planner: PlannerSettings;
+}
+
+export const DEFAULT_IMAGE = 'ghcr.io/ringmaster-dev/ringmaster-trainer:0.1.0';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function parseOperatorConfig(
+  env: Env,
+  overrides: Partial<OperatorConfig> = {},
+): Readonly<OperatorConfig> {
+  const issues: InputIssue[] = [];
+  const int = (key: string, def: number, min = 0): number => {
+    const raw = env[key];
+    if (raw === undefined || raw === '') return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) {
+      issues.push({
+        path: key,
+        message: `must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`,
+      });
+      return def;
+    }
+    return n;
+  };
+  const bool = (key: string, def: boolean): boolean => {
+    const raw = env[key];
+    if (raw === undefined || raw === '') return def;
+    if (['true', '1', 'yes'].includes(raw)) return true;
+    if (['false', '0', 'no'].includes(raw)) return false;
+    issues.push({ path: key, message: `must be true or false (got ${JSON.stringify(raw)})` });
+    return def;
+  };
+  const labels = (key: string, def: Record<string, string>): Record<string, string> => {
+    const raw = env[key];
+    if (!raw) return def;
+    const out: Record<string, string> = {};
+    for (const pair of raw.split(',')) {
+      const [k, v] = pair.split('=');
+      if (!k || v === undefined)
+        issues.push({ path: key, message: `expected k=v[,k=v] (got ${JSON.stringify(raw)})` });
+      else out[k.trim()] = v.trim();
+    }
+    return out;
+  };
+  let workerCommand = ['ringmaster', 'worker'];
+  if (env.RINGMASTER_WORKER_COMMAND) {
+    try {
+      const parsed: unknown = JSON.parse(env.RINGMASTER_WORKER_COMMAND);
+      if (
+        !Array.isArray(parsed) ||
+        parsed.length === 0 ||
+        !parsed.every((s) => typeof s === 'string')
+      )
+        throw new Error();
+      workerCommand = parsed as string[];
+    } catch {
+      issues.push({
+        path: 'RINGMASTER_WORKER_COMMAND',
+        message: 'must be a JSON array of strings',
+      });
+    }
+  }
+  const leaseDuration = int('RINGMASTER_LEASE_DURATION_SECONDS', 15, 1);
+  const renewDeadline = int('RINGMASTER_RENEW_DEADLINE_SECONDS', 10, 1);
+  if (renewDeadline >= leaseDuration) {
+    issues.push({
+      path: 'RINGMASTER_RENEW_DEADLINE_SECONDS',
+      message: 'must be less than the lease duration',
+    });
+  }
+  const config: OperatorConfig = {
+    watchNamespace: env.RINGMASTER_WATCH_NAMESPACE ?? '',
+    namespace: env.POD_NAMESPACE || 'ringmaster-system',
+    identity: env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`,
+    httpPort: env.RINGMASTER_HTTP_PORT === '-1' ? -1 : int('RINGMASTER_HTTP_PORT', 8080),
+    httpHost: env.RINGMASTER_HTTP_HOST || '0.0.0.0',
+    leaderElection: {
+      enabled: bool('RINGMASTER_LEADER_ELECTION', true),
+      leaseName: env.RINGMASTER_LEASE_NAME || 'ringmaster-operator',
+      leaseDurationSeconds: leaseDuration,
+      renewDeadlineSeconds: renewDeadline,
+      retryPeriodSeconds: int('RINGMASTER_RETRY_PERIOD_SECONDS', 2, 1),
+    },
+    concurrency: int('RINGMASTER_CONCURRENCY', 4, 1),
+    relistIntervalSeconds: int('RINGMASTER_RELIST_SECONDS', 300, 1),
+    resyncSeconds: int('RINGMASTER_RESYNC_SECONDS', 600, 1),
+    planner: {
+      defaultImage: env.RINGMASTER_DEFAULT_IMAGE || DEFAULT_IMAGE,
+      workerCommand,
+      operatorNamespace: env.POD_NAMESPACE || 'ringmaster-system',
+      operatorPodLabels: labels('RINGMASTER_OPERATOR_POD_LABELS', {
+        'app.kubernetes.io/name': 'ringmaster-operator',
+      }),
+      nodeLostGraceSeconds: int('RINGMASTER_NODE_LOST_GRACE_SECONDS', 40),
+      forceDeleteAfterSeconds: int('RINGMASTER_FORCE_DELETE_AFTER_SECONDS', 30),
+      successGraceSeconds: int('RINGMASTER_SUCCESS_GRACE_SECONDS', 60),
+      restartBackoffBaseSeconds: int('RINGMASTER_RESTART_BACKOFF_SECONDS', 10),
+      restartBackoffMaxSeconds: int('RINGMASTER_RESTART_BACKOFF_MAX_SECONDS', 300),
+      progressIntervalSeconds: int('RINGMASTER_PROGRESS_INTERVAL_SECONDS', 10, 1),
+      terminationGracePeriodSeconds: int('RINGMASTER_WORKER_TERMINATION_GRACE_SECONDS', 120),
+    },
+  };
+  if (issues.length > 0)
+    throw new InputError(`invalid operator configuration: ${issues.length} problem(s)`, issues);
+  return deepFreeze({
+    ...config,
+    ...overrides,
+    leaderElection: { ...config.leaderElection, ...overrides.leaderElection },
+    planner: { ...config.planner, ...overrides.planner },
+  });
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

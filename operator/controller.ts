@@ -1,0 +1,163 @@
+/**
+ * Wires informers to the work queue and the reconciler: every change to a recipe, to one of
+ * its pods or children, or to a node its pods run on enqueues the recipe's key; the queue
+ * runs reconcile(key) with backoff on errors and requeue-after for timers; a periodic
+ * resync enqueues every recipe as a level-triggered safety net.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../trainer/log.js';
+import type { OperatorConfig } from './config.js';
+import type { OperatorMetrics } from './metrics.js';
+import type { ProgressSource } from './progress.js';
+import { WorkQueue } from './queue.js';
+import { Reconciler, type Caches } from './reconciler.js';
+import { Reflector, objectKey, type KubeObject } from './kube/reflector.js';
+import { paths, type KubeRest } from './kube/rest.js';
+import { LABEL_MANAGED_BY, LABEL_RECIPE, MANAGED_BY } from './reconcile/names.js';
+import type { TrainingRecipeObject } from './reconcile/types.js';
+
+export interface ControllerDeps {
+  rest: KubeRest;
+  config: Readonly<OperatorConfig>;
+  metrics: OperatorMetrics;
+  progress: ProgressSource;
+  log: Logger;
+  now?: () => Date;
+}
+
+export class Controller {
+  readonly caches: Caches;
+  readonly queue: WorkQueue;
+  readonly reconciler: Reconciler;
+  private resyncTimer?: NodeJS.Timeout;
+  private started = false;
+  private synced = false;
+
+  constructor(private readonly d: ControllerDeps) {
+    const ns = d.config.watchNamespace || undefined;
+    const relistIntervalMs = d.config.relistIntervalSeconds * 1000;
+    const hooks = {
+      onRelist: (name: string) => d.metrics.informerRelists.inc({ informer: name }),
+      onError: (name: string) => d.metrics.informerErrors.inc({ informer: name }),
+    };
+    const make = <T extends KubeObject>(name: string, path: string, labelSelector?: string) =>
+      new Reflector<T>(
+        d.rest,
+        { name, path, relistIntervalMs, ...(labelSelector ? { labelSelector } : {}) },
+        d.log,
+        hooks,
+      );
+    const owned = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+    this.caches = {
+      recipes: make<TrainingRecipeObject>('trainingrecipes', paths.recipes(ns)),
+      pods: make<k8s.V1Pod>('pods', paths.core('pods', ns), LABEL_RECIPE),
+      secrets: make<k8s.V1Secret>('secrets', paths.core('secrets', ns), owned),
+      configMaps: make<k8s.V1ConfigMap>('configmaps', paths.core('configmaps', ns), owned),
+      services: make<k8s.V1Service>('services', paths.core('services', ns), owned),
+      networkPolicies: make<k8s.V1NetworkPolicy>(
+        'networkpolicies',
+        paths.networkPolicies(ns),
+        owned,
+      ),
+      nodes: make<k8s.V1Node>('nodes', '/api/v1/nodes'),
+    };
+    this.queue = new WorkQueue(
+      { concurrency: d.config.concurrency, baseDelayMs: 50, maxDelayMs: 120_000 },
+      {
+        onAdd: () => d.metrics.queueAdds.inc(),
+        onRetry: () => d.metrics.queueRetries.inc(),
+        onDepth: (s) => d.metrics.queueDepth.set(s.depth),
+      },
+    );
+    this.reconciler = new Reconciler({
+      rest: d.rest,
+      caches: this.caches,
+      settings: d.config.planner,
+      progress: d.progress,
+      metrics: d.metrics,
+      log: d.log,
+      instance: d.config.identity,
+      ...(d.now ? { now: d.now } : {}),
+    });
+
+    this.caches.recipes.on((type, r) => {
+      const key = objectKey(r);
+      if (type === 'delete') this.queue.drop(key);
+      this.queue.add(key);
+    });
+    const byLabel = (_: string, o: { metadata?: k8s.V1ObjectMeta }) => {
+      const recipe = o.metadata?.labels?.[LABEL_RECIPE];
+      if (recipe && o.metadata?.namespace) this.queue.add(`${o.metadata.namespace}/${recipe}`);
+    };
+    this.caches.pods.on(byLabel);
+    this.caches.secrets.on(byLabel);
+    this.caches.configMaps.on(byLabel);
+    this.caches.services.on(byLabel);
+    this.caches.networkPolicies.on(byLabel);
+    this.caches.nodes.on((_, node) => {
+      // A node changed (e.g. went NotReady): look at the recipes with pods on it.
+      for (const p of this.caches.pods.list()) {
+        if (p.spec?.nodeName === node.metadata?.name) byLabel('', p);
+      }
+    });
+  }
+
+  get isSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Healthy unless some informer has been failing for a while. */
+  informerTrouble(): string | undefined {
+    const bad = Object.entries(this.caches).filter(
+      ([, r]) => (r as Reflector<KubeObject>).consecutiveErrors >= 5,
+    );
+    return bad.length > 0 ? `informers failing: ${bad.map(([n]) => n).join(', ')}` : undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const all = Object.values(this.caches) as Reflector<KubeObject>[];
+    for (const r of all) r.start();
+    await Promise.all(all.map((r) => r.waitForSync()));
+    this.synced = true;
+    this.d.log.info({ recipes: this.caches.recipes.list().length }, 'caches synced; reconciling');
+    this.queue.start((key) => this.process(key));
+    this.resyncTimer = setInterval(() => {
+      for (const r of this.caches.recipes.list()) this.queue.add(objectKey(r));
+    }, this.d.config.resyncSeconds * 1000);
+    this.resyncTimer.unref();
+  }
+
+  private async process(key: string): Promise<void> {
+    const end = this.d.metrics.reconcileSeconds.startTimer();
+    try {
+      const result = await this.reconciler.reconcile(key);
+      this.queue.forget(key);
+      if (result.requeueAfterMs !== undefined) {
+        this.queue.addAfter(key, result.requeueAfterMs);
+        this.d.metrics.reconciles.inc({ result: 'requeue' });
+      } else {
+        this.d.metrics.reconciles.inc({ result: 'ok' });
+      }
+    } catch (err) {
+      // Never let one recipe take the operator down: log, back off, try again.
+      const delay = this.queue.addRateLimited(key);
+      this.d.metrics.reconciles.inc({ result: 'error' });
+      const level = this.queue.retries(key) > 3 ? 'warn' : 'debug';
+      this.d.log[level](
+        { recipe: key, err: String(err), retryInMs: delay },
+        'reconcile failed; retrying',
+      );
+    } finally {
+      end();
+    }
+  }
+
+  /** Stops taking work, lets reconciles in flight finish, then stops the informers. */
+  async stop(): Promise<void> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await this.queue.shutdown();
+    await Promise.all((Object.values(this.caches) as Reflector<KubeObject>[]).map((r) => r.stop()));
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * Builders of a recipe's children. Pure: the same recipe, generation and settings give the
+ * same objects, and each non-pod child carries a hash of its content so the planner can tell
+ * "already as desired" from the cache alone (zero writes in steady state).
+ */
+import type * as k8s from '@kubernetes/client-node';
+import type { TrainingRecipeSpec } from '../../trainer/recipe/schema.js';
+import {
+  ANNOTATION_BACKEND,
+  ANNOTATION_SPEC_HASH,
+  LABEL_COMPONENT,
+  LABEL_GENERATION,
+  LABEL_MANAGED_BY,
+  LABEL_RANK,
+  LABEL_RECIPE,
+  MANAGED_BY,
+  RECIPE_FILE,
+  RECIPE_MOUNT_DIR,
+  RING_PORT,
+  RING_PORT_NAME,
+  SCRATCH_DIR,
+  TOKEN_KEY,
+  WORKER_CONTAINER,
+  hashOf,
+  names,
+} from './names.js';
+import type { PlannerSettings, TrainingRecipeObject } from './types.js';
+
+export const RECIPE_API_VERSION = 'ringmaster.dev/v1alpha1';
+export const RECIPE_KIND = 'TrainingRecipe';
+
+type Meta = TrainingRecipeObject['metadata'];
+
+export function ownerReference(meta: Meta): k8s.V1OwnerReference {
+  return {
+    apiVersion: RECIPE_API_VERSION,
+    kind: RECIPE_KIND,
+    name: meta.name,
+    uid: meta.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+function childMeta(meta: Meta, name: string, component: string): k8s.V1ObjectMeta {
+  return {
+    name,
+    namespace: meta.namespace,
+    labels: {
+      [LABEL_RECIPE]: meta.name,
+      [LABEL_COMPONENT]: component,
+      [LABEL_MANAGED_BY]: MANAGED_BY,
+    },
+    ownerReferences: [ownerReference(meta)],
+  };
+}
+
+/** Stamps the content hash into the annotations (computed without the annotation itself). */
+function withHash<T extends { metadata?: k8s.V1ObjectMeta }>(obj: T): T {
+  const hash = hashOf(obj);
+  obj.metadata = {
+    ...obj.metadata,
+    annotations: { ...obj.metadata?.annotations, [ANNOTATION_SPEC_HASH]: hash },
+  };
+  return obj;
+}
+
+export function specHashOf(obj: { metadata?: k8s.V1ObjectMeta } | undefined): string | undefined {
+  return obj?.metadata?.annotations?.[ANNOTATION_SPEC_HASH];
+}
+
+/** The ring token Secret. `token` is only used on first creation; it is never rotated. */
+export function buildSecret(meta: Meta, token: string): k8s.V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: childMeta(meta, names.secret(meta.name), 'ring-token'),
+    type: 'Opaque',
+    data: { [TOKEN_KEY]: Buffer.from(token).toString('base64') },
+  };
+}
+
+/**
+ * The resolved recipe (defaults filled in) as the manifest the trainer loads. The run policy
+ * is the operator's business, left out so suspending or changing a deadline rewrites nothing.
+ */
+export function buildConfigMap(meta: Meta, spec: TrainingRecipeSpec): k8s.V1ConfigMap {
+  const { runPolicy: _runPolicy, ...trainerSpec } = spec;
+  const manifest = {
+    apiVersion: RECIPE_API_VERSION,
+    kind: RECIPE_KIND,
+    metadata: { name: meta.name, namespace: meta.namespace },
+    spec: trainerSpec,
+  };
+  return withHash({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: childMeta(meta, names.configMap(meta.name), 'recipe'),
+    data: { [RECIPE_FILE]: JSON.stringify(manifest, null, 2) },
+  });
+}
+
+/** Headless, and publishing not-ready addresses: ranks must resolve each other while starting. */
+export function buildService(meta: Meta): k8s.V1Service {
+  return withHash({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: childMeta(meta, names.service(meta.name), 'ring'),
+    spec: {
+      clusterIP: 'None',
+      publishNotReadyAddresses: true,
+      selector: { [LABEL_RECIPE]: meta.name },
+      ports: [{ name: RING_PORT_NAME, port: RING_PORT, targetPort: RING_PORT, protocol: 'TCP' }],
+    },
+  });
+}
+
+/** Only the recipe's own pods and the operator may reach the ring port; nothing else gets in. */
+export function buildNetworkPolicy(meta: Meta, settings: PlannerSettings): k8s.V1NetworkPolicy {
+  return withHash({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: childMeta(meta, names.networkPolicy(meta.name), 'ring'),
+    spec: {
+      podSelector: { matchLabels: { [LABEL_RECIPE]: meta.name } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [
+            { podSelector: { matchLabels: { [LABEL_RECIPE]: meta.name } } },
+            {
+              namespaceSelector: {
+                matchLabels: { 'kubernetes.io/metadata.name': settings.operatorNamespace },
+              },
+              podSelector: { matchLabels: { ...settings.operatorPodLabels } },
+            },
+          ],
+          ports: [{ port: RING_PORT, protocol: 'TCP' }],
+        },
+      ],
+    },
+  });
+}
+
+export interface PodInputs {
+  meta: Meta;
+  spec: TrainingRecipeSpec;
+  rank: number;
+  generation: number;
+  settings: PlannerSettings;
+}
+
+export function buildPod({ meta, spec, rank, generation, settings }: PodInputs): k8s.V1Pod {
+  const name = names.pod(meta.name, rank);
+  const env: k8s.V1EnvVar[] = [
+    { name: 'RINGMASTER_RANK', value: String(rank) },
+    { name: 'RINGMASTER_WORLD_SIZE', value: String(spec.workers) },
+    {
+      name: 'RINGMASTER_COORDINATOR',
+      value: `${names.podHost(meta.name, meta.namespace, 0)}:${RING_PORT}`,
+    },
+    {
+      name: 'RINGMASTER_TOKEN',
+      valueFrom: { secretKeyRef: { name: names.secret(meta.name), key: TOKEN_KEY } },
+    },
+    { name: 'RINGMASTER_RECIPE', value: `${RECIPE_MOUNT_DIR}/${RECIPE_FILE}` },
+    { name: 'RINGMASTER_GENERATION', value: String(generation) },
+    // Peers dial the address a rank advertises: its own pod IP.
+    { name: 'RINGMASTER_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: 'TMPDIR', value: SCRATCH_DIR },
+    // The root filesystem is read-only; tools that write under $HOME get the scratch volume.
+    { name: 'HOME', value: SCRATCH_DIR },
+  ];
+  const backend = meta.annotations?.[ANNOTATION_BACKEND];
+  if (backend) env.push({ name: 'RINGMASTER_BACKEND', value: backend });
+  if (spec.data.endpoint) env.push({ name: 'RINGMASTER_S3_ENDPOINT', value: spec.data.endpoint });
+
+  const limits: Record<string, string> = { ...stringify(spec.resources?.limits) };
+  const requests: Record<string, string> = { ...stringify(spec.resources?.requests) };
+  if (spec.gpusPerWorker > 0) {
+    limits['nvidia.com/gpu'] = String(spec.gpusPerWorker);
+    delete requests['nvidia.com/gpu'];
+  }
+  const resources: k8s.V1ResourceRequirements = {};
+  if (Object.keys(limits).length > 0) resources.limits = limits;
+  if (Object.keys(requests).length > 0) resources.requests = requests;
+
+  const container: k8s.V1Container = {
+    name: WORKER_CONTAINER,
+    image: spec.image ?? settings.defaultImage,
+    command: [...settings.workerCommand],
+    env,
+    ports: [{ name: RING_PORT_NAME, containerPort: RING_PORT, protocol: 'TCP' }],
+    resources,
+    volumeMounts: [
+      { name: 'recipe', mountPath: RECIPE_MOUNT_DIR, readOnly: true },
+      { name: 'scratch', mountPath: SCRATCH_DIR },
+    ],
+    // The last log lines land in the pod status: the reason for a failure survives the
+    // group's deletion in the operator's Warning event.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    },
+  };
+  if (spec.data.credentialsSecret)
+    container.envFrom = [{ secretRef: { name: spec.data.credentialsSecret } }];
+
+  const pod: k8s.V1Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: meta.namespace,
+      labels: {
+        [LABEL_RECIPE]: meta.name,
+        [LABEL_RANK]: String(rank),
+        [LABEL_GENERATION]: String(generation),
+        [LABEL_COMPONENT]: 'worker',
+        [LABEL_MANAGED_BY]: MANAGED_BY,
+      },
+      ownerReferences: [ownerReference(meta)],
+    },
+    spec: {
+      hostname: name,
+      subdomain: names.service(meta.name),
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: settings.terminationGracePeriodSeconds,
+      // Workers never talk to the Kubernetes API: progress goes to S3, not to the status.
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        runAsGroup: 1000,
+        fsGroup: 1000,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [container],
+      volumes: [
+        { name: 'recipe', configMap: { name: names.configMap(meta.name) } },
+        { name: 'scratch', emptyDir: {} },
+      ],
+    },
+  };
+  if (spec.nodeSelector) pod.spec!.nodeSelector = { ...spec.nodeSelector };
+  if (spec.tolerations) pod.spec!.tolerations = spec.tolerations.map((t) => ({ ...t }));
+  return pod;
+}
+
+function stringify(list: Record<string, string | number> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(list ?? {})) out[k] = String(v);
+  return out;
+}

@@ -1,0 +1,46 @@
+/**
+ * Phases, condition types and reasons. Reasons are named constants so tests, docs, events
+ * and `kubectl wait --for=condition=…` all spell them the same way.
+ */
+import type { Condition } from './types.js';
+
+// Phases, condition types and reasons are the API's (operator/api/types.ts).
+export { ConditionType, Phase, Reason } from '../api/types.js';
+import type { ConditionType } from '../api/types.js';
+
+/**
+ * Sets a condition, keeping lastTransitionTime when the status does not change (the
+ * Kubernetes convention: the time says when it became true/false, not when last written).
+ */
+export function setCondition(
+  conditions: readonly Condition[] | undefined,
+  next: Omit<Condition, 'lastTransitionTime'>,
+  now: Date,
+): Condition[] {
+  const list = [...(conditions ?? [])];
+  const i = list.findIndex((c) => c.type === next.type);
+  const prev = i >= 0 ? list[i] : undefined;
+  const lastTransitionTime =
+    prev && prev.status === next.status ? prev.lastTransitionTime : now.toISOString();
+  const cond: Condition = { ...next, lastTransitionTime };
+  if (i >= 0) list[i] = cond;
+  else list.push(cond);
+  return list;
+}
+
+/** Sets a condition only if it already exists (conditions appear when first relevant). */
+export function updateIfPresent(
+  conditions: readonly Condition[] | undefined,
+  next: Omit<Condition, 'lastTransitionTime'>,
+  now: Date,
+): Condition[] {
+  if (!conditions?.some((c) => c.type === next.type)) return [...(conditions ?? [])];
+  return setCondition(conditions, next, now);
+}
+
+export function findCondition(
+  conditions: readonly Condition[] | undefined,
+  type: ConditionType,
+): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}

@@ -1,0 +1,163 @@
+/**
+ * The shapes the pure planner works on: the recipe as the API server holds it, what the
+ * informers observed, and the plan it returns. Kubernetes objects are the client's own
+ * types so the apply layer sends them unchanged.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import type { TrainingRecipeSpec } from '../../trainer/recipe/schema.js';
+import type { ConditionType, Phase } from './conditions.js';
+
+export interface Condition {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface RecipeProgress {
+  epoch?: number;
+  epochs?: number;
+  step?: number;
+  totalSteps?: number;
+  imagesPerSec?: number;
+  etaSeconds?: number;
+}
+
+export interface RecipeMetrics {
+  acc1?: number;
+  acc5?: number;
+  emaAcc1?: number;
+  emaAcc5?: number;
+}
+
+export interface CheckpointRef {
+  uri?: string;
+  epoch?: number;
+  step?: number;
+  time?: string;
+}
+
+export interface RecipeStatus {
+  phase?: Phase;
+  conditions?: Condition[];
+  progress?: RecipeProgress;
+  metrics?: RecipeMetrics;
+  lastCheckpoint?: CheckpointRef;
+  weights?: string;
+  restarts?: number;
+  /** Counts worker groups: pods carry it as a label, the trainer as RINGMASTER_GENERATION. */
+  groupGeneration?: number;
+  startTime?: string;
+  completionTime?: string;
+  observedGeneration?: number;
+}
+
+/** A TrainingRecipe object as read from the API (spec unvalidated: the planner validates). */
+export interface TrainingRecipeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: k8s.V1ObjectMeta & { name: string; namespace: string; uid: string };
+  spec: unknown;
+  status?: RecipeStatus;
+}
+
+/** What `<output>/progress.json` says (the trainer's rank 0 writes it), already sanitized. */
+export interface ProgressReport {
+  epoch?: number;
+  epochs?: number;
+  step?: number;
+  totalSteps?: number;
+  imagesPerSec?: number;
+  etaSeconds?: number;
+  metrics?: RecipeMetrics;
+  lastCheckpoint?: CheckpointRef;
+  weights?: string;
+  updatedAt?: string;
+}
+
+export interface NodeHealth {
+  ready: boolean;
+  /** When the Ready condition last changed (ISO time); absent = unknown. */
+  since?: string;
+}
+
+export interface Observed {
+  pods: readonly k8s.V1Pod[];
+  secret?: k8s.V1Secret;
+  configMap?: k8s.V1ConfigMap;
+  service?: k8s.V1Service;
+  networkPolicy?: k8s.V1NetworkPolicy;
+  /** Health of the nodes the recipe's pods are bound to; a node absent here is gone. */
+  nodes: ReadonlyMap<string, NodeHealth>;
+  progress?: ProgressReport;
+}
+
+/** Knobs of the planner; the operator's config fills them, tests shorten them. */
+export interface PlannerSettings {
+  /** The image when the recipe names none. */
+  defaultImage: string;
+  /** The worker command; tests swap in a simulated worker. */
+  workerCommand: readonly string[];
+  /** Namespace and pod labels of the operator, allowed through each recipe's NetworkPolicy. */
+  operatorNamespace: string;
+  operatorPodLabels: Readonly<Record<string, string>>;
+  /** A pod on a NotReady node this long counts as lost. */
+  nodeLostGraceSeconds: number;
+  /** A pod still Terminating this long past its deletion deadline on a NotReady node is force-deleted. */
+  forceDeleteAfterSeconds: number;
+  /** After rank 0 exits 0, other ranks get this long to exit by themselves before deletion. */
+  successGraceSeconds: number;
+  /** Delay before recreating a failed group: base·2^(restarts−1), capped. */
+  restartBackoffBaseSeconds: number;
+  restartBackoffMaxSeconds: number;
+  /** How often progress.json is read while a group runs. */
+  progressIntervalSeconds: number;
+  /** SIGTERM → SIGKILL time for workers (they checkpoint on SIGTERM). */
+  terminationGracePeriodSeconds: number;
+}
+
+export interface PlanContext {
+  now: Date;
+  /** A fresh ring token, used only when the recipe has no token Secret yet. */
+  newToken: string;
+  settings: PlannerSettings;
+}
+
+export type Child = k8s.V1Secret | k8s.V1ConfigMap | k8s.V1Service | k8s.V1NetworkPolicy;
+
+export type Action =
+  /** Server-side apply of a Secret/ConfigMap/Service/NetworkPolicy that is missing or differs. */
+  | { kind: 'apply'; object: Child & { apiVersion: string; kind: string } }
+  | { kind: 'createPod'; pod: k8s.V1Pod }
+  /** `force` = grace period 0: the kubelet is gone, nobody else will finish the deletion. */
+  | { kind: 'deletePod'; name: string; uid: string; force: boolean; why: string }
+  | { kind: 'deleteChild'; apiVersion: string; objectKind: string; name: string }
+  | { kind: 'deleteRecipe' };
+
+export interface EventSpec {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export interface Plan {
+  /** Every child the recipe should have now (pods: the current group's full set). */
+  children: {
+    secret?: k8s.V1Secret;
+    configMap?: k8s.V1ConfigMap;
+    service?: k8s.V1Service;
+    networkPolicy?: k8s.V1NetworkPolicy;
+    pods: k8s.V1Pod[];
+  };
+  /** The whole new status, or null when it equals the observed one (no write). */
+  statusPatch: RecipeStatus | null;
+  /** Writes needed to get from observed to desired, in order (after the status patch). */
+  actions: Action[];
+  events: EventSpec[];
+  /** Reconcile again after this long even if nothing changes (timers, progress polling). */
+  requeueAfterMs?: number;
+}
+
+export type { TrainingRecipeSpec };
