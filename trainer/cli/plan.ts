@@ -11,7 +11,9 @@ import {
   planRecipe,
   type Plan,
 } from '../plan.js';
+import { INDEX_FILE, readIndex } from '../data/shard-index.js';
 import { loadTrainingRecipeFile, nameFromSource } from '../recipe/load.js';
+import { LocalStorage } from '../storage/local-storage.js';
 import type { TrainingRecipeSpec } from '../recipe/schema.js';
 import type { Command } from 'commander';
 
@@ -40,7 +42,10 @@ export function register(program: Command): void {
       '--val-samples <n>',
       `validation set size (default ${IMAGENET_VAL_SAMPLES}, ImageNet-1k)`,
     )
-    .option('--num-classes <n>', `number of classes (default ${IMAGENET_CLASSES})`)
+    .option(
+      '--num-classes <n>',
+      `number of classes (default: from a local index.json, else ${IMAGENET_CLASSES})`,
+    )
     .option('--json', 'print the plan as JSON')
     .action(async (file: string, flags: PlanFlags) => {
       process.stdout.write(await runPlan(file, flags));
@@ -54,11 +59,11 @@ export async function runPlan(file: string, flags: PlanFlags): Promise<string> {
     numClasses: parseCount('--num-classes', flags.numClasses),
   };
   const { metadata, spec } = await loadTrainingRecipeFile(file);
-  const counts = chooseCounts(spec, parsedFlags);
+  const counts = await chooseCounts(spec, parsedFlags);
   const plan = planRecipe(spec, {
     trainSamples: counts.trainSamples,
     valSamples: counts.valSamples,
-    numClasses: parsedFlags.numClasses ?? IMAGENET_CLASSES,
+    numClasses: counts.numClasses,
   });
   const name = metadata.name ?? nameFromSource(file);
   if (flags.json) {
@@ -78,27 +83,60 @@ function parseCount(flag: string, raw: string | undefined): number | undefined {
   return n;
 }
 
-/** The dataset sizes to plan with, and a sentence saying where they came from. */
-function chooseCounts(
-  spec: Readonly<TrainingRecipeSpec>,
-  flags: { trainSamples?: number; valSamples?: number },
-): { trainSamples: number; valSamples: number; note: string } {
-  const trainSamples = flags.trainSamples ?? IMAGENET_TRAIN_SAMPLES;
-  const valSamples = flags.valSamples ?? IMAGENET_VAL_SAMPLES;
-  if (flags.trainSamples !== undefined && flags.valSamples !== undefined) {
-    return { trainSamples, valSamples, note: 'sample counts given on the command line' };
+interface SplitInfo {
+  numSamples: number;
+  numClasses: number;
+}
+
+/** A local split's index.json, if the URI is a plain path that has one (no network). */
+async function localSplitInfo(uri: string): Promise<SplitInfo | undefined> {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(uri)) return undefined; // s3://, synthetic:, …
+  const storage = new LocalStorage(uri);
+  try {
+    if (!(await storage.exists(INDEX_FILE))) return undefined;
+    const index = await readIndex(storage);
+    return { numSamples: index.numSamples, numClasses: index.classes.length };
+  } finally {
+    storage.close();
   }
-  const imagenetLike = /imagenet|ilsvrc/i.test(`${spec.data.train} ${spec.data.val}`);
-  const assumed =
-    flags.trainSamples === undefined && flags.valSamples === undefined
-      ? 'train and val counts'
-      : flags.trainSamples === undefined
-        ? 'train count'
-        : 'val count';
-  const why = imagenetLike
-    ? 'the data looks like ImageNet-1k'
-    : `the size of ${spec.data.train} is not known here; pass --train-samples/--val-samples`;
-  return { trainSamples, valSamples, note: `${assumed} assumed from ImageNet-1k: ${why}` };
+}
+
+/**
+ * The dataset sizes to plan with, and a sentence saying where they came from: the flags,
+ * else a local index.json, else ImageNet-1k's sizes (the recipe's home).
+ */
+async function chooseCounts(
+  spec: Readonly<TrainingRecipeSpec>,
+  flags: { trainSamples?: number; valSamples?: number; numClasses?: number },
+): Promise<{ trainSamples: number; valSamples: number; numClasses: number; note: string }> {
+  const train =
+    flags.trainSamples === undefined ? await localSplitInfo(spec.data.train) : undefined;
+  const val = flags.valSamples === undefined ? await localSplitInfo(spec.data.val) : undefined;
+  const trainSamples = flags.trainSamples ?? train?.numSamples ?? IMAGENET_TRAIN_SAMPLES;
+  const valSamples = flags.valSamples ?? val?.numSamples ?? IMAGENET_VAL_SAMPLES;
+  const numClasses = flags.numClasses ?? train?.numClasses ?? IMAGENET_CLASSES;
+
+  const sources: string[] = [];
+  const given = [
+    flags.trainSamples !== undefined && 'train',
+    flags.valSamples !== undefined && 'val',
+  ];
+  if (given.some(Boolean))
+    sources.push(`${given.filter(Boolean).join(' and ')} given on the command line`);
+  const indexed = [train && 'train', val && 'val'].filter(Boolean);
+  if (indexed.length > 0) sources.push(`${indexed.join(' and ')} read from index.json`);
+  const assumed = [
+    flags.trainSamples === undefined && !train && 'train',
+    flags.valSamples === undefined && !val && 'val',
+  ].filter(Boolean);
+  if (assumed.length > 0) {
+    const imagenetLike = /imagenet|ilsvrc/i.test(`${spec.data.train} ${spec.data.val}`);
+    const why = imagenetLike
+      ? 'the data looks like ImageNet-1k'
+      : `the size of ${spec.data.train} is not known here; pass --train-samples/--val-samples`;
+    sources.push(`${assumed.join(' and ')} assumed from ImageNet-1k: ${why}`);
+  }
+  return { trainSamples, valSamples, numClasses, note: sources.join('; ') };
 }
 
 function renderPlan(

@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { packSamples, type PackSample } from '../../../trainer/data/pack.js';
+import { LocalStorage } from '../../../trainer/storage/local-storage.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 
@@ -45,7 +47,7 @@ describe('ringmaster plan (CLI)', function () {
     assert.equal(plan.model.params, 25557032);
     assert.equal(plan.trainSamples, 1281167);
     assert.equal(plan.valSamples, 50000);
-    assert.match(plan.countsNote, /val count assumed from ImageNet-1k/);
+    assert.match(plan.countsNote, /train given on the command line; val assumed from ImageNet-1k/);
     assert.deepEqual(plan.warnings, []);
   });
 
@@ -61,7 +63,7 @@ describe('ringmaster plan (CLI)', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
-      /sample counts\s+4,096 train \/ 1,001 val — sample counts given on the command line/,
+      /sample counts\s+4,096 train \/ 1,001 val — train and val given on the command line/,
     );
     assert.match(r.stdout, /resnet_mini/);
     assert.match(r.stdout, /LR by epoch \(6 epochs\)/);
@@ -74,8 +76,54 @@ describe('ringmaster plan (CLI)', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
-      /train and val counts assumed from ImageNet-1k: the size of synthetic:shapes is not known/,
+      /train and val assumed from ImageNet-1k: the size of synthetic:shapes is not known/,
     );
+  });
+
+  it('reads the counts and classes of a local split from its index.json', async () => {
+    const classes = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    const samples = (n: number): PackSample[] =>
+      Array.from({ length: n }, (_, i) => ({
+        key: `s${String(i).padStart(5, '0')}`,
+        label: i % classes.length,
+        ext: 'jpg',
+        size: 4,
+        read: () => Promise.resolve(Buffer.from([i & 255, 1, 2, 3])),
+      }));
+    for (const [split, n] of [
+      ['train', 700],
+      ['val', 75],
+    ] as const) {
+      const dest = new LocalStorage(join(dir, 'data', split));
+      await packSamples(classes, samples(n), dest, { split, samplesPerShard: 500, verify: 'size' });
+      dest.close();
+    }
+    const recipe = join(dir, 'local.yaml');
+    await writeFile(
+      recipe,
+      JSON.stringify({
+        recipe: {
+          model: 'resnet_mini',
+          batchSize: 16,
+          epochs: 3,
+          lrWarmupEpochs: 1,
+          lr: 0.0078125,
+        },
+        workers: 2,
+        gpusPerWorker: 0,
+        data: { train: join(dir, 'data', 'train'), val: join(dir, 'data', 'val') },
+        output: join(dir, 'out'),
+      }),
+    );
+    const r = ringmaster('plan', recipe, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const plan = JSON.parse(r.stdout) as Record<string, any>;
+    assert.equal(plan.trainSamples, 700);
+    assert.equal(plan.valSamples, 75);
+    assert.equal(plan.model.numClasses, 7);
+    assert.equal(plan.samplesPerRank, 256); // RA: floor(floor(700/256)·256 / 2)
+    assert.equal(plan.valPadding, 1);
+    assert.equal(plan.countsNote, 'train and val read from index.json');
   });
 
   it('a bad recipe exits 2 listing every offending field by path, without a stack trace', async () => {
