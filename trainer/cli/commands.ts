@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { register as dataset } from './dataset.js';
+import { register as pack } from './pack.js';
 import { register as plan } from './plan.js';
 
 /** Each subcommand lives in its own file and registers itself here (one line each). */
-export const commands: Array<(program: Command) => void> = [plan];
+export const commands: Array<(program: Command) => void> = [pack, dataset, plan];
