@@ -1,6 +1,6 @@
 /**
- * Backward convolutions for the wasm backend, composed from its XNNPACK-backed forward conv,
- * matmul and data-movement kernels (docs/adr/0021). tfjs-backend-wasm has no
+ * Backward convolutions for the wasm backend, composed from its XNNPACK-backed forward conv
+ * and matmul plus JS data movement on the wasm heap (docs/adr/0021). tfjs-backend-wasm has no
  * Conv2DBackpropFilter, and its Conv2DBackpropInput is a scalar loop (≈ 3 GFLOP/s).
  *
  * Shapes are NHWC activations and HWIO filters throughout.
@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { copyWindow, stridedWindow, transpose4, zeros, type Shape4 } from './heap.js';
 import { WasmOps, type WasmBackendLike } from './wasm_ops.js';
 
 interface BackpropAttrs {
@@ -24,8 +25,8 @@ function convInfoOf(
 ): backend_util.Conv2DInfo {
   if (attrs.dataFormat === 'NCHW') throw new Error('wasm training kernels support NHWC only');
   return backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
+    xShape as Shape4,
+    filterShape as Shape4,
     attrs.strides,
     1,
     attrs.pad,
@@ -48,24 +49,18 @@ export function conv2dBackpropFilter(
   attrs: BackpropAttrs,
 ): TensorInfo {
   const info = convInfoOf(x.shape, filterShape, attrs);
-  const [n, h, w, ci] = x.shape as [number, number, number, number];
+  const [n, h, w, ci] = x.shape as Shape4;
   const { outHeight: ho, outWidth: wo, outChannels: co, strideHeight: sh, strideWidth: sw } = info;
   const { filterHeight: kh, filterWidth: kw } = info;
   const { top, bottom, left, right } = info.padInfo;
 
   if (kh === 1 && kw === 1 && top === 0 && left === 0) {
+    // The input pixels the filter sees, as an [M, Ci] matrix (M = N·Ho·Wo), transposed.
     const strided =
-      sh === 1 && sw === 1 && ho === h && wo === w
-        ? null
-        : ops.stridedSlice(
-            x,
-            [0, 0, 0, 0],
-            [n, (ho - 1) * sh + 1, (wo - 1) * sw + 1, ci],
-            [1, sh, sw, 1],
-          );
+      sh === 1 && sw === 1 && ho === h && wo === w ? null : stridedWindow(ops, x, ho, wo, sh, sw);
     const m = n * ho * wo;
-    const x2 = ops.reshape(strided ?? x, [m, ci]);
-    const xt = ops.transpose(x2, [1, 0]);
+    const x2 = ops.reshape(strided ?? x, [1, 1, m, ci]);
+    const xt = transpose4(ops, x2, [0, 1, 3, 2]);
     const a = ops.reshape(xt, [1, ci, m]);
     const b = ops.reshape(dy, [1, m, co]);
     const prod = ops.matMul(a, b);
@@ -75,8 +70,8 @@ export function conv2dBackpropFilter(
     return out;
   }
 
-  const xt = ops.transpose(x, [3, 1, 2, 0]);
-  const dyt = ops.transpose(dy, [1, 2, 0, 3]);
+  const xt = transpose4(ops, x, [3, 1, 2, 0]);
+  const dyt = transpose4(ops, dy, [1, 2, 0, 3]);
   const full = ops.conv2d(
     xt,
     dyt,
@@ -87,80 +82,28 @@ export function conv2dBackpropFilter(
     [sh, sw],
   );
   ops.free(xt, dyt);
-  const [, oh, ow] = full.shape as [number, number, number, number];
-  let cropped = full;
-  if (oh !== kh || ow !== kw) {
-    cropped = ops.slice(full, [0, 0, 0, 0], [ci, kh, kw, co]);
-    ops.free(full);
+  // full is [Ci, ≥kh, ≥kw, Co]: crop and move Ci inwards in one pass.
+  const [, fh, fw] = full.shape as Shape4;
+  const out = ops.backend.makeOutput([kh, kw, ci, co], 'float32');
+  const src = ops.view(full);
+  const dst = ops.view(out);
+  for (let i = 0; i < ci; i++) {
+    for (let a = 0; a < kh; a++) {
+      for (let b = 0; b < kw; b++) {
+        const so = ((i * fh + a) * fw + b) * co;
+        dst.set(src.subarray(so, so + co), ((a * kw + b) * ci + i) * co);
+      }
+    }
   }
-  const out = ops.transpose(cropped, [1, 2, 0, 3]);
-  ops.free(cropped);
+  ops.free(full);
   return out;
 }
 
 /**
- * Puts `s-1` zeros after every row / column of an NHWC tensor: [N,H,W,C] → [N,H·sh,W·sw,C].
- * Done as two 4-D pads so that no kernel sees a rank above 4.
- */
-function zeroInsert(ops: WasmOps, t: TensorInfo, sh: number, sw: number): TensorInfo {
-  const [n, h, w, c] = t.shape as [number, number, number, number];
-  let cur = t;
-  const owned: TensorInfo[] = [];
-  if (sw > 1) {
-    const r = ops.reshape(cur, [n * h, w, 1, c]);
-    const p = ops.pad(r, [
-      [0, 0],
-      [0, 0],
-      [0, sw - 1],
-      [0, 0],
-    ]);
-    owned.push(r, p);
-    cur = p;
-  }
-  if (sh > 1) {
-    const r = ops.reshape(cur, [n, h, 1, w * sw * c]);
-    const p = ops.pad(r, [
-      [0, 0],
-      [0, 0],
-      [0, sh - 1],
-      [0, 0],
-    ]);
-    owned.push(r, p);
-    cur = p;
-  }
-  const out = ops.reshape(cur, [n, h * sh, w * sw, c]);
-  ops.free(...owned);
-  return out;
-}
-
-/** Crops or zero-pads the bottom / right of an NHWC tensor to height h and width w. */
-function fitBottomRight(ops: WasmOps, t: TensorInfo, h: number, w: number): TensorInfo {
-  const [n, th, tw, c] = t.shape as [number, number, number, number];
-  if (th === h && tw === w) return t;
-  let cur = t;
-  if (th > h || tw > w) {
-    cur = ops.slice(t, [0, 0, 0, 0], [n, Math.min(th, h), Math.min(tw, w), c]);
-    ops.free(t);
-  }
-  const [, ch, cw] = cur.shape as [number, number, number, number];
-  if (ch < h || cw < w) {
-    const p = ops.pad(cur, [
-      [0, 0],
-      [0, h - ch],
-      [0, w - cw],
-      [0, 0],
-    ]);
-    ops.free(cur);
-    cur = p;
-  }
-  return cur;
-}
-
-/**
- * dX: the conv of dy (zero-inserted for stride > 1) with the spatially flipped, in/out-swapped
- * filter. For unpadded 1×1 filters the zeros are inserted after the (cheap) channel mixing
- * instead, which saves s² of the work. Returns null for cases it does not cover (negative
- * effective padding), which then go to the built-in kernel.
+ * dX by phases: for stride s, the input rows h ≡ r (mod s) receive dy only through the filter
+ * taps a ≡ r + pad (mod s). Each of the s² phases is a stride-1 conv of dy with that
+ * sub-filter (flipped, in/out swapped), written back interleaved. Unlike zero-insertion this
+ * does no work on zeros: the cost equals the forward conv's.
  */
 export function conv2dBackpropInput(
   ops: WasmOps,
@@ -168,76 +111,108 @@ export function conv2dBackpropInput(
   filter: TensorInfo,
   inputShape: number[],
   attrs: BackpropAttrs,
-): TensorInfo | null {
+): TensorInfo {
   const info = convInfoOf(inputShape, filter.shape, attrs);
-  const [, h, w] = inputShape as [number, number, number, number];
+  const [n, h, w, ci] = inputShape as Shape4;
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  const { outHeight: ho, outWidth: wo, outChannels: co } = info;
   const { top, left } = info.padInfo;
-  const padTop = kh - 1 - top;
-  const padLeft = kw - 1 - left;
-  if (padTop < 0 || padLeft < 0) return null;
+  const single = sh === 1 && sw === 1;
+  const dx = single ? null : zeros(ops, [n, h, w, ci]);
 
-  const flipped = ops.reverse(filter, [0, 1]);
-  const wt = ops.transpose(flipped, [0, 1, 3, 2]);
-  ops.free(flipped);
+  for (let rh = 0; rh < sh; rh++) {
+    for (let rw = 0; rw < sw; rw++) {
+      const rows = Math.ceil((h - rh) / sh);
+      const cols = Math.ceil((w - rw) / sw);
+      const a0 = (rh + top) % sh;
+      const b0 = (rw + left) % sw;
+      const th = a0 < kh ? Math.ceil((kh - a0) / sh) : 0;
+      const tw = b0 < kw ? Math.ceil((kw - b0) / sw) : 0;
+      if (rows <= 0 || cols <= 0 || th === 0 || tw === 0) continue; // no taps: stays zero
+      const padTop = th - 1 - (rh + top - a0) / sh;
+      const padLeft = tw - 1 - (rw + left - b0) / sw;
+      const padBottom = rows + th - 1 - padTop - ho;
+      const padRight = cols + tw - 1 - padLeft - wo;
 
-  if (kh === 1 && kw === 1 && top === 0 && left === 0) {
-    const mixed = ops.conv2d(dy, wt, [
-      [0, 0],
-      [0, 0],
-    ]);
-    ops.free(wt);
-    if (sh === 1 && sw === 1) return fitBottomRight(ops, mixed, h, w);
-    const spread = zeroInsert(ops, mixed, sh, sw);
-    ops.free(mixed);
-    return fitBottomRight(ops, spread, h, w);
+      // sub[t, u, o, i] = W[a0 + s·(th−1−t), b0 + s·(tw−1−u), i, o]
+      const sub = ops.backend.makeOutput([th, tw, co, ci], 'float32');
+      const wsrc = ops.view(filter);
+      const wdst = ops.view(sub);
+      for (let t = 0; t < th; t++) {
+        for (let u = 0; u < tw; u++) {
+          const a = a0 + sh * (th - 1 - t);
+          const b = b0 + sw * (tw - 1 - u);
+          const base = (a * kw + b) * ci * co;
+          const obase = (t * tw + u) * co * ci;
+          for (let i = 0; i < ci; i++) {
+            for (let o = 0; o < co; o++) wdst[obase + o * ci + i] = wsrc[base + i * co + o]!;
+          }
+        }
+      }
+
+      let src = dy;
+      let pads: [[number, number], [number, number]] = [
+        [padTop, padBottom],
+        [padLeft, padRight],
+      ];
+      if (padTop < 0 || padBottom < 0 || padLeft < 0 || padRight < 0) {
+        // Negative padding means cropping dy: build the padded/cropped window explicitly.
+        const ph = ho + padTop + padBottom;
+        const pw = wo + padLeft + padRight;
+        src = zeros(ops, [n, ph, pw, co]);
+        const r0 = Math.max(0, -padTop);
+        const c0 = Math.max(0, -padLeft);
+        copyWindow(ops, dy, src, {
+          rows: Math.min(ho, ph - Math.max(0, padTop)) - r0 + 0,
+          cols: Math.min(wo, pw - Math.max(0, padLeft)) - c0 + 0,
+          srcRow: r0,
+          srcCol: c0,
+          srcRowStep: 1,
+          srcColStep: 1,
+          dstRow: Math.max(0, padTop),
+          dstCol: Math.max(0, padLeft),
+          dstRowStep: 1,
+          dstColStep: 1,
+        });
+        pads = [
+          [0, 0],
+          [0, 0],
+        ];
+      }
+      const part = ops.conv2d(src, sub, pads);
+      ops.free(sub);
+      if (src !== dy) ops.free(src);
+      if (dx === null) return part;
+      copyWindow(ops, part, dx, {
+        rows,
+        cols,
+        srcRow: 0,
+        srcCol: 0,
+        srcRowStep: 1,
+        srcColStep: 1,
+        dstRow: rh,
+        dstCol: rw,
+        dstRowStep: sh,
+        dstColStep: sw,
+      });
+      ops.free(part);
+    }
   }
-
-  let src = dy;
-  if (sh > 1 || sw > 1) src = zeroInsert(ops, dy, sh, sw);
-  // The padded input must be h + kh - 1 tall; trailing inserted zeros count towards it.
-  const [, zh, zw] = src.shape as [number, number, number, number];
-  let padBottom = h + kh - 1 - padTop - zh;
-  let padRight = w + kw - 1 - padLeft - zw;
-  if (padBottom < 0 || padRight < 0) {
-    const n = src.shape[0]!;
-    const c = src.shape[3]!;
-    const cut = ops.slice(
-      src,
-      [0, 0, 0, 0],
-      [n, zh + Math.min(0, padBottom), zw + Math.min(0, padRight), c],
-    );
-    if (src !== dy) ops.free(src);
-    src = cut;
-    padBottom = Math.max(0, padBottom);
-    padRight = Math.max(0, padRight);
-  }
-  const out = ops.conv2d(src, wt, [
-    [padTop, padBottom],
-    [padLeft, padRight],
-  ]);
-  if (src !== dy) ops.free(src);
-  ops.free(wt);
-  return out;
+  return dx ?? zeros(ops, [n, h, w, ci]);
 }
 
 /**
- * Registers the composed kernels on the wasm backend, replacing its Conv2DBackpropInput
- * (kept as the fallback for shapes the composition does not cover). Idempotent.
+ * Registers the composed kernels on the wasm backend, replacing its Conv2DBackpropInput.
+ * Idempotent.
  */
 export function registerWasmConvBackprop(): void {
   if (tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc === filterKernel) return;
-  const builtinInput = tf.getKernel('Conv2DBackpropInput', 'wasm');
-  if (tf.getKernel('Conv2DBackpropFilter', 'wasm') !== undefined) {
-    tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
+  for (const name of ['Conv2DBackpropFilter', 'Conv2DBackpropInput']) {
+    if (tf.getKernel(name, 'wasm') !== undefined) tf.unregisterKernel(name, 'wasm');
   }
-  if (builtinInput !== undefined) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
-  fallbackInput = builtinInput?.kernelFunc ?? null;
   tf.registerKernel(filterConfig);
   tf.registerKernel(inputConfig);
 }
-
-let fallbackInput: KernelFunc | null = null;
 
 const filterKernel: KernelFunc = ({ inputs, attrs, backend }) => {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
@@ -251,20 +226,16 @@ const filterKernel: KernelFunc = ({ inputs, attrs, backend }) => {
   );
 };
 
-const inputKernel: KernelFunc = (args) => {
-  const { inputs, attrs, backend } = args;
+const inputKernel: KernelFunc = ({ inputs, attrs, backend }) => {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const a = attrs as unknown as BackpropAttrs & { inputShape: number[] };
-  const out = conv2dBackpropInput(
+  return conv2dBackpropInput(
     new WasmOps(backend as unknown as WasmBackendLike),
     dy,
     filter,
     a.inputShape,
     a,
   );
-  if (out !== null) return out;
-  if (fallbackInput === null) throw new Error('Conv2DBackpropInput: shape not supported on wasm');
-  return fallbackInput(args);
 };
 
 const filterConfig: KernelConfig = {

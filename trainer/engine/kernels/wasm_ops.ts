@@ -9,6 +9,8 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 /** The few members of tfjs-backend-wasm's BackendWasm that composed kernels use. */
 export interface WasmBackendLike {
   disposeData(dataId: object, force?: boolean): boolean;
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
 export class WasmOps {
@@ -22,6 +24,11 @@ export class WasmOps {
       attrs: attrs as tf.NamedAttrMap,
       backend: this.backend as unknown as tf.KernelBackend,
     }) as TensorInfo;
+  }
+
+  /** A float32 view of a tensor on the wasm heap; invalid after the next allocation. */
+  view(t: TensorInfo): Float32Array {
+    return this.backend.typedArrayFromHeap(t) as Float32Array;
   }
 
   free(...infos: TensorInfo[]): void {
