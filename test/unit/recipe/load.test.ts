@@ -12,11 +12,8 @@ import {
   recipeHash,
 } from '../../../trainer/recipe/load.js';
 import { CROSS_FIELD_RULES } from '../../../trainer/recipe/rules.js';
+import { minimalSpec, RULE_CASES, RULE_EDGES } from './rule-cases.js';
 
-const minimalSpec = () => ({
-  data: { train: 's3://bucket/train', val: 's3://bucket/val' },
-  output: 's3://bucket/out',
-});
 const manifest = (spec: unknown) => ({
   apiVersion: 'ringmaster.dev/v1alpha1',
   kind: 'TrainingRecipe',
@@ -256,37 +253,7 @@ describe('recipe validation', () => {
 });
 
 describe('cross-field rules', () => {
-  const cases: Array<{ id: string; spec: Record<string, unknown>; path: string }> = [
-    {
-      id: 'valCropWithinResize',
-      spec: { recipe: { valCropSize: 240, valResizeSize: 232 } },
-      path: 'spec.recipe.valCropSize',
-    },
-    {
-      id: 'warmupShorterThanTraining',
-      spec: { recipe: { epochs: 5, lrWarmupEpochs: 5 } },
-      path: 'spec.recipe.lrWarmupEpochs',
-    },
-    {
-      id: 'raRepsWithRaSampler',
-      spec: { recipe: { raSampler: true, raReps: 0 } },
-      path: 'spec.recipe.raReps',
-    },
-    { id: 'lrMinBelowLr', spec: { recipe: { lr: 0.1, lrMin: 0.2 } }, path: 'spec.recipe.lrMin' },
-    {
-      id: 'gpusFromGpusPerWorker',
-      spec: { resources: { limits: { 'nvidia.com/gpu': 1 } } },
-      path: 'spec.resources',
-    },
-    {
-      id: 'endpointNeedsS3',
-      spec: {
-        data: { train: '/data/train', val: '/data/val', endpoint: 'http://minio:9000' },
-        output: '/out',
-      },
-      path: 'spec.data.endpoint',
-    },
-  ];
+  const cases = RULE_CASES;
 
   it('every rule in the table has a test case here', () => {
     assert.deepEqual(cases.map((c) => c.id).sort(), CROSS_FIELD_RULES.map((r) => r.id).sort());
@@ -300,15 +267,7 @@ describe('cross-field rules', () => {
   }
 
   it('accept the edge of each rule', () => {
-    const ok = [
-      { recipe: { valCropSize: 232, valResizeSize: 232 } },
-      { recipe: { epochs: 6, lrWarmupEpochs: 5 } },
-      { recipe: { raSampler: false, raReps: 0 } },
-      { recipe: { lr: 0.1, lrMin: 0.1 } },
-      { resources: { limits: { cpu: '4', memory: '8Gi' }, requests: { cpu: 2 } } },
-      { data: { train: 's3://b/t', val: '/v', endpoint: 'http://minio:9000' } },
-    ];
-    for (const extra of ok) parseTrainingRecipe(manifest({ ...minimalSpec(), ...extra }));
+    for (const extra of RULE_EDGES) parseTrainingRecipe(manifest({ ...minimalSpec(), ...extra }));
   });
 
   it('each rule carries a CEL expression over self', () => {

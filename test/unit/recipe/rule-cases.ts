@@ -1,0 +1,55 @@
+/**
+ * One violating spec per cross-field rule (trainer/recipe/rules.ts), merged over a minimal
+ * valid spec. Shared by the unit tests (TS predicates) and the API-server test (CEL), so both
+ * forms of each rule are held to the same cases.
+ */
+export const minimalSpec = () => ({
+  data: { train: 's3://bucket/train', val: 's3://bucket/val' },
+  output: 's3://bucket/out',
+});
+
+export const RULE_CASES: ReadonlyArray<{
+  id: string;
+  spec: Record<string, unknown>;
+  path: string;
+}> = [
+  {
+    id: 'valCropWithinResize',
+    spec: { recipe: { valCropSize: 240, valResizeSize: 232 } },
+    path: 'spec.recipe.valCropSize',
+  },
+  {
+    id: 'warmupShorterThanTraining',
+    spec: { recipe: { epochs: 5, lrWarmupEpochs: 5 } },
+    path: 'spec.recipe.lrWarmupEpochs',
+  },
+  {
+    id: 'raRepsWithRaSampler',
+    spec: { recipe: { raSampler: true, raReps: 0 } },
+    path: 'spec.recipe.raReps',
+  },
+  { id: 'lrMinBelowLr', spec: { recipe: { lr: 0.1, lrMin: 0.2 } }, path: 'spec.recipe.lrMin' },
+  {
+    id: 'gpusFromGpusPerWorker',
+    spec: { resources: { limits: { 'nvidia.com/gpu': 1 } } },
+    path: 'spec.resources',
+  },
+  {
+    id: 'endpointNeedsS3',
+    spec: {
+      data: { train: '/data/train', val: '/data/val', endpoint: 'http://minio:9000' },
+      output: '/out',
+    },
+    path: 'spec.data.endpoint',
+  },
+];
+
+/** Specs at the edge of each rule: valid. */
+export const RULE_EDGES: ReadonlyArray<Record<string, unknown>> = [
+  { recipe: { valCropSize: 232, valResizeSize: 232 } },
+  { recipe: { epochs: 6, lrWarmupEpochs: 5 } },
+  { recipe: { raSampler: false, raReps: 0 } },
+  { recipe: { lr: 0.1, lrMin: 0.1 } },
+  { resources: { limits: { cpu: '4', memory: '8Gi' }, requests: { cpu: 2 } } },
+  { data: { train: 's3://b/t', val: '/v', endpoint: 'http://minio:9000' } },
+];
