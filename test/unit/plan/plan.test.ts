@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { InputError } from '../../../trainer/errors.js';
+import { samplerFor, samplerKindFor } from '../../../trainer/data/sampler.js';
 import { planRecipe, trainSamplesPerRank } from '../../../trainer/plan.js';
 import { loadTrainingRecipeFile, parseTrainingRecipe } from '../../../trainer/recipe/load.js';
 import type { TrainingRecipeSpec } from '../../../trainer/recipe/schema.js';
@@ -164,5 +165,22 @@ describe('plan: warnings', () => {
     assert.ok(plan.warnings.some((x) => x.includes('plain copy')));
     assert.ok(plan.warnings.some((x) => x.includes('Acc@5')));
     assert.equal(plan.model.params, 25_557_032 - 997 * 2049);
+  });
+});
+
+describe('plan agrees with the samplers the trainer runs', () => {
+  it('samples per rank = the sampler numSamples, and the same sampler kind', () => {
+    for (const n of [256, 300, 1000, 4097, 50_000]) {
+      for (const worldSize of [1, 2, 3, 8]) {
+        for (const raSampler of [true, false]) {
+          const { sampler, samplesPerRank } = trainSamplesPerRank(n, worldSize, raSampler, 4);
+          const kind = samplerKindFor('train', worldSize, raSampler ? 4 : 0);
+          assert.equal(kind, sampler, `n=${n} R=${worldSize} ra=${raSampler}`);
+          const real = samplerFor(kind, { n, rank: worldSize - 1, worldSize, reps: 4 });
+          assert.equal(real.numSamples, samplesPerRank, `n=${n} R=${worldSize} ra=${raSampler}`);
+          assert.equal(real.indices(0).length, samplesPerRank);
+        }
+      }
+    }
   });
 });
