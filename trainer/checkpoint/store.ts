@@ -86,6 +86,11 @@ export class CheckpointStore {
     private readonly log?: Logger,
   ) {}
 
+  /** The full URI of a checkpoint directory (for logs and status). */
+  uri(name: string): string {
+    return this.storage.uriOf(`${DIR}/${name}`);
+  }
+
   /** Writes additional files of a checkpoint (e.g. another rank's buffers) before `commit`. */
   async putFile(name: string, file: string, body: Buffer): Promise<FileEntry> {
     await this.storage.put(`${DIR}/${name}/${file}`, body);

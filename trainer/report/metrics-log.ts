@@ -5,7 +5,8 @@ export interface EpochMetrics {
   epoch: number;
   lr: number;
   trainLoss: number;
-  trainAcc1: number;
+  /** Top-1 on the (mixed) training batches; null when not measured. */
+  trainAcc1: number | null;
   imagesPerSec: number;
   seconds: number;
   acc1: number;
@@ -46,11 +47,13 @@ export class MetricsLog {
     return this.rows;
   }
 
-  async append(row: EpochMetrics): Promise<void> {
+  /** Adds an epoch (replacing any later ones); writes metrics.jsonl when `persist`. */
+  async append(row: EpochMetrics, persist = true): Promise<void> {
     // A resumed epoch replaces what an interrupted attempt may have logged for it.
     const at = this.rows.findIndex((r) => r.epoch >= row.epoch);
     if (at >= 0) this.rows.splice(at);
     this.rows.push(row);
+    if (!persist) return;
     await this.storage.put(METRICS_FILE, Buffer.from(toMetricsJsonl(this.rows)), {
       contentType: 'application/x-ndjson',
     });

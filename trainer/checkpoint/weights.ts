@@ -1,0 +1,95 @@
+/**
+ * The weights artifact: `<output>/weights/model.safetensors` (torchvision names and layouts,
+ * the EMA weights when the recipe keeps an EMA) and `meta.json` — the analogue of
+ * torchvision's `weights.meta` and `weights.transforms()`.
+ */
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms/normalize.js';
+import type { ResNetArch } from '../models/arch.js';
+import { countParams } from '../models/arch.js';
+import type { ResNetModel } from '../models/resnet.js';
+import { encodeSafetensors } from '../models/safetensors.js';
+import { stateDict } from '../models/weights.js';
+import type { Recipe } from '../recipe/schema.js';
+import { recipeHash } from '../recipe/load.js';
+import type { EpochMetrics } from '../report/metrics-log.js';
+import type { Storage } from '../storage/storage.js';
+
+export interface WeightsMeta {
+  arch: string;
+  numClasses: number;
+  categories: string[];
+  /** Which weights these are: the EMA's or the model's. */
+  ema: boolean;
+  metrics: {
+    acc1: number | null;
+    acc5: number | null;
+    emaAcc1: number | null;
+    emaAcc5: number | null;
+  };
+  params: number;
+  gflops: { train: number; val: number };
+  transforms: {
+    resizeSize: number;
+    cropSize: number;
+    interpolation: string;
+    mean: readonly number[];
+    std: readonly number[];
+  };
+  recipe: Recipe;
+  recipeHash: string;
+  checkpoint: string | null;
+  createdAt: string;
+}
+
+export interface WeightsInput {
+  model: ResNetModel;
+  arch: ResNetArch;
+  recipe: Readonly<Recipe>;
+  categories: readonly string[];
+  metrics: EpochMetrics | null;
+  gflops: { train: number; val: number };
+  checkpoint: string | null;
+  ema: boolean;
+}
+
+export function weightsMeta(w: WeightsInput): WeightsMeta {
+  return {
+    arch: w.arch.name,
+    numClasses: w.model.numClasses,
+    categories: [...w.categories],
+    ema: w.ema,
+    metrics: {
+      acc1: w.metrics?.acc1 ?? null,
+      acc5: w.metrics?.acc5 ?? null,
+      emaAcc1: w.metrics?.emaAcc1 ?? null,
+      emaAcc5: w.metrics?.emaAcc5 ?? null,
+    },
+    params: countParams(w.arch, w.model.numClasses),
+    gflops: w.gflops,
+    transforms: {
+      resizeSize: w.recipe.valResizeSize,
+      cropSize: w.recipe.valCropSize,
+      interpolation: w.recipe.interpolation,
+      mean: IMAGENET_MEAN,
+      std: IMAGENET_STD,
+    },
+    recipe: { ...w.recipe },
+    recipeHash: recipeHash(w.recipe),
+    checkpoint: w.checkpoint,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/** Writes weights/model.safetensors and weights/meta.json; returns the weights URI. */
+export async function writeWeights(out: Storage, w: WeightsInput): Promise<string> {
+  const meta = weightsMeta(w);
+  await out.put(
+    'weights/model.safetensors',
+    Buffer.from(encodeSafetensors(stateDict(w.model), { format: 'pt', arch: meta.arch })),
+  );
+  // meta.json last: its presence means the weights beside it are complete.
+  await out.put('weights/meta.json', Buffer.from(JSON.stringify(meta, null, 2)), {
+    contentType: 'application/json',
+  });
+  return out.uriOf('weights');
+}

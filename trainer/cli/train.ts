@@ -1,0 +1,105 @@
+import { cpus } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { InputError } from '../errors.js';
+import { launchLocal } from '../local/launcher.js';
+import { loadTrainingRecipeFile } from '../recipe/load.js';
+import { resolveDataUri } from '../data/resolve.js';
+
+interface TrainFlags {
+  local?: boolean;
+  workers?: number;
+  backend?: string;
+  restarts: number;
+  output?: string;
+  allowRecipeChange?: boolean;
+  opTimeout: number;
+}
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InputError(`--${name} must be a non-negative integer, got "${v}"`);
+    return n;
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description('train a recipe: --local runs the worker group as processes on this machine')
+    .argument('<recipe>', 'TrainingRecipe YAML/JSON (manifest or bare spec)')
+    .option('--local', 'run on this machine (workers on loopback, a local directory as the bucket)')
+    .option(
+      '--workers <n>',
+      'worker processes (default: the recipe’s workers)',
+      positiveInt('workers'),
+    )
+    .option('--backend <name>', 'force a compute backend: tensorflow-gpu | tensorflow | wasm | cpu')
+    .option(
+      '--restarts <n>',
+      'whole-group restarts after retryable failures',
+      positiveInt('restarts'),
+      2,
+    )
+    .option('--output <uri>', 'override the recipe’s output (local path or s3://bucket/prefix)')
+    .option('--allow-recipe-change', 'resume from a checkpoint written by a different recipe')
+    .option(
+      '--op-timeout <ms>',
+      'collective deadline per operation',
+      positiveInt('op-timeout'),
+      120_000,
+    )
+    .action(async (file: string, flags: TrainFlags) => {
+      if (!flags.local) {
+        throw new InputError(
+          'ringmaster train runs locally only (--local); on Kubernetes apply the recipe: kubectl apply -f ' +
+            file,
+        );
+      }
+      const { spec } = await loadTrainingRecipeFile(file);
+      const workers = flags.workers ?? spec.workers;
+      if (workers < 1) throw new InputError('--workers must be ≥ 1');
+      if (workers > cpus().length * 4) {
+        throw new InputError(
+          `--workers ${workers} is far more than this machine's ${cpus().length} cores`,
+        );
+      }
+      const output = flags.output ?? spec.output;
+      const resolvedOutput =
+        output.startsWith('s3://') || isAbsolute(output) ? output : resolve(output);
+      const cacheDir =
+        process.env.RINGMASTER_CACHE ?? join(process.env.HOME ?? '/tmp', '.cache', 'ringmaster');
+      // Generated datasets (synthetic:…, fashion-mnist:…) are built once here, not per worker.
+      const data = {
+        train: await resolveDataUri(spec.data.train, 'train', { cacheDir }),
+        val: await resolveDataUri(spec.data.val, 'val', { cacheDir }),
+      };
+      const resolved = {
+        ...spec,
+        workers,
+        output: resolvedOutput,
+        data: { ...spec.data, ...data },
+      };
+      process.stdout.write(
+        `training ${spec.recipe.model} for ${spec.recipe.epochs} epochs on ${workers} local worker(s); output ${resolvedOutput}\n`,
+      );
+      const summary = await launchLocal({
+        spec: resolved,
+        workers,
+        maxRestarts: flags.restarts,
+        cacheDir,
+        allowRecipeChange: Boolean(flags.allowRecipeChange),
+        opTimeoutMs: flags.opTimeout,
+        ...(flags.backend ? { backend: flags.backend } : {}),
+      });
+      const pct = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}%`);
+      process.stdout.write(
+        `\ndone in ${(summary.seconds / 60).toFixed(1)} min: Acc@1 ${pct(summary.acc1)}, Acc@5 ${pct(summary.acc5)}, ` +
+          `EMA Acc@1 ${pct(summary.emaAcc1)}, EMA Acc@5 ${pct(summary.emaAcc5)}\n` +
+          (summary.weights ? `weights: ${summary.weights}\n` : '') +
+          (summary.report ? `report:  ${summary.report}\n` : ''),
+      );
+    });
+}

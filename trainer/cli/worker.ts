@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import { describeError, exitCodeOf } from '../errors.js';
+import { log } from '../log.js';
+import { loadTrainingRecipeFile } from '../recipe/load.js';
+import { train } from '../train.js';
+import { workerConfigFromEnv } from '../worker-config.js';
+
+/**
+ * `ringmaster worker`: one rank of a training group, configured by RINGMASTER_* variables
+ * (the operator sets them in pods; the local launcher sets them for its processes).
+ * SIGINT/SIGTERM (Ctrl-C, preemption, pod deletion) stop the group at the next step after a
+ * checkpoint; the exit code tells the operator whether a restart can help.
+ */
+export function register(program: Command): void {
+  program
+    .command('worker')
+    .description(
+      'run one rank of a training group (configured by RINGMASTER_* environment variables)',
+    )
+    .option('--loader-threads <n>', 'decode threads per rank', (v) => Number(v), 1)
+    .action(async (opts: { loaderThreads: number }) => {
+      const cfg = workerConfigFromEnv(process.env);
+      const { spec, metadata } = await loadTrainingRecipeFile(cfg.recipePath);
+      const stop = { requested: false };
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (stop.requested) return;
+        stop.requested = true;
+        log.warn(
+          { signal, rank: cfg.rank },
+          'stop requested: finishing the step and writing a checkpoint',
+        );
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        await train({
+          cfg,
+          spec,
+          log: log.child({ recipe: metadata.name ?? 'recipe' }),
+          stop,
+          loaderThreads: opts.loaderThreads,
+        });
+      } catch (err) {
+        log.error(
+          { rank: cfg.rank, err: describeError(err), exitCode: exitCodeOf(err) },
+          'worker failed',
+        );
+        process.exitCode = exitCodeOf(err);
+        return;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      // Worker threads and sockets must not keep a finished rank alive.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
+    });
+}

@@ -1,0 +1,230 @@
+/**
+ * `ringmaster train RECIPE --local`: the worker group as processes on this machine, the ring
+ * on loopback, a local directory as the bucket. It does locally what the operator does in a
+ * cluster: start the whole group, restart the whole group after a retryable failure (the
+ * workers resume from the last checkpoint), and show progress.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ExitCode, RingmasterError } from '../errors.js';
+import { formatProgressLine } from '../report/progress.js';
+import type { RunSummary, WorkerMessage } from './messages.js';
+
+const BIN = fileURLToPath(new URL('../../bin/ringmaster.js', import.meta.url));
+
+export interface LaunchOptions {
+  /** The resolved recipe spec (defaults applied, data URIs resolved, output absolute). */
+  spec: Record<string, unknown> & { workers: number; output: string };
+  workers: number;
+  /** Restarts of the whole group after retryable failures. */
+  maxRestarts: number;
+  backend?: string;
+  cacheDir: string;
+  allowRecipeChange: boolean;
+  /** Extra environment for the workers (e.g. S3 endpoint and credentials). */
+  env?: Record<string, string>;
+  /** Where progress goes; a TTY gets a live line. */
+  out?: NodeJS.WriteStream;
+  /** Collective deadline per operation. */
+  opTimeoutMs?: number;
+}
+
+export class LaunchError extends RingmasterError {
+  constructor(
+    message: string,
+    override readonly exitCode: ExitCode,
+  ) {
+    super(message);
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => res(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+interface WorkerProc {
+  rank: number;
+  child: ChildProcess;
+  log: WriteStream;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const LEVELS: Record<number, string> = { 40: 'warn', 50: 'error', 60: 'fatal' };
+
+export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
+  const out = opts.out ?? process.stdout;
+  const tty = Boolean(out.isTTY);
+  const runDir = resolve(opts.spec.output);
+  const logDir = join(runDir, 'logs');
+  await mkdir(logDir, { recursive: true });
+  const recipePath = join(runDir, 'recipe.json');
+  await writeFile(recipePath, JSON.stringify(opts.spec, null, 2));
+  const token = randomBytes(24).toString('hex');
+
+  let liveLine = false;
+  const print = (s: string) => {
+    if (liveLine) out.write('\r\x1b[K');
+    liveLine = false;
+    out.write(s + '\n');
+  };
+  const live = (s: string) => {
+    if (tty) {
+      out.write('\r\x1b[K' + s);
+      liveLine = true;
+    }
+  };
+
+  let stopping = 0;
+  let lastPlainProgress = 0;
+  let summary: RunSummary | undefined;
+  const onSigint = () => {
+    // A terminal's Ctrl-C and a process-group signal can arrive together: count a second
+    // interrupt only after a moment.
+    if (stopping && Date.now() - stopping < 1000) return;
+    if (stopping) {
+      print('second interrupt: killing the workers');
+      for (const w of current) w.child.kill('SIGKILL');
+      return;
+    }
+    stopping = Date.now();
+    print(
+      'interrupt: the workers stop at the next step and write a checkpoint (Ctrl-C again to kill)',
+    );
+    // Workers in the same terminal get SIGINT from the terminal; send it anyway for non-TTY runs.
+    for (const w of current) w.child.kill('SIGINT');
+  };
+  let current: WorkerProc[] = [];
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const port = await freePort();
+      const ports = await Promise.all(Array.from({ length: opts.workers }, () => freePort()));
+      current = Array.from({ length: opts.workers }, (_, rank) => {
+        const env: NodeJS.ProcessEnv = {
+          ...process.env,
+          ...opts.env,
+          RINGMASTER_RANK: String(rank),
+          RINGMASTER_WORLD_SIZE: String(opts.workers),
+          RINGMASTER_COORDINATOR: `127.0.0.1:${port}`,
+          RINGMASTER_LISTEN: `127.0.0.1:${rank === 0 ? port : ports[rank]}`,
+          RINGMASTER_ADVERTISE: `127.0.0.1:${rank === 0 ? port : ports[rank]}`,
+          RINGMASTER_TOKEN: token,
+          RINGMASTER_GENERATION: String(attempt),
+          RINGMASTER_RECIPE: recipePath,
+          RINGMASTER_CACHE_DIR: opts.cacheDir,
+          ...(opts.backend ? { RINGMASTER_BACKEND: opts.backend } : {}),
+          ...(opts.allowRecipeChange ? { RINGMASTER_ALLOW_RECIPE_CHANGE: '1' } : {}),
+          ...(opts.opTimeoutMs ? { RINGMASTER_OP_TIMEOUT_MS: String(opts.opTimeoutMs) } : {}),
+        };
+        const child = fork(BIN, ['worker'], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+        const log = createWriteStream(join(logDir, `worker-${rank}.log`), { flags: 'a' });
+        child.stdout?.pipe(log, { end: false });
+        const lines = createInterface({ input: child.stderr! });
+        lines.on('line', (line) => {
+          log.write(line + '\n');
+          try {
+            const rec = JSON.parse(line) as { level?: number; msg?: string } & Record<
+              string,
+              unknown
+            >;
+            const level = LEVELS[rec.level ?? 0];
+            if (level) print(`[rank ${rank}] ${level}: ${rec.msg ?? line}`);
+          } catch {
+            print(`[rank ${rank}] ${line}`);
+          }
+        });
+        child.on('message', (m: WorkerMessage) => {
+          if (m.type === 'progress') {
+            const line = formatProgressLine(m);
+            if (tty) live(line);
+            else if (Date.now() - lastPlainProgress > 10_000 || m.step === m.steps) {
+              lastPlainProgress = Date.now();
+              print(line);
+            }
+          } else if (m.type === 'epoch') {
+            const r = m.metrics;
+            print(
+              `epoch ${r.epoch + 1}: loss ${r.trainLoss.toFixed(4)}  Acc@1 ${r.acc1.toFixed(2)}  ` +
+                `Acc@5 ${r.acc5.toFixed(2)}` +
+                (r.emaAcc1 === null
+                  ? ''
+                  : `  EMA Acc@1 ${r.emaAcc1.toFixed(2)}  EMA Acc@5 ${r.emaAcc5?.toFixed(2)}`) +
+                `  ${r.imagesPerSec.toFixed(1)} img/s  ${r.seconds.toFixed(0)} s` +
+                (r.evalBiased ? '  (eval padded)' : ''),
+            );
+          } else if (m.type === 'resumed') {
+            print(
+              `resumed from checkpoint ${m.checkpoint} (epoch ${m.epoch + 1}, step ${m.stepInEpoch})`,
+            );
+          } else if (m.type === 'done') {
+            summary = m.summary;
+          }
+        });
+        const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+          child.on('exit', (code, signal) => res({ code, signal })),
+        );
+        return { rank, child, log, exit };
+      });
+
+      // The first failure decides; the others follow within the collective deadline, or are
+      // stopped so that no process outlives the group.
+      const first = await Promise.race(
+        current.map((w) => w.exit.then((e) => ({ ...e, rank: w.rank }))),
+      );
+      if (first.code !== 0) {
+        setTimeout(() => {
+          for (const w of current) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+        }, 30_000).unref();
+      }
+      const results = await Promise.all(current.map((w) => w.exit));
+      await Promise.all(current.map((w) => new Promise((r) => w.log.end(r))));
+      if (results.every((r) => r.code === 0)) {
+        if (!summary) throw new LaunchError('workers exited without a summary', ExitCode.internal);
+        return summary;
+      }
+      const failed =
+        first.code !== 0
+          ? first
+          : { ...results.find((r) => r.code !== 0)!, rank: results.findIndex((r) => r.code !== 0) };
+      const why = failed.signal ? `signal ${failed.signal}` : `exit code ${failed.code}`;
+      if (stopping) {
+        throw new LaunchError(
+          `stopped on request (rank ${failed.rank}: ${why}); run again to resume`,
+          ExitCode.interrupted,
+        );
+      }
+      const terminal = failed.code === ExitCode.invalidInput;
+      if (terminal || attempt >= opts.maxRestarts) {
+        throw new LaunchError(
+          `rank ${failed.rank} failed (${why})` +
+            (terminal ? '' : ` after ${attempt} restart(s)`) +
+            `; logs in ${logDir}`,
+          terminal ? ExitCode.invalidInput : ExitCode.retryable,
+        );
+      }
+      print(
+        `rank ${failed.rank} failed (${why}); restarting the group (${attempt + 1}/${opts.maxRestarts}), resuming from the last checkpoint`,
+      );
+    }
+  } finally {
+    if (liveLine) out.write('\n');
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}

@@ -1,0 +1,34 @@
+import type { EpochMetrics } from '../report/metrics-log.js';
+
+/** What a worker tells a local launcher over the IPC channel (absent in pods). */
+export type WorkerMessage =
+  | {
+      type: 'progress';
+      epoch: number;
+      epochs: number;
+      step: number;
+      steps: number;
+      loss: number | null;
+      lr: number;
+      imagesPerSec: number;
+      etaSeconds: number | null;
+    }
+  | { type: 'epoch'; metrics: EpochMetrics }
+  | { type: 'resumed'; checkpoint: string; epoch: number; stepInEpoch: number }
+  | { type: 'done'; summary: RunSummary };
+
+export interface RunSummary {
+  acc1: number | null;
+  acc5: number | null;
+  emaAcc1: number | null;
+  emaAcc5: number | null;
+  weights: string | null;
+  report: string | null;
+  epochs: number;
+  seconds: number;
+}
+
+/** Rank 0 speaks for the group; other ranks' messages would only repeat it. */
+export function sendToLauncher(msg: WorkerMessage, rank: number): void {
+  if (rank === 0 && process.send && process.connected) process.send(msg);
+}
