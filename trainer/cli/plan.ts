@@ -11,7 +11,10 @@ import {
   planRecipe,
   type Plan,
 } from '../plan.js';
+import { FASHION_MNIST_CLASSES } from '../data/fashion-mnist.js';
+import { isGeneratedDataUri } from '../data/resolve.js';
 import { INDEX_FILE, readIndex } from '../data/shard-index.js';
+import { SHAPE_CLASSES, SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import { loadTrainingRecipeFile, nameFromSource } from '../recipe/load.js';
 import { LocalStorage } from '../storage/local-storage.js';
 import type { TrainingRecipeSpec } from '../recipe/schema.js';
@@ -88,9 +91,38 @@ interface SplitInfo {
   numClasses: number;
 }
 
-/** A local split's index.json, if the URI is a plain path that has one (no network). */
-async function localSplitInfo(uri: string): Promise<SplitInfo | undefined> {
-  if (/^[a-z][a-z0-9+.-]*:/i.test(uri)) return undefined; // s3://, synthetic:, …
+/** Sizes of the generated datasets (trainer/data/resolve.ts), known without building them. */
+function generatedSplitInfo(uri: string, split: 'train' | 'val'): SplitInfo | undefined {
+  const [scheme, rest = ''] = uri.split(/:(.*)/s, 2) as [string, string?];
+  const [name = '', query = ''] = rest.split('?', 2);
+  const q = new URLSearchParams(query);
+  const int = (key: string): number | undefined => {
+    const v = q.get(key);
+    return v !== null && /^\d+$/.test(v) ? Number(v) : undefined;
+  };
+  if (scheme === 'synthetic' && name === 'shapes') {
+    return {
+      numSamples: int(split) ?? SYNTHETIC_DEFAULTS[split],
+      numClasses: SHAPE_CLASSES.length,
+    };
+  }
+  if (scheme === 'fashion-mnist') {
+    const total = split === 'train' ? 60_000 : 10_000;
+    return {
+      numSamples: Math.min(total, int('limit') ?? total),
+      numClasses: FASHION_MNIST_CLASSES.length,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * What is known about a split without training: a generated dataset's size, or a local
+ * split's index.json (S3 is not read: planning needs no credentials).
+ */
+async function splitInfo(uri: string, split: 'train' | 'val'): Promise<SplitInfo | undefined> {
+  if (isGeneratedDataUri(uri)) return generatedSplitInfo(uri, split);
+  if (/^[a-z][a-z0-9+.-]*:/i.test(uri)) return undefined; // s3:// and other schemes
   const storage = new LocalStorage(uri);
   try {
     if (!(await storage.exists(INDEX_FILE))) return undefined;
@@ -110,8 +142,8 @@ async function chooseCounts(
   flags: { trainSamples?: number; valSamples?: number; numClasses?: number },
 ): Promise<{ trainSamples: number; valSamples: number; numClasses: number; note: string }> {
   const train =
-    flags.trainSamples === undefined ? await localSplitInfo(spec.data.train) : undefined;
-  const val = flags.valSamples === undefined ? await localSplitInfo(spec.data.val) : undefined;
+    flags.trainSamples === undefined ? await splitInfo(spec.data.train, 'train') : undefined;
+  const val = flags.valSamples === undefined ? await splitInfo(spec.data.val, 'val') : undefined;
   const trainSamples = flags.trainSamples ?? train?.numSamples ?? IMAGENET_TRAIN_SAMPLES;
   const valSamples = flags.valSamples ?? val?.numSamples ?? IMAGENET_VAL_SAMPLES;
   const numClasses = flags.numClasses ?? train?.numClasses ?? IMAGENET_CLASSES;
@@ -124,7 +156,7 @@ async function chooseCounts(
   if (given.some(Boolean))
     sources.push(`${given.filter(Boolean).join(' and ')} given on the command line`);
   const indexed = [train && 'train', val && 'val'].filter(Boolean);
-  if (indexed.length > 0) sources.push(`${indexed.join(' and ')} read from index.json`);
+  if (indexed.length > 0) sources.push(`${indexed.join(' and ')} from the data URIs`);
   const assumed = [
     flags.trainSamples === undefined && !train && 'train',
     flags.valSamples === undefined && !val && 'val',

@@ -71,12 +71,29 @@ describe('ringmaster plan (CLI)', function () {
     assert.match(r.stdout, /1 sample\(s\) are evaluated twice/);
   });
 
-  it('says when it assumed ImageNet counts for data of unknown size', () => {
-    const r = ringmaster('plan', 'examples/local-demo.yaml');
+  it('knows the size of generated data, and says when it assumed ImageNet counts', async () => {
+    const demo = ringmaster('plan', 'examples/local-demo.yaml', '--json');
+    assert.equal(demo.code, 0, demo.stderr);
+    const plan = JSON.parse(demo.stdout) as Record<string, any>;
+    assert.deepEqual(
+      [plan.trainSamples, plan.valSamples, plan.model.numClasses, plan.samplesPerRank],
+      [2000, 500, 10, 896],
+    );
+    assert.equal(plan.countsNote, 'train and val from the data URIs');
+
+    const flowers = join(dir, 'flowers.yaml');
+    await writeFile(
+      flowers,
+      JSON.stringify({
+        data: { train: 's3://b/flowers/train', val: 's3://b/flowers/val' },
+        output: 's3://b/o',
+      }),
+    );
+    const r = ringmaster('plan', flowers);
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
-      /train and val assumed from ImageNet-1k: the size of synthetic:shapes is not known/,
+      /train and val assumed from ImageNet-1k: the size of s3:\/\/b\/flowers\/train is not known/,
     );
   });
 
@@ -123,7 +140,7 @@ describe('ringmaster plan (CLI)', function () {
     assert.equal(plan.model.numClasses, 7);
     assert.equal(plan.samplesPerRank, 256); // RA: floor(floor(700/256)·256 / 2)
     assert.equal(plan.valPadding, 1);
-    assert.equal(plan.countsNote, 'train and val read from index.json');
+    assert.equal(plan.countsNote, 'train and val from the data URIs');
   });
 
   it('a bad recipe exits 2 listing every offending field by path, without a stack trace', async () => {
