@@ -68,7 +68,6 @@ export const RecipeSchema = Type.Object(
     }),
     momentum: Type.Number({
       minimum: 0,
-      maximum: 1,
       exclusiveMaximum: 1,
       default: 0.9,
       description: 'SGD momentum (--momentum).',
@@ -120,7 +119,6 @@ export const RecipeSchema = Type.Object(
     }),
     labelSmoothing: Type.Number({
       minimum: 0,
-      maximum: 1,
       exclusiveMaximum: 1,
       default: 0.1,
       description: 'Label smoothing ε (--label-smoothing).',
@@ -159,7 +157,6 @@ export const RecipeSchema = Type.Object(
     modelEmaSteps: int(1, 32, 'Steps between EMA updates (--model-ema-steps).', 1000000),
     modelEmaDecay: Type.Number({
       exclusiveMinimum: 0,
-      maximum: 1,
       exclusiveMaximum: 1,
       default: 0.99998,
       description: 'EMA decay before the batch/steps adjustment (--model-ema-decay).',
