@@ -6,6 +6,10 @@ Writes test/fixtures/oracle/models/:
   <case>.io.safetensors       input (NCHW), logits in eval mode, logits of one training-mode
                               forward, and every BN buffer after that forward ("after.<name>")
   state_dict_shapes.json      names/shapes/dtypes of full-size torchvision state_dicts
+  predict.png, predict.io.safetensors
+                              an image, and the eval logits of basic_imagenet_stem on it after
+                              torchvision's eval transform (resize 72 bilinear antialias, center
+                              crop 64, normalize) — what `ringmaster predict` must reproduce
 """
 import json
 import os
@@ -102,6 +106,28 @@ def main():
                 io["after." + k] = v.detach().clone().contiguous()
         save_file(io, os.path.join(OUT, f"{name}.io.safetensors"))
         print(name, "params", sum(p.numel() for p in m.parameters()))
+
+    # predict: a synthetic 90x75 RGB image (smooth gradients + noise), PNG (lossless).
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms as T
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:75, 0:90]
+    img = np.stack([xx * 2.5, yy * 3.0, (xx + yy) * 1.5], axis=-1) + rng.normal(0, 25, (75, 90, 3))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    Image.fromarray(img).save(os.path.join(OUT, "predict.png"))
+    tf = T.Compose([
+        T.Resize(72, interpolation=T.InterpolationMode.BILINEAR, antialias=True),
+        T.CenterCrop(64),
+        T.ToTensor(),
+        T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+    ])
+    x = tf(Image.open(os.path.join(OUT, "predict.png")).convert("RGB")).unsqueeze(0)
+    m = build(CASES["basic_imagenet_stem"], 100)
+    m.eval()
+    with torch.no_grad():
+        logits = m(x)
+    save_file({"input": x.contiguous(), "logits": logits}, os.path.join(OUT, "predict.io.safetensors"))
 
     shapes = {}
     for arch in ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"]:
