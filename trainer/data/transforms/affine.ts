@@ -79,26 +79,41 @@ export function affineTransform(
   interpolation: AffineInterpolation,
   fill: readonly [number, number, number] = [0, 0, 0],
 ): RgbImage {
-  const { width: W, height: H, data: src } = img;
+  const { width: W, height: H } = img;
+  const [a0, a1, a2, a3, a4, a5] = m;
+  // An integer translation samples pixel centres exactly: a shifted copy, same numbers.
+  if (
+    a0 === 1 &&
+    a1 === 0 &&
+    a3 === 0 &&
+    a4 === 1 &&
+    Number.isInteger(a2) &&
+    Number.isInteger(a5)
+  ) {
+    return shiftCopy(img, -a2, -a5, fill);
+  }
+  const src = img.data;
   const out = allocImage(W, H);
   const dst = out.data;
-  const [a0, a1, a2, a3, a4, a5] = m;
   const stride = W * 3;
+  const [f0, f1, f2] = fill;
+  const nearest = interpolation === 'nearest';
   let o = 0;
   for (let y = 0; y < H; y++) {
     const yc = y + 0.5;
     for (let x = 0; x < W; x++, o += 3) {
       const xc = x + 0.5;
+      // Same expression order as Geometry.c's affine_transform: a0·x + a1·y + a2.
       let xin = a0 * xc + a1 * yc + a2;
       let yin = a3 * xc + a4 * yc + a5;
       if (!(xin >= 0 && xin < W && yin >= 0 && yin < H)) {
-        dst[o] = fill[0];
-        dst[o + 1] = fill[1];
-        dst[o + 2] = fill[2];
+        dst[o] = f0;
+        dst[o + 1] = f1;
+        dst[o + 2] = f2;
         continue;
       }
-      if (interpolation === 'nearest') {
-        const p = Math.trunc(yin) * stride + Math.trunc(xin) * 3;
+      if (nearest) {
+        const p = (yin | 0) * stride + (xin | 0) * 3;
         dst[o] = src[p]!;
         dst[o + 1] = src[p + 1]!;
         dst[o + 2] = src[p + 2]!;
@@ -106,23 +121,63 @@ export function affineTransform(
       }
       xin -= 0.5;
       yin -= 0.5;
-      const xi = Math.floor(xin);
-      const yi = Math.floor(yin);
+      const xi = xin < 0 ? -1 : xin | 0;
+      const yi = yin < 0 ? -1 : yin | 0;
       const dx = xin - xi;
       const dy = yin - yi;
       const x0 = (xi < 0 ? 0 : xi) * 3;
       const x1 = (xi + 1 < W ? xi + 1 : W - 1) * 3;
       const r0 = (yi < 0 ? 0 : yi) * stride;
-      const hasY1 = yi + 1 >= 0 && yi + 1 < H;
+      const hasY1 = yi + 1 < H;
       const r1 = hasY1 ? (yi + 1) * stride : r0;
-      for (let c = 0; c < 3; c++) {
-        const p00 = src[r0 + x0 + c]!;
-        const v1 = p00 + (src[r0 + x1 + c]! - p00) * dx;
-        const p10 = src[r1 + x0 + c]!;
-        const v2 = hasY1 ? p10 + (src[r1 + x1 + c]! - p10) * dx : v1;
-        dst[o + c] = Math.trunc(v1 + (v2 - v1) * dy);
-      }
+      const p00 = r0 + x0;
+      const p01 = r0 + x1;
+      const p10 = r1 + x0;
+      const p11 = r1 + x1;
+      // PIL: v1 = row y lerp, v2 = row y+1 lerp (or v1 past the last row), then lerp in y.
+      let a = src[p00]!;
+      let v1 = a + (src[p01]! - a) * dx;
+      let b = src[p10]!;
+      let v2 = hasY1 ? b + (src[p11]! - b) * dx : v1;
+      dst[o] = v1 + (v2 - v1) * dy;
+      a = src[p00 + 1]!;
+      v1 = a + (src[p01 + 1]! - a) * dx;
+      b = src[p10 + 1]!;
+      v2 = hasY1 ? b + (src[p11 + 1]! - b) * dx : v1;
+      dst[o + 1] = v1 + (v2 - v1) * dy;
+      a = src[p00 + 2]!;
+      v1 = a + (src[p01 + 2]! - a) * dx;
+      b = src[p10 + 2]!;
+      v2 = hasY1 ? b + (src[p11 + 2]! - b) * dx : v1;
+      dst[o + 2] = v1 + (v2 - v1) * dy;
     }
+  }
+  return out;
+}
+
+/** out(x, y) = in(x − dx, y − dy), fill outside. */
+function shiftCopy(
+  img: RgbImage,
+  dx: number,
+  dy: number,
+  fill: readonly [number, number, number],
+): RgbImage {
+  const { width: W, height: H, data: src } = img;
+  const out = allocImage(W, H);
+  const dst = out.data;
+  if (fill[0] !== 0 || fill[1] !== 0 || fill[2] !== 0) {
+    for (let i = 0; i < dst.length; i += 3) {
+      dst[i] = fill[0];
+      dst[i + 1] = fill[1];
+      dst[i + 2] = fill[2];
+    }
+  }
+  const xFrom = Math.max(0, dx);
+  const xTo = Math.min(W, W + dx);
+  if (xTo <= xFrom) return out;
+  for (let y = Math.max(0, dy); y < Math.min(H, H + dy); y++) {
+    const s = ((y - dy) * W + (xFrom - dx)) * 3;
+    dst.set(src.subarray(s, s + (xTo - xFrom) * 3), (y * W + xFrom) * 3);
   }
   return out;
 }

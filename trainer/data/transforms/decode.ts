@@ -6,9 +6,35 @@
 import sharp from 'sharp';
 import { InputError } from '../../errors.js';
 import type { RgbImage } from './image.js';
+import { turboJpeg } from './turbojpeg.js';
+
+/**
+ * Decode to RGB: JPEGs through libjpeg-turbo directly (as PIL does; optionally at 1/2, 1/4,
+ * 1/8 scale in the DCT domain), anything else, or a JPEG TurboJPEG refuses (CMYK, say),
+ * through sharp. `scale` is the denominator actually applied (1 on the sharp path).
+ */
+export async function decodeImage(
+  encoded: Uint8Array,
+  denom: 1 | 2 | 4 | 8 = 1,
+): Promise<{ image: RgbImage; scale: 1 | 2 | 4 | 8 }> {
+  const tj = isJpeg(encoded) ? turboJpeg() : null;
+  if (tj) {
+    try {
+      return { image: tj.decode(encoded, denom), scale: denom };
+    } catch {
+      // fall through to libvips, which handles more colour spaces
+    }
+  }
+  return { image: await decodeRgbSharp(encoded), scale: 1 };
+}
+
+/** Full-size decode (see decodeImage). */
+export async function decodeRgb(encoded: Uint8Array): Promise<RgbImage> {
+  return (await decodeImage(encoded, 1)).image;
+}
 
 /** Decode any image sharp reads into an RgbImage. */
-export async function decodeRgb(encoded: Uint8Array): Promise<RgbImage> {
+export async function decodeRgbSharp(encoded: Uint8Array): Promise<RgbImage> {
   try {
     const { data, info } = await sharp(encoded, { failOn: 'error' })
       .removeAlpha()

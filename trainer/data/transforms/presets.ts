@@ -12,13 +12,15 @@
  * torchvision draws: crop, flip, op, bin, sign, erase probability, erase box.
  */
 import type { Rng } from '../../rng.js';
-import { decodeRgb } from './decode.js';
+import { InputError } from '../../errors.js';
+import { decodeImage, decodeRgb, peekImageSize } from './decode.js';
 import { evalResizeCrop } from './eval.js';
-import { flipParams, hflip } from './flip.js';
+import { flipParams } from './flip.js';
+import type { RgbImage } from './image.js';
 import { IMAGENET_MEAN, IMAGENET_STD, normalize } from './normalize.js';
 import { erase, erasingParams } from './random-erasing.js';
-import { randomResizedCrop, rrcParams } from './random-resized-crop.js';
-import type { Interpolation } from './resample.js';
+import { rrcParams } from './random-resized-crop.js';
+import { resize, type CropBox, type Interpolation } from './resample.js';
 import { trivialAugmentWide } from './trivial-augment-wide.js';
 
 export type AutoAugmentPolicy = 'ta_wide';
@@ -36,6 +38,12 @@ export interface TransformConfig {
   readonly randomErase: number;
   readonly mean: readonly [number, number, number];
   readonly std: readonly [number, number, number];
+  /**
+   * Decode JPEGs at 1/2, 1/4 or 1/8 scale (DCT domain) when the crop stays at least the
+   * output size: much less work, not bit-exact to PIL (which decodes at full size). Default:
+   * on for train, off for eval.
+   */
+  readonly shrinkOnLoad?: boolean;
 }
 
 /** The recipe fields this needs (trainer/recipe/schema.ts `Recipe`, typed structurally). */
@@ -75,6 +83,7 @@ export function transformConfigFromRecipe(
       hflipProb: 0,
       autoAugment: null,
       randomErase: 0,
+      shrinkOnLoad: false,
     });
   }
   const aa = recipe.autoAugment;
@@ -89,6 +98,7 @@ export function transformConfigFromRecipe(
     hflipProb: 0.5,
     autoAugment: aa === 'ta_wide' ? 'ta_wide' : null,
     randomErase: recipe.randomErase,
+    shrinkOnLoad: true,
   });
 }
 
@@ -97,14 +107,51 @@ function affineInterpolation(i: Interpolation): 'bilinear' | 'nearest' {
   return i === 'nearest' ? 'nearest' : 'bilinear';
 }
 
+/** The largest DCT scale 1/d that keeps the crop at least `size` in both dimensions. */
+export function shrinkFactor(box: CropBox, size: number): 1 | 2 | 4 | 8 {
+  for (const d of [8, 4, 2] as const) {
+    if (Math.floor(box.width / d) >= size && Math.floor(box.height / d) >= size) return d;
+  }
+  return 1;
+}
+
+/** A crop box in a 1/d-scale decode: edges rounded, clamped to the scaled image. */
+function scaleBox(box: CropBox, d: number, width: number, height: number): CropBox {
+  const left = Math.min(width - 1, Math.round(box.left / d));
+  const top = Math.min(height - 1, Math.round(box.top / d));
+  const right = Math.min(width, Math.max(left + 1, Math.round((box.left + box.width) / d)));
+  const bottom = Math.min(height, Math.max(top + 1, Math.round((box.top + box.height) / d)));
+  return { left, top, width: right - left, height: bottom - top };
+}
+
 export function makeTrainTransform(cfg: TransformConfig): ImageTransform {
   const { cropSize, interpolation, hflipProb, autoAugment, randomErase, mean, std } = cfg;
+  const shrink = cfg.shrinkOnLoad ?? true;
   const taInterp = affineInterpolation(interpolation);
   return async (encoded, rng) => {
-    const img = await decodeRgb(encoded);
-    const box = rrcParams(img.width, img.height, rng);
-    let out = randomResizedCrop(img, box, cropSize, interpolation);
-    if (hflipProb > 0 && flipParams(rng, hflipProb)) out = hflip(out);
+    // The crop is drawn from the header's size, before decoding, so the decode can shrink.
+    const size = peekImageSize(encoded);
+    let img: RgbImage;
+    let box: CropBox;
+    if (size && size.width > 0 && size.height > 0) {
+      box = rrcParams(size.width, size.height, rng);
+      const { image, scale } = await decodeImage(encoded, shrink ? shrinkFactor(box, cropSize) : 1);
+      if (
+        image.width !== Math.ceil(size.width / scale) ||
+        image.height !== Math.ceil(size.height / scale)
+      ) {
+        throw new InputError(
+          `image header says ${size.width}×${size.height}, decoded ${image.width}×${image.height}`,
+        );
+      }
+      img = image;
+      if (scale !== 1) box = scaleBox(box, scale, image.width, image.height);
+    } else {
+      img = await decodeRgb(encoded);
+      box = rrcParams(img.width, img.height, rng);
+    }
+    const flip = hflipProb > 0 && flipParams(rng, hflipProb);
+    let out = resize(img, cropSize, cropSize, interpolation, box, flip);
     if (autoAugment === 'ta_wide') out = trivialAugmentWide(out, rng, taInterp);
     const data = normalize(out, mean, std);
     if (randomErase > 0) {
@@ -117,8 +164,24 @@ export function makeTrainTransform(cfg: TransformConfig): ImageTransform {
 
 export function makeEvalTransform(cfg: TransformConfig): ImageTransform {
   const { cropSize, resizeSize, interpolation, mean, std } = cfg;
+  const shrink = cfg.shrinkOnLoad ?? false;
   return async (encoded) => {
-    const img = await decodeRgb(encoded);
+    let img: RgbImage;
+    const size = shrink ? peekImageSize(encoded) : null;
+    if (size) {
+      // Shrink only while the shorter side stays at least resizeSize.
+      const short = Math.min(size.width, size.height);
+      let d: 1 | 2 | 4 | 8 = 1;
+      for (const k of [8, 4, 2] as const) {
+        if (Math.floor(short / k) >= resizeSize) {
+          d = k;
+          break;
+        }
+      }
+      img = (await decodeImage(encoded, d)).image;
+    } else {
+      img = await decodeRgb(encoded);
+    }
     const out = evalResizeCrop(img, resizeSize, cropSize, interpolation);
     return { data: normalize(out, mean, std), height: out.height, width: out.width };
   };

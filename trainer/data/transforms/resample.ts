@@ -10,6 +10,7 @@
  * NEAREST follows PIL's affine nearest scaling instead (Resample.c hands it to
  * ImagingScaleAffine): source index floor((x + 0.5)·scale).
  */
+import { hflip } from './flip.js';
 import { allocImage, type RgbImage } from './image.js';
 
 export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
@@ -45,6 +46,13 @@ interface Coeffs {
   readonly bounds: Int32Array;
   /** outSize × ksize fixed-point weights. */
   readonly kk: Int32Array;
+  /**
+   * The same weights laid out with exactly ksize taps per output (zeros padded in, the start
+   * moved left where needed), so the horizontal pass can run fixed-length straight-line code.
+   * Null when the input is narrower than ksize.
+   */
+  readonly padStart: Int32Array | null;
+  readonly padKk: Int32Array | null;
 }
 
 const coeffCache = new Map<string, Coeffs>();
@@ -84,20 +92,31 @@ function precomputeCoeffs(inSize: number, outSize: number, interpolation: Interp
     bounds[xx * 2] = xmin;
     bounds[xx * 2 + 1] = xmax;
   }
-  const out = { ksize, bounds, kk };
+  let padStart: Int32Array | null = null;
+  let padKk: Int32Array | null = null;
+  if (inSize >= ksize) {
+    padStart = new Int32Array(outSize);
+    padKk = new Int32Array(outSize * ksize);
+    for (let xx = 0; xx < outSize; xx++) {
+      const xmin = bounds[xx * 2]!;
+      const xmax = bounds[xx * 2 + 1]!;
+      const start = Math.min(xmin, inSize - ksize);
+      padStart[xx] = start;
+      for (let x = 0; x < xmax; x++) padKk[xx * ksize + (xmin - start) + x] = kk[xx * ksize + x]!;
+    }
+  }
+  const out = { ksize, bounds, kk, padStart, padKk };
   if (coeffCache.size > 4096) coeffCache.clear();
   coeffCache.set(key, out);
   return out;
 }
 
-function clip8(ss: number): number {
-  const v = ss >> PRECISION_BITS;
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-}
+const imul = Math.imul;
 
 /**
  * Resize `box` of `img` (the whole image by default) to outWidth × outHeight, as
- * `img.crop(box).resize((outWidth, outHeight), filter)` in PIL.
+ * `img.crop(box).resize((outWidth, outHeight), filter)` in PIL; with `flip`, also mirrored
+ * left–right afterwards (folded into the horizontal pass's output order, so it is free).
  */
 export function resize(
   img: RgbImage,
@@ -105,6 +124,7 @@ export function resize(
   outHeight: number,
   interpolation: Interpolation = 'bilinear',
   box: CropBox = { top: 0, left: 0, height: img.height, width: img.width },
+  flip = false,
 ): RgbImage {
   if (outWidth < 1 || outHeight < 1) throw new RangeError('resize: empty output size');
   if (
@@ -117,12 +137,18 @@ export function resize(
   ) {
     throw new RangeError(`resize: crop box outside the ${img.width}×${img.height} image`);
   }
-  if (interpolation === 'nearest') return resizeNearest(img, outWidth, outHeight, box);
+  if (interpolation === 'nearest') {
+    const out = resizeNearest(img, outWidth, outHeight, box);
+    return flip ? hflip(out) : out;
+  }
   const src = img.data;
   const stride = img.width * 3;
   const needH = outWidth !== box.width;
   const needV = outHeight !== box.height;
-  if (!needH && !needV) return copyBox(img, box);
+  if (!needH && !needV) {
+    const out = copyBox(img, box);
+    return flip ? hflip(out) : out;
+  }
   const hor = needH ? precomputeCoeffs(box.width, outWidth, interpolation) : null;
   const vert = needV ? precomputeCoeffs(box.height, outHeight, interpolation) : null;
 
@@ -135,19 +161,38 @@ export function resize(
       // Only the source rows the vertical pass reads go through the horizontal pass.
       const yFirst = vert.bounds[0]!;
       const yLast = vert.bounds[outHeight * 2 - 2]! + vert.bounds[outHeight * 2 - 1]!;
-      const tmp = hpass(src, stride, box.left, box.top + yFirst, yLast - yFirst, hor, outWidth);
+      const tmp = hpass(
+        src,
+        stride,
+        box.left,
+        box.top + yFirst,
+        yLast - yFirst,
+        hor,
+        outWidth,
+        flip,
+      );
       data = vpass(tmp, outWidth * 3, 0, -yFirst, outWidth, vert, outHeight);
     } else if (hor) {
-      data = hpass(src, stride, box.left, box.top, box.height, hor, outWidth);
+      data = hpass(src, stride, box.left, box.top, box.height, hor, outWidth, flip);
     } else {
       data = vpass(src, stride, box.left, box.top, box.width, vert!, outHeight);
+      if (flip) return hflip({ data, width: outWidth, height: outHeight, channels: 3 });
     }
   } else {
     const tmp = vpass(src, stride, box.left, box.top, box.width, vert!, outHeight);
-    data = hor ? hpass(tmp, box.width * 3, 0, 0, outHeight, hor, outWidth) : tmp;
+    if (hor) data = hpass(tmp, box.width * 3, 0, 0, outHeight, hor, outWidth, flip);
+    else {
+      data = tmp;
+      if (flip) return hflip({ data, width: outWidth, height: outHeight, channels: 3 });
+    }
   }
   return { data, width: outWidth, height: outHeight, channels: 3 };
 }
+
+/*
+ * The passes below use Math.imul and int32 sums: every partial sum stays below 2^31
+ * (255 · 2^22 plus the rounding half), and int32 arithmetic keeps V8 off doubles.
+ */
 
 /** Horizontal pass over `rows` rows starting at (x0, y0) of `src`. */
 function hpass(
@@ -158,12 +203,17 @@ function hpass(
   rows: number,
   c: Coeffs,
   outWidth: number,
+  flip: boolean,
 ): Uint8Array {
+  if (c.padKk && (c.ksize === 3 || c.ksize === 5)) {
+    return hpassFixed(src, stride, x0, y0, rows, c.ksize, c.padStart!, c.padKk, outWidth, flip);
+  }
   const { ksize, bounds, kk } = c;
-  const out = new Uint8Array(rows * outWidth * 3);
+  const rowW = outWidth * 3;
+  const out = new Uint8Array(rows * rowW);
   for (let yy = 0; yy < rows; yy++) {
     const inRow = (y0 + yy) * stride + x0 * 3;
-    const outRow = yy * outWidth * 3;
+    const outRow = yy * rowW;
     for (let xx = 0; xx < outWidth; xx++) {
       const xmin = bounds[xx * 2]!;
       const xmax = bounds[xx * 2 + 1]!;
@@ -174,14 +224,64 @@ function hpass(
       let p = inRow + xmin * 3;
       for (let x = 0; x < xmax; x++, p += 3) {
         const w = kk[kOff + x]!;
-        s0 += src[p]! * w;
-        s1 += src[p + 1]! * w;
-        s2 += src[p + 2]! * w;
+        s0 = (s0 + imul(src[p]!, w)) | 0;
+        s1 = (s1 + imul(src[p + 1]!, w)) | 0;
+        s2 = (s2 + imul(src[p + 2]!, w)) | 0;
       }
-      const o = outRow + xx * 3;
-      out[o] = clip8(s0);
-      out[o + 1] = clip8(s1);
-      out[o + 2] = clip8(s2);
+      const o = outRow + (flip ? outWidth - 1 - xx : xx) * 3;
+      s0 >>= PRECISION_BITS;
+      s1 >>= PRECISION_BITS;
+      s2 >>= PRECISION_BITS;
+      out[o] = s0 < 0 ? 0 : s0 > 255 ? 255 : s0;
+      out[o + 1] = s1 < 0 ? 0 : s1 > 255 ? 255 : s1;
+      out[o + 2] = s2 < 0 ? 0 : s2 > 255 ? 255 : s2;
+    }
+  }
+  return out;
+}
+
+/** hpass with exactly 3 or 5 taps per output (padded weights): straight-line code. */
+function hpassFixed(
+  src: Uint8Array | Uint8ClampedArray,
+  stride: number,
+  x0: number,
+  y0: number,
+  rows: number,
+  ksize: number,
+  start: Int32Array,
+  kk: Int32Array,
+  outWidth: number,
+  flip: boolean,
+): Uint8Array {
+  const rowW = outWidth * 3;
+  const out = new Uint8Array(rows * rowW);
+  const five = ksize === 5;
+  for (let yy = 0; yy < rows; yy++) {
+    const inRow = (y0 + yy) * stride + x0 * 3;
+    const outRow = yy * rowW;
+    for (let xx = 0; xx < outWidth; xx++) {
+      const k = xx * ksize;
+      const p = inRow + start[xx]! * 3;
+      const w0 = kk[k]!;
+      const w1 = kk[k + 1]!;
+      const w2 = kk[k + 2]!;
+      let s0 = (HALF + imul(src[p]!, w0) + imul(src[p + 3]!, w1) + imul(src[p + 6]!, w2)) | 0;
+      let s1 = (HALF + imul(src[p + 1]!, w0) + imul(src[p + 4]!, w1) + imul(src[p + 7]!, w2)) | 0;
+      let s2 = (HALF + imul(src[p + 2]!, w0) + imul(src[p + 5]!, w1) + imul(src[p + 8]!, w2)) | 0;
+      if (five) {
+        const w3 = kk[k + 3]!;
+        const w4 = kk[k + 4]!;
+        s0 = (s0 + imul(src[p + 9]!, w3) + imul(src[p + 12]!, w4)) | 0;
+        s1 = (s1 + imul(src[p + 10]!, w3) + imul(src[p + 13]!, w4)) | 0;
+        s2 = (s2 + imul(src[p + 11]!, w3) + imul(src[p + 14]!, w4)) | 0;
+      }
+      const o = outRow + (flip ? outWidth - 1 - xx : xx) * 3;
+      s0 >>= PRECISION_BITS;
+      s1 >>= PRECISION_BITS;
+      s2 >>= PRECISION_BITS;
+      out[o] = s0 < 0 ? 0 : s0 > 255 ? 255 : s0;
+      out[o + 1] = s1 < 0 ? 0 : s1 > 255 ? 255 : s1;
+      out[o + 2] = s2 < 0 ? 0 : s2 > 255 ? 255 : s2;
     }
   }
   return out;
@@ -205,14 +305,82 @@ function vpass(
     const ymin = bounds[yy * 2]!;
     const ymax = bounds[yy * 2 + 1]!;
     const kOff = yy * ksize;
-    acc.fill(HALF);
-    for (let y = 0; y < ymax; y++) {
-      const w = kk[kOff + y]!;
-      const rowStart = (y0 + ymin + y) * stride + x0 * 3;
-      for (let x = 0; x < rowW; x++) acc[x] = acc[x]! + src[rowStart + x]! * w;
-    }
     const o = yy * rowW;
-    for (let x = 0; x < rowW; x++) out[o + x] = clip8(acc[x]!);
+    const r0 = (y0 + ymin) * stride + x0 * 3;
+    // The common tap counts get straight-line code: one read per tap, no accumulator array.
+    if (ymax === 2) {
+      const w0 = kk[kOff]!;
+      const w1 = kk[kOff + 1]!;
+      const r1 = r0 + stride;
+      for (let x = 0; x < rowW; x++) {
+        const s = ((HALF + imul(src[r0 + x]!, w0) + imul(src[r1 + x]!, w1)) | 0) >> PRECISION_BITS;
+        out[o + x] = s < 0 ? 0 : s > 255 ? 255 : s;
+      }
+    } else if (ymax === 3) {
+      const w0 = kk[kOff]!;
+      const w1 = kk[kOff + 1]!;
+      const w2 = kk[kOff + 2]!;
+      const r1 = r0 + stride;
+      const r2 = r1 + stride;
+      for (let x = 0; x < rowW; x++) {
+        const s =
+          ((HALF + imul(src[r0 + x]!, w0) + imul(src[r1 + x]!, w1) + imul(src[r2 + x]!, w2)) | 0) >>
+          PRECISION_BITS;
+        out[o + x] = s < 0 ? 0 : s > 255 ? 255 : s;
+      }
+    } else if (ymax === 4) {
+      const w0 = kk[kOff]!;
+      const w1 = kk[kOff + 1]!;
+      const w2 = kk[kOff + 2]!;
+      const w3 = kk[kOff + 3]!;
+      const r1 = r0 + stride;
+      const r2 = r1 + stride;
+      const r3 = r2 + stride;
+      for (let x = 0; x < rowW; x++) {
+        const s =
+          ((HALF +
+            imul(src[r0 + x]!, w0) +
+            imul(src[r1 + x]!, w1) +
+            imul(src[r2 + x]!, w2) +
+            imul(src[r3 + x]!, w3)) |
+            0) >>
+          PRECISION_BITS;
+        out[o + x] = s < 0 ? 0 : s > 255 ? 255 : s;
+      }
+    } else if (ymax === 5) {
+      const w0 = kk[kOff]!;
+      const w1 = kk[kOff + 1]!;
+      const w2 = kk[kOff + 2]!;
+      const w3 = kk[kOff + 3]!;
+      const w4 = kk[kOff + 4]!;
+      const r1 = r0 + stride;
+      const r2 = r1 + stride;
+      const r3 = r2 + stride;
+      const r4 = r3 + stride;
+      for (let x = 0; x < rowW; x++) {
+        const s =
+          ((HALF +
+            imul(src[r0 + x]!, w0) +
+            imul(src[r1 + x]!, w1) +
+            imul(src[r2 + x]!, w2) +
+            imul(src[r3 + x]!, w3) +
+            imul(src[r4 + x]!, w4)) |
+            0) >>
+          PRECISION_BITS;
+        out[o + x] = s < 0 ? 0 : s > 255 ? 255 : s;
+      }
+    } else {
+      acc.fill(HALF);
+      for (let y = 0; y < ymax; y++) {
+        const w = kk[kOff + y]!;
+        const rowStart = r0 + y * stride;
+        for (let x = 0; x < rowW; x++) acc[x] = (acc[x]! + imul(src[rowStart + x]!, w)) | 0;
+      }
+      for (let x = 0; x < rowW; x++) {
+        const s = acc[x]! >> PRECISION_BITS;
+        out[o + x] = s < 0 ? 0 : s > 255 ? 255 : s;
+      }
+    }
   }
   return out;
 }
