@@ -3,4 +3,5 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../trainer/cli/main.ts');
+// `ringmaster operator …` is the operator's own entry: the trainer's CLI never imports it.
+await import(process.argv[2] === 'operator' ? '../operator/main.ts' : '../trainer/cli/main.ts');

@@ -8,14 +8,16 @@ import { InputError, type InputIssue } from '../trainer/errors.js';
 import type { PlannerSettings } from './reconcile/types.js';
 
 export interface OperatorConfig {
-  /** Namespace to watch for recipes; '' = all namespaces. */
-  watchNamespace: string;
+  /** Namespaces to watch for recipes; empty = all namespaces. */
+  watchNamespaces: readonly string[];
   /** The operator's own namespace (its Lease lives there). */
   namespace: string;
   /** This replica's name in the Lease and in events. */
   identity: string;
-  /** /metrics, /healthz, /readyz; 0 = any free port, -1 = no server. */
+  /** /metrics (and the probes); 0 = any free port, -1 = no server. */
   httpPort: number;
+  /** /healthz and /readyz on a port of their own (the chart's health port); undefined = httpPort. */
+  healthPort?: number;
   httpHost: string;
   leaderElection: {
     enabled: boolean;
@@ -102,13 +104,17 @@ export function parseOperatorConfig(
     });
   }
   const config: OperatorConfig = {
-    watchNamespace: env.RINGMASTER_WATCH_NAMESPACE ?? '',
+    watchNamespaces: (env.RINGMASTER_WATCH_NAMESPACES ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     namespace: env.POD_NAMESPACE || 'ringmaster-system',
     identity: env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`,
     httpPort: env.RINGMASTER_HTTP_PORT === '-1' ? -1 : int('RINGMASTER_HTTP_PORT', 8080),
     httpHost: env.RINGMASTER_HTTP_HOST || '0.0.0.0',
+    ...(env.RINGMASTER_HEALTH_PORT ? { healthPort: int('RINGMASTER_HEALTH_PORT', 8081) } : {}),
     leaderElection: {
-      enabled: bool('RINGMASTER_LEADER_ELECTION', true),
+      enabled: bool('RINGMASTER_LEADER_ELECTION', false),
       leaseName: env.RINGMASTER_LEASE_NAME || 'ringmaster-operator',
       leaseDurationSeconds: leaseDuration,
       renewDeadlineSeconds: renewDeadline,
@@ -121,8 +127,10 @@ export function parseOperatorConfig(
       defaultImage: env.RINGMASTER_DEFAULT_IMAGE || DEFAULT_IMAGE,
       workerCommand,
       operatorNamespace: env.POD_NAMESPACE || 'ringmaster-system',
+      // The chart's labels on the operator pods (the recipes' NetworkPolicies let them in).
       operatorPodLabels: labels('RINGMASTER_OPERATOR_POD_LABELS', {
-        'app.kubernetes.io/name': 'ringmaster-operator',
+        'app.kubernetes.io/name': 'ringmaster',
+        'app.kubernetes.io/component': 'operator',
       }),
       nodeLostGraceSeconds: int('RINGMASTER_NODE_LOST_GRACE_SECONDS', 40),
       forceDeleteAfterSeconds: int('RINGMASTER_FORCE_DELETE_AFTER_SECONDS', 30),

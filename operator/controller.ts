@@ -11,7 +11,7 @@ import type { OperatorMetrics } from './metrics.js';
 import type { ProgressSource } from './progress.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler, type Caches } from './reconciler.js';
-import { Reflector, objectKey, type KubeObject } from './kube/reflector.js';
+import { MultiCache, Reflector, objectKey, type Cache, type KubeObject } from './kube/reflector.js';
 import { paths, type KubeRest } from './kube/rest.js';
 import { LABEL_MANAGED_BY, LABEL_RECIPE, MANAGED_BY } from './reconcile/names.js';
 import type { TrainingRecipeObject } from './reconcile/types.js';
@@ -34,32 +34,38 @@ export class Controller {
   private synced = false;
 
   constructor(private readonly d: ControllerDeps) {
-    const ns = d.config.watchNamespace || undefined;
+    const namespaces: Array<string | undefined> =
+      d.config.watchNamespaces.length > 0 ? [...d.config.watchNamespaces] : [undefined];
     const relistIntervalMs = d.config.relistIntervalSeconds * 1000;
     const hooks = {
       onRelist: (name: string) => d.metrics.informerRelists.inc({ informer: name }),
       onError: (name: string) => d.metrics.informerErrors.inc({ informer: name }),
     };
-    const make = <T extends KubeObject>(name: string, path: string, labelSelector?: string) =>
+    const one = <T extends KubeObject>(name: string, path: string, labelSelector?: string) =>
       new Reflector<T>(
         d.rest,
         { name, path, relistIntervalMs, ...(labelSelector ? { labelSelector } : {}) },
         d.log,
         hooks,
       );
+    // All namespaces: one reflector per kind. Listed namespaces: one per kind and namespace.
+    const make = <T extends KubeObject>(
+      name: string,
+      path: (ns?: string) => string,
+      labelSelector?: string,
+    ): Cache<T> =>
+      namespaces.length === 1
+        ? one<T>(name, path(namespaces[0]), labelSelector)
+        : new MultiCache(namespaces.map((ns) => one<T>(name, path(ns), labelSelector)));
     const owned = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
     this.caches = {
-      recipes: make<TrainingRecipeObject>('trainingrecipes', paths.recipes(ns)),
-      pods: make<k8s.V1Pod>('pods', paths.core('pods', ns), LABEL_RECIPE),
-      secrets: make<k8s.V1Secret>('secrets', paths.core('secrets', ns), owned),
-      configMaps: make<k8s.V1ConfigMap>('configmaps', paths.core('configmaps', ns), owned),
-      services: make<k8s.V1Service>('services', paths.core('services', ns), owned),
-      networkPolicies: make<k8s.V1NetworkPolicy>(
-        'networkpolicies',
-        paths.networkPolicies(ns),
-        owned,
-      ),
-      nodes: make<k8s.V1Node>('nodes', '/api/v1/nodes'),
+      recipes: make<TrainingRecipeObject>('trainingrecipes', paths.recipes),
+      pods: make<k8s.V1Pod>('pods', (ns) => paths.core('pods', ns), LABEL_RECIPE),
+      secrets: make<k8s.V1Secret>('secrets', (ns) => paths.core('secrets', ns), owned),
+      configMaps: make<k8s.V1ConfigMap>('configmaps', (ns) => paths.core('configmaps', ns), owned),
+      services: make<k8s.V1Service>('services', (ns) => paths.core('services', ns), owned),
+      networkPolicies: make<k8s.V1NetworkPolicy>('networkpolicies', paths.networkPolicies, owned),
+      nodes: one<k8s.V1Node>('nodes', '/api/v1/nodes'),
     };
     this.queue = new WorkQueue(
       { concurrency: d.config.concurrency, baseDelayMs: 50, maxDelayMs: 120_000 },
@@ -109,7 +115,7 @@ export class Controller {
   /** Healthy unless some informer has been failing for a while. */
   informerTrouble(): string | undefined {
     const bad = Object.entries(this.caches).filter(
-      ([, r]) => (r as Reflector<KubeObject>).consecutiveErrors >= 5,
+      ([, r]) => (r as Cache<KubeObject>).consecutiveErrors >= 5,
     );
     return bad.length > 0 ? `informers failing: ${bad.map(([n]) => n).join(', ')}` : undefined;
   }
@@ -117,7 +123,7 @@ export class Controller {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const all = Object.values(this.caches) as Reflector<KubeObject>[];
+    const all = Object.values(this.caches) as Cache<KubeObject>[];
     for (const r of all) r.start();
     await Promise.all(all.map((r) => r.waitForSync()));
     this.synced = true;
@@ -158,6 +164,6 @@ export class Controller {
   async stop(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     await this.queue.shutdown();
-    await Promise.all((Object.values(this.caches) as Reflector<KubeObject>[]).map((r) => r.stop()));
+    await Promise.all((Object.values(this.caches) as Cache<KubeObject>[]).map((r) => r.stop()));
   }
 }

@@ -1,16 +1,69 @@
 /**
- * The operator's entry point (the image runs `node --import tsx operator/main.ts`).
- * Reads the environment once, then runs until SIGTERM/SIGINT: graceful shutdown finishes
- * reconciles in flight, stops the informers and releases the leader Lease.
+ * The operator's entry point: `ringmaster operator [flags]` (bin/ringmaster.js hands the
+ * `operator` subcommand here, so the trainer's CLI never imports the operator) or
+ * `node --import tsx operator/main.ts [flags]`. Flags are the chart's contract
+ * (docs/deploy.md); every flag also has an environment variable (docs/operator.md), flags win.
+ * Runs until SIGTERM/SIGINT: graceful shutdown finishes reconciles in flight, stops the
+ * informers and releases the leader Lease.
  */
+import { Command } from 'commander';
 import { KubeConfig } from '@kubernetes/client-node';
 import { describeError, exitCodeOf } from '../trainer/errors.js';
 import { log } from '../trainer/log.js';
 import { parseOperatorConfig } from './config.js';
 import { Operator } from './operator.js';
 
-async function main(): Promise<void> {
-  const config = parseOperatorConfig(process.env);
+interface Flags {
+  metricsPort?: string;
+  healthPort?: string;
+  resyncSeconds?: string;
+  workerImage?: string;
+  logLevel?: string;
+  namespaces?: string;
+  leaderElect?: boolean;
+  leaseName?: string;
+  leaseNamespace?: string;
+}
+
+/** Flags → the environment variables they stand for (one parser for both sources). */
+function envFromFlags(
+  flags: Flags,
+  env: NodeJS.ProcessEnv,
+): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = { ...env };
+  const set = (key: string, v: string | undefined) => {
+    if (v !== undefined) out[key] = v;
+  };
+  set('RINGMASTER_HTTP_PORT', flags.metricsPort);
+  set('RINGMASTER_HEALTH_PORT', flags.healthPort);
+  set('RINGMASTER_RELIST_SECONDS', flags.resyncSeconds);
+  set('RINGMASTER_RESYNC_SECONDS', flags.resyncSeconds);
+  set('RINGMASTER_DEFAULT_IMAGE', flags.workerImage);
+  set('RINGMASTER_WATCH_NAMESPACES', flags.namespaces);
+  if (flags.leaderElect) out.RINGMASTER_LEADER_ELECTION = 'true';
+  set('RINGMASTER_LEASE_NAME', flags.leaseName);
+  set('POD_NAMESPACE', flags.leaseNamespace ?? env.POD_NAMESPACE);
+  return out;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('ringmaster operator')
+    .description('Reconcile TrainingRecipes into worker pods')
+    .option('--metrics-port <n>', 'port of /metrics (env RINGMASTER_HTTP_PORT, default 8080)')
+    .option('--health-port <n>', 'port of /healthz and /readyz (default: the metrics port)')
+    .option('--resync-seconds <n>', 'full relist and resync period (default 300 / 600)')
+    .option('--worker-image <image>', 'worker image when a recipe names none')
+    .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .option('--namespaces <a,b>', 'namespaces to watch (default: all)')
+    .option('--leader-elect', 'Lease-based leader election (for 2+ replicas)')
+    .option('--lease-name <name>', 'name of the leader Lease')
+    .option('--lease-namespace <ns>', 'namespace of the leader Lease (default POD_NAMESPACE)')
+    .exitOverride();
+  program.parse(argv[0] === 'operator' ? argv.slice(1) : argv, { from: 'user' });
+  const flags = program.opts<Flags>();
+  if (flags.logLevel) log.level = flags.logLevel;
+
+  const config = parseOperatorConfig(envFromFlags(flags, process.env));
   const kubeConfig = new KubeConfig();
   // KUBECONFIG / ~/.kube/config, or the pod's service account in a cluster.
   kubeConfig.loadFromDefault();
@@ -43,7 +96,7 @@ async function main(): Promise<void> {
   await operator.start();
   logger.info(
     {
-      watchNamespace: config.watchNamespace || '(all)',
+      watchNamespaces: config.watchNamespaces.length > 0 ? config.watchNamespaces : '(all)',
       httpPort: operator.httpPort,
       leaderElection: config.leaderElection.enabled,
     },
@@ -51,7 +104,9 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`ringmaster-operator: ${describeError(err)}\n`);
-  process.exit(exitCodeOf(err));
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const code = (err as { code?: string }).code;
+  if (code === 'commander.helpDisplayed' || code === 'commander.version') process.exit(0);
+  process.stderr.write(`ringmaster operator: ${describeError(err)}\n`);
+  process.exit(code?.startsWith('commander.') ? 2 : exitCodeOf(err));
 });

@@ -29,6 +29,7 @@ export class Operator {
   readonly controller: Controller;
   private readonly elector?: LeaderElector;
   private http?: HttpServer;
+  private health?: HttpServer;
   private readonly progress: ProgressSource;
   private controllerStart?: Promise<void>;
   private stopping = false;
@@ -98,20 +99,18 @@ export class Operator {
   }
 
   async start(): Promise<void> {
-    if (this.o.config.httpPort >= 0) {
-      this.http = await startHttpServer(
-        this.metrics,
-        {
-          healthy: () => this.controller.informerTrouble() ?? true,
-          ready: () => {
-            if (this.stopping) return 'shutting down';
-            if (!this.isLeader) return true; // a standby is ready to take over
-            return this.controller.isSynced || 'caches not synced yet';
-          },
-        },
-        this.o.config.httpPort,
-        this.o.config.httpHost,
-      );
+    const probes = {
+      healthy: () => this.controller.informerTrouble() ?? true,
+      ready: () => {
+        if (this.stopping) return 'shutting down';
+        if (!this.isLeader) return true; // a standby is ready to take over
+        return this.controller.isSynced || 'caches not synced yet';
+      },
+    };
+    const { httpPort, healthPort, httpHost } = this.o.config;
+    if (httpPort >= 0) this.http = await startHttpServer(this.metrics, probes, httpPort, httpHost);
+    if (healthPort !== undefined && healthPort !== httpPort) {
+      this.health = await startHttpServer(this.metrics, probes, healthPort, httpHost);
     }
     if (this.elector) {
       this.elector.start();
@@ -140,6 +139,7 @@ export class Operator {
     await this.elector?.release();
     this.metrics.isLeader.set(0);
     await this.http?.close();
+    await this.health?.close();
     if (this.progress instanceof StorageProgressSource) this.progress.close();
     this.rest.close();
   }

@@ -11,7 +11,7 @@ import type { Logger } from '../trainer/log.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { ProgressSource } from './progress.js';
 import { ApiError, ContentType, collectionPath, statusOf, type KubeRest } from './kube/rest.js';
-import type { Reflector } from './kube/reflector.js';
+import type { Cache } from './kube/reflector.js';
 import { ConditionType, Phase, Reason, setCondition } from './reconcile/conditions.js';
 import { desiredState } from './reconcile/desired.js';
 import { LABEL_RECIPE, names } from './reconcile/names.js';
@@ -30,13 +30,13 @@ const RECIPE_PATH = (ns: string, name: string) =>
   `/apis/ringmaster.dev/v1alpha1/namespaces/${ns}/trainingrecipes/${name}`;
 
 export interface Caches {
-  recipes: Reflector<TrainingRecipeObject>;
-  pods: Reflector<k8s.V1Pod>;
-  secrets: Reflector<k8s.V1Secret>;
-  configMaps: Reflector<k8s.V1ConfigMap>;
-  services: Reflector<k8s.V1Service>;
-  networkPolicies: Reflector<k8s.V1NetworkPolicy>;
-  nodes: Reflector<k8s.V1Node>;
+  recipes: Cache<TrainingRecipeObject>;
+  pods: Cache<k8s.V1Pod>;
+  secrets: Cache<k8s.V1Secret>;
+  configMaps: Cache<k8s.V1ConfigMap>;
+  services: Cache<k8s.V1Service>;
+  networkPolicies: Cache<k8s.V1NetworkPolicy>;
+  nodes: Cache<k8s.V1Node>;
 }
 
 export interface ReconcilerDeps {
@@ -193,8 +193,7 @@ export class Reconciler {
     } else if (failures.length > 0) {
       throw failures[0];
     }
-    for (const a of plan.actions)
-      if (a.kind === 'deleteChild' || a.kind === 'deleteRecipe') await this.run(recipe, a);
+    for (const a of plan.actions) if (a.kind === 'deleteChild') await this.run(recipe, a);
     for (const e of plan.events)
       await this.event(recipe, e.type, e.reason, e.message).catch((err: unknown) =>
         log.warn({ err: String(err) }, 'event not recorded'),
@@ -266,20 +265,6 @@ export class Reconciler {
           );
         } catch (err) {
           if (statusOf(err) !== 404) throw err;
-        }
-        return;
-      case 'deleteRecipe':
-        try {
-          await rest.request('DELETE', RECIPE_PATH(ns, recipe.metadata.name), {
-            body: {
-              apiVersion: 'v1',
-              kind: 'DeleteOptions',
-              propagationPolicy: 'Background',
-              preconditions: { uid: recipe.metadata.uid },
-            },
-          });
-        } catch (err) {
-          if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
         }
         return;
     }

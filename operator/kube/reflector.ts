@@ -214,3 +214,44 @@ export class Reflector<T extends KubeObject> {
     }
   }
 }
+
+/** What the controller and reconciler need from a cache; one or several reflectors behind it. */
+export interface Cache<T extends KubeObject> {
+  on(handler: ChangeHandler<T>): void;
+  get(key: string): T | undefined;
+  list(): T[];
+  start(): void;
+  stop(): Promise<void>;
+  waitForSync(): Promise<void>;
+  readonly consecutiveErrors: number;
+}
+
+/** One cache over several namespaces (a namespaced install lists each namespace by itself). */
+export class MultiCache<T extends KubeObject> implements Cache<T> {
+  constructor(private readonly parts: ReadonlyArray<Reflector<T>>) {}
+  on(handler: ChangeHandler<T>): void {
+    for (const p of this.parts) p.on(handler);
+  }
+  get(key: string): T | undefined {
+    for (const p of this.parts) {
+      const v = p.get(key);
+      if (v) return v;
+    }
+    return undefined;
+  }
+  list(): T[] {
+    return this.parts.flatMap((p) => p.list());
+  }
+  start(): void {
+    for (const p of this.parts) p.start();
+  }
+  async stop(): Promise<void> {
+    await Promise.all(this.parts.map((p) => p.stop()));
+  }
+  async waitForSync(): Promise<void> {
+    await Promise.all(this.parts.map((p) => p.waitForSync()));
+  }
+  get consecutiveErrors(): number {
+    return Math.max(0, ...this.parts.map((p) => p.consecutiveErrors));
+  }
+}

@@ -562,9 +562,17 @@ class Planner {
     }
   }
 
-  /** ttlSecondsAfterFinished passed: as for Jobs, the recipe goes, and its children with it. */
+  /**
+   * ttlSecondsAfterFinished passed: the pods (and their logs) and the other children go; the
+   * recipe stays as the record of the run (status: metrics, weights URI) until its owner
+   * deletes it. Unlike a Job's TTL, which deletes the Job itself — see docs/operator.md.
+   */
   private cleanup(ttl: number): void {
-    for (const v of this.views) this.stop(v, 'ttlSecondsAfterFinished passed', true);
+    let n = 0;
+    for (const v of this.views) {
+      this.stop(v, 'ttlSecondsAfterFinished passed', true);
+      n++;
+    }
     const o = this.observed;
     const children: Array<[k8s.KubernetesObject | undefined, string, string]> = [
       [o.secret, 'v1', 'Secret'],
@@ -573,20 +581,22 @@ class Planner {
       [o.networkPolicy, 'networking.k8s.io/v1', 'NetworkPolicy'],
     ];
     for (const [obj, apiVersion, kind] of children) {
-      if (obj?.metadata?.name)
-        this.actions.push({
-          kind: 'deleteChild',
-          apiVersion,
-          objectKind: kind,
-          name: obj.metadata.name,
-        });
+      if (!obj?.metadata?.name) continue;
+      this.actions.push({
+        kind: 'deleteChild',
+        apiVersion,
+        objectKind: kind,
+        name: obj.metadata.name,
+      });
+      n++;
     }
-    this.actions.push({ kind: 'deleteRecipe' });
-    this.event(
-      'Normal',
-      Reason.CleanedUp,
-      `ttlSecondsAfterFinished=${ttl} passed: deleting the recipe and its children`,
-    );
+    if (n > 0) {
+      this.event(
+        'Normal',
+        Reason.CleanedUp,
+        `ttlSecondsAfterFinished=${ttl} passed: deleted ${n} pod(s) and children; the recipe keeps its status`,
+      );
+    }
   }
 
   // ---- children --------------------------------------------------------------------------

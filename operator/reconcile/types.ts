@@ -133,8 +133,7 @@ export type Action =
   | { kind: 'createPod'; pod: k8s.V1Pod }
   /** `force` = grace period 0: the kubelet is gone, nobody else will finish the deletion. */
   | { kind: 'deletePod'; name: string; uid: string; force: boolean; why: string }
-  | { kind: 'deleteChild'; apiVersion: string; objectKind: string; name: string }
-  | { kind: 'deleteRecipe' };
+  | { kind: 'deleteChild'; apiVersion: string; objectKind: string; name: string };
 
 export interface EventSpec {
   type: 'Normal' | 'Warning';

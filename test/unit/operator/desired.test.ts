@@ -449,7 +449,7 @@ describe('operator planner: desiredState', () => {
       assert.equal(later.statusPatch, null);
     });
 
-    it('keeps finished pods until ttlSecondsAfterFinished, then deletes them, the children and the recipe', () => {
+    it('keeps finished pods until ttlSecondsAfterFinished, then deletes them and the children, keeping the recipe', () => {
       const recipe = aRecipe()
         .withRunPolicy({ ttlSecondsAfterFinished: 600 })
         .inPhase(Phase.Succeeded, { completionTime: at(100).toISOString() })
@@ -467,8 +467,12 @@ describe('operator planner: desiredState', () => {
         'deleteChild',
         'deleteChild',
         'deleteChild',
-        'deleteRecipe',
       ]);
+      assert.ok(plan.events.some((e) => e.reason === Reason.CleanedUp));
+      const after = desiredState(recipe, observe([]), ctxAt(800));
+      assert.deepEqual(after.actions, [], 'once cleaned, nothing more to do');
+      assert.deepEqual(after.events, []);
+      assert.equal(after.requeueAfterMs, undefined);
     });
 
     it('never recreates anything for a finished recipe', () => {
