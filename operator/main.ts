@@ -26,10 +26,7 @@ interface Flags {
 }
 
 /** Flags → the environment variables they stand for (one parser for both sources). */
-function envFromFlags(
-  flags: Flags,
-  env: NodeJS.ProcessEnv,
-): Record<string, string | undefined> {
+function envFromFlags(flags: Flags, env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = { ...env };
   const set = (key: string, v: string | undefined) => {
     if (v !== undefined) out[key] = v;
