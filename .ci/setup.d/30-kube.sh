@@ -21,7 +21,7 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
 fi
 
 stamp_file="$bin/.kube-tools.stamp"
-stamp="$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-16) $(go env GOVERSION)"
+stamp="$(cat "$mod/go.mod" "$mod/go.sum" "$0" | sha256sum | cut -c1-16) $(go env GOVERSION)"
 if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] &&
   [ -x "$bin/etcd" ] && [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kubectl" ]; then
   echo "kube: cached ($stamp)"
@@ -33,7 +33,15 @@ fi
 out="$(mktemp -d "$cache/kube-build.XXXXXX")"
 trap 'rm -rf "$out"' EXIT
 cd "$mod"
-flags=(-trimpath -ldflags=-s\ -w)
+# Release builds stamp the version at link time (hack/lib/version.sh); without it the
+# server reports v0.0.0-master and version constraints (helm's kubeVersion) fail.
+kv="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' go.mod)"
+minor="$(echo "$kv" | cut -d. -f2)"
+ldflags="-s -w"
+for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+  ldflags+=" -X $pkg.gitVersion=$kv -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+done
+flags=(-trimpath "-ldflags=$ldflags")
 start=$(date +%s)
 # nice: CI shares 2 cores with nothing else, but developers' machines do; -p 2 keeps memory sane.
 nice -n 10 go build -p 2 "${flags[@]}" -o "$out/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl

@@ -6,7 +6,8 @@ import {
   type ControlPlane,
 } from '../../support/control-plane.js';
 import { ensureNamespace, waitFor } from '../../support/kube.js';
-import { NodeAgent, rewritePaths } from '../../support/node-agent.js';
+import { join } from 'node:path';
+import { NodeAgent, rewritePaths, ringmasterCommandMap } from '../../support/node-agent.js';
 
 const ns = 'agent-test';
 const node = process.execPath;
@@ -52,7 +53,12 @@ describe('node agent (local kubelet stand-in)', function () {
     cp = await startControlPlane({ bins: found.bins });
     core = cp.kubeConfig.makeApiClient(k8s.CoreV1Api);
     await ensureNamespace(cp.kubeConfig, ns);
-    agent = await NodeAgent.start({ kubeConfig: cp.kubeConfig, nodeName: 'gpu-node-1', gpus: 2 });
+    agent = await NodeAgent.start({
+      kubeConfig: cp.kubeConfig,
+      nodeName: 'gpu-node-1',
+      gpus: 2,
+      commandMap: ringmasterCommandMap(join(import.meta.dirname, '../../..')),
+    });
   });
 
   after(async () => {
@@ -131,6 +137,28 @@ describe('node agent (local kubelet stand-in)', function () {
       recipe: '{"epochs":2}',
       scratchWritable: true,
     });
+  });
+
+  it('runs the image entrypoint `ringmaster …` from this checkout', async () => {
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'cli', namespace: ns },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'worker',
+              image: 'ringmaster/trainer:dev',
+              command: ['ringmaster'],
+              args: ['--help'],
+            },
+          ],
+        },
+      },
+    });
+    await waitPhase('cli', 'Succeeded');
+    assert.match(agent!.logs(ns, 'cli'), /Usage: ringmaster/);
   });
 
   it('holds a pod whose Secret is missing in CreateContainerConfigError', async () => {
