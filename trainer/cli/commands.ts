@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as augment } from './augment.js';
 import { register as dataset } from './dataset.js';
 import { register as exportWeights } from './export.js';
 import { register as pack } from './pack.js';
@@ -8,4 +9,4 @@ import { register as train } from './train.js';
 import { register as worker } from './worker.js';
 
 /** Each subcommand lives in its own file and registers itself here (one line each). */
-export const commands: Array<(program: Command) => void> = [pack, dataset, plan, train, worker, exportWeights, predict];
+export const commands: Array<(program: Command) => void> = [pack, dataset, plan, train, worker, exportWeights, predict, augment];
