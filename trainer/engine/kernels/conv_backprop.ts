@@ -37,9 +37,10 @@ function convInfoOf(
 }
 
 /**
- * dW[a,b,i,o] = Σ_{n,y,x} xpad[n, y·s + a, x·s + b, i] · dy[n, y, x, o]: a forward conv of x
- * with batch and channel axes swapped ([Ci,H,W,N]) by dy as the filter ([Ho,Wo,N,Co]) at
- * dilation = stride, cropped to the filter size. 1×1 unpadded filters are one matmul.
+ * dW[a,b,i,o] = Σ_{n,y,x} xpad[n, y·s + a, x·s + b, i] · dy[n, y, x, o]. 1×1 unpadded filters
+ * are one matmul of the (strided) input, transposed, by dy; larger ones go through im2col.
+ * (A forward conv of x with batch and channel axes swapped, dy as the filter and dilation =
+ * stride also computes it, but measured 2× slower on XNNPACK than the matmul.)
  */
 export function conv2dBackpropFilter(
   ops: WasmOps,
@@ -52,7 +53,7 @@ export function conv2dBackpropFilter(
   const [n, h, w, ci] = x.shape as Shape4;
   const { outHeight: ho, outWidth: wo, outChannels: co, strideHeight: sh, strideWidth: sw } = info;
   const { filterHeight: kh, filterWidth: kw } = info;
-  const { top, bottom, left, right } = info.padInfo;
+  const { top, left } = info.padInfo;
 
   if (kh === 1 && kw === 1 && top === 0 && left === 0) {
     // The input pixels the filter sees, as an [M, Ci] matrix (M = N·Ho·Wo), transposed.
@@ -70,32 +71,80 @@ export function conv2dBackpropFilter(
     return out;
   }
 
-  const xt = transpose4(ops, x, [3, 1, 2, 0]);
-  const dyt = transpose4(ops, dy, [1, 2, 0, 3]);
-  const full = ops.conv2d(
-    xt,
-    dyt,
-    [
-      [top, bottom],
-      [left, right],
-    ],
-    [sh, sw],
-  );
-  ops.free(xt, dyt);
-  // full is [Ci, ≥kh, ≥kw, Co]: crop and move Ci inwards in one pass.
-  const [, fh, fw] = full.shape as Shape4;
-  const out = ops.backend.makeOutput([kh, kw, ci, co], 'float32');
-  const src = ops.view(full);
-  const dst = ops.view(out);
-  for (let i = 0; i < ci; i++) {
-    for (let a = 0; a < kh; a++) {
-      for (let b = 0; b < kw; b++) {
-        const so = ((i * fh + a) * fw + b) * co;
-        dst.set(src.subarray(so, so + co), ((a * kw + b) * ci + i) * co);
+  return im2colBackpropFilter(ops, x, dy, info);
+}
+
+/** Floats per im2col chunk (64 MiB): bounds memory at ImageNet sizes. */
+const IM2COL_CHUNK = 16 * 1024 * 1024;
+
+/**
+ * dW as matmuls: A = im2col(x)ᵀ [K = kh·kw·Ci, M = N·Ho·Wo] × dy [M, Co] → [K, Co], which is
+ * already HWIO. wasm's matmul is fast only with untransposed operands, so A is built
+ * transposed directly, from x laid out channel-major ([Ci, N, H, W]) so that each row of A
+ * is filled from contiguous runs. Chunked over the batch.
+ */
+function im2colBackpropFilter(
+  ops: WasmOps,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  const [n, h, w, ci] = x.shape as Shape4;
+  const { outHeight: ho, outWidth: wo, outChannels: co, strideHeight: sh, strideWidth: sw } = info;
+  const { filterHeight: kh, filterWidth: kw } = info;
+  const { top, left } = info.padInfo;
+  const k = kh * kw * ci;
+  const perImage = ho * wo;
+  const nb = Math.max(1, Math.min(n, Math.floor(IM2COL_CHUNK / (k * perImage))));
+  const xc = transpose4(ops, x, [3, 0, 1, 2]);
+  let acc: TensorInfo | null = null;
+  for (let n0 = 0; n0 < n; n0 += nb) {
+    const nc = Math.min(nb, n - n0);
+    const mc = nc * perImage;
+    const a = zeros(ops, [1, k, mc]);
+    const src = ops.view(xc);
+    const dst = ops.view(a);
+    for (let fa = 0; fa < kh; fa++) {
+      for (let fb = 0; fb < kw; fb++) {
+        // Output columns whose input column x·sw + fb − left falls inside the image.
+        const x0 = Math.max(0, Math.ceil((left - fb) / sw));
+        const x1 = Math.min(wo - 1, Math.floor((w - 1 + left - fb) / sw));
+        for (let i = 0; i < ci; i++) {
+          const row = ((fa * kw + fb) * ci + i) * mc;
+          for (let b = 0; b < nc; b++) {
+            const img = (i * n + n0 + b) * h;
+            for (let y = 0; y < ho; y++) {
+              const hy = y * sh + fa - top;
+              if (hy < 0 || hy >= h) continue;
+              const s0 = (img + hy) * w + fb - left;
+              const d0 = row + (b * ho + y) * wo;
+              for (let xx = x0; xx <= x1; xx++) dst[d0 + xx] = src[s0 + xx * sw]!;
+            }
+          }
+        }
       }
     }
+    let dyc: TensorInfo;
+    if (nc === n) {
+      dyc = ops.reshape(dy, [1, mc, co]);
+    } else {
+      dyc = ops.backend.makeOutput([1, mc, co], 'float32');
+      const from = n0 * perImage * co;
+      ops.view(dyc).set(ops.view(dy).subarray(from, from + mc * co));
+    }
+    const part = ops.matMul(a, dyc);
+    ops.free(a, dyc);
+    if (acc === null) {
+      acc = part;
+    } else {
+      const sum = ops.run('Add', { a: acc, b: part });
+      ops.free(acc, part);
+      acc = sum;
+    }
   }
-  ops.free(full);
+  ops.free(xc);
+  const out = ops.reshape(acc!, [kh, kw, ci, co]);
+  ops.free(acc!);
   return out;
 }
 
