@@ -236,6 +236,38 @@ export function renderExamples(): Map<string, string> {
       }),
     ),
   );
+
+  // Real data on 2 CPU processes (bench/learning compares it with PyTorch): Fashion-MNIST's
+  // 28 px images, FixRes-style train crop 24 / eval 28, a 4096-image subset, 6 epochs.
+  const fashion: Recipe = {
+    ...final,
+    model: 'resnet_mini',
+    batchSize: 32,
+    epochs: 6,
+    lr: 0.1,
+    lrWarmupEpochs: 1,
+    modelEmaSteps: 4,
+    modelEmaDecay: 0.998,
+    trainCropSize: 24,
+    valResizeSize: 28,
+    valCropSize: 28,
+  };
+  files.set(
+    'examples/fashion-mnist.yaml',
+    render(
+      [
+        "Every recipe ingredient on, Fashion-MNIST from Debian's dataset-fashion-mnist package:",
+        '  ringmaster train examples/fashion-mnist.yaml --local   (npm run bench:learning)',
+      ],
+      manifest('fashion-mnist', fashion, {
+        workers: 2,
+        gpusPerWorker: 0,
+        data: { train: 'fashion-mnist:?limit=4096', val: 'fashion-mnist:?limit=2000' },
+        output: 'runs/fashion-mnist',
+        runPolicy: { backoffLimit: 0, suspend: false },
+      }),
+    ),
+  );
   return files;
 }
 
