@@ -106,6 +106,8 @@ async function main(): Promise<void> {
     });
     await packImageFolder(tree, storage, { split: 'train', samplesPerShard: 64, verify: 'size' });
     const index = await readIndex(storage);
+    const local = openStorage(path.join(dir, 'shards'));
+    await packImageFolder(tree, local, { split: 'train', samplesPerShard: 64, verify: 'size' });
 
     // Raw ranged GETs, one member per request, 16 in flight: the I/O ceiling.
     const table = sampleTable(index);
@@ -141,10 +143,9 @@ async function main(): Promise<void> {
       'train',
     );
     const py = venvPython();
-    const results: string[] = [];
-    for (const workers of [1, 2]) {
+    const measure = async (source: typeof storage, workers: number): Promise<number> => {
       const loader = await DataLoader.create({
-        storage,
+        storage: source,
         index,
         transform: { kind: 'preset', config },
         workers,
@@ -163,6 +164,11 @@ async function main(): Promise<void> {
       } finally {
         await loader.close();
       }
+      return rate;
+    };
+    for (const workers of [1, 2]) {
+      const rate = await measure(storage, workers);
+      const localRate = await measure(local, workers);
       let peer: number | undefined;
       if (py) {
         try {
@@ -181,13 +187,14 @@ async function main(): Promise<void> {
         }
       }
       const line =
-        `workers=${workers}: ringmaster (MinIO, ranged GETs) ${rate.toFixed(1)} images/s` +
+        `workers=${workers}: ringmaster from MinIO ${rate.toFixed(1)} images/s, from local shards ${localRate.toFixed(1)} images/s` +
         (peer !== undefined
-          ? `; torchvision ImageFolder DataLoader (local disk, PIL) ${peer.toFixed(1)} images/s; ratio=${(rate / peer).toFixed(2)}`
+          ? `; torchvision ImageFolder DataLoader (local files, PIL) ${peer.toFixed(1)} images/s; ratio=${(rate / peer).toFixed(2)} (MinIO vs local files)`
           : '; torchvision peer not available (run bash test/oracle/setup.sh)');
       console.log(line);
-      results.push(line);
     }
+    storage.close();
+    local.close();
   } finally {
     await minio.stop();
     await fs.rm(dir, { recursive: true, force: true });

@@ -69,7 +69,7 @@ export function register(program: Command): void {
       "Import Fashion-MNIST from Debian's dataset-fashion-mnist package (3-channel PNGs)",
     )
     .argument('<dest>', 'output directory (or s3://… with --format shards)')
-    .option('--format <f>', 'folder (ImageFolder tree) or shards', 'folder')
+    .option('--format <f>', 'folder (ImageFolder tree) or shards', 'shards')
     .option('--limit <n>', 'keep only the first N images of each split')
     .option('--source <dir>', 'directory of the IDX files', '/usr/share/datasets/fashion-mnist')
     .option('--endpoint <url>', 'S3-compatible endpoint')
