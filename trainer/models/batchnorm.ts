@@ -7,6 +7,11 @@
  * backward dx = dy·k1 + x·k2 + k3 with per-channel k's — five full-size passes in all.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  CHANNEL_GRAD_SUMS,
+  CHANNEL_MOMENTS,
+  hasChannelSums,
+} from '../engine/kernels/channel_sums.js';
 
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
@@ -35,8 +40,15 @@ export function batchNormTrain(
   let variance: tf.Tensor1D | undefined;
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [x4, g, b, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
-    const m = tf.mean(x4, [0, 1, 2]) as tf.Tensor1D;
-    const v = tf.mean(tf.square(tf.sub(x4, m)), [0, 1, 2]) as tf.Tensor1D;
+    let m: tf.Tensor1D;
+    let v: tf.Tensor1D;
+    if (hasChannelSums()) {
+      const mv = tf.engine().runKernel(CHANNEL_MOMENTS, { x: x4 }) as tf.Tensor2D;
+      [m, v] = tf.unstack(mv) as [tf.Tensor1D, tf.Tensor1D];
+    } else {
+      m = tf.mean(x4, [0, 1, 2]) as tf.Tensor1D;
+      v = tf.mean(tf.square(tf.sub(x4, m)), [0, 1, 2]) as tf.Tensor1D;
+    }
     const rstd = tf.rsqrt(tf.add(v, BN_EPS)) as tf.Tensor1D;
     const scale = tf.mul(g, rstd);
     const shift = tf.sub(b, tf.mul(m, scale));
@@ -49,8 +61,15 @@ export function batchNormTrain(
       gradFunc: (d: tf.Tensor4D, saved: tf.Tensor[]) => {
         const [xs, gs, ms, rs] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
         const n = xs.size / xs.shape[3];
-        const sumDy = tf.sum(d, [0, 1, 2]);
-        const sumDyX = tf.sum(tf.mul(d, xs), [0, 1, 2]);
+        let sumDy: tf.Tensor1D;
+        let sumDyX: tf.Tensor1D;
+        if (hasChannelSums()) {
+          const sums = tf.engine().runKernel(CHANNEL_GRAD_SUMS, { dy: d, x: xs }) as tf.Tensor2D;
+          [sumDy, sumDyX] = tf.unstack(sums) as [tf.Tensor1D, tf.Tensor1D];
+        } else {
+          sumDy = tf.sum(d, [0, 1, 2]);
+          sumDyX = tf.sum(tf.mul(d, xs), [0, 1, 2]);
+        }
         // Σ dy·x̂ = rstd·(Σ dy·x − μ·Σ dy)
         const sumDyXhat = tf.mul(rs, tf.sub(sumDyX, tf.mul(ms, sumDy)));
         const k1 = tf.mul(gs, rs);
