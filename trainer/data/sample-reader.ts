@@ -14,7 +14,8 @@ import type { Storage } from '../storage/storage.js';
 import { CorruptSampleError, type SampleTable } from './shard-index.js';
 
 export interface SampleReaderOptions {
-  /** Largest hole between two members still read in one request. Default 1 MiB. */
+  /** Largest hole between two members still read in one request. Default 64 KiB: adjacent
+   * members (a tar header and a .cls member apart) merge, distant ones are not over-read. */
   maxGapBytes?: number;
   /** Largest single ranged read. Default 16 MiB. */
   maxRangeBytes?: number;
@@ -43,7 +44,7 @@ export class SampleReader {
     private readonly shardSha: readonly string[],
     opts: SampleReaderOptions = {},
   ) {
-    this.maxGap = opts.maxGapBytes ?? 1 << 20;
+    this.maxGap = opts.maxGapBytes ?? 64 << 10;
     this.maxRange = opts.maxRangeBytes ?? 16 << 20;
     this.retries = opts.retries ?? 2;
     if (opts.cacheDir) {
