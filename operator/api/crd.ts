@@ -8,7 +8,8 @@
  * numeric `exclusiveMinimum: x` → `minimum: x, exclusiveMinimum: true`;
  * `additionalProperties: false` is dropped (the API server prunes unknown fields and, with
  * kubectl's default strict field validation, rejects them); properties with a default are not
- * listed as required (the server defaults before it validates).
+ * listed as required (the server defaults before it validates); an object's default is
+ * written out with its properties' defaults.
  */
 import { stringify } from 'yaml';
 import {
@@ -114,11 +115,34 @@ function convert(s: JsonSchema): JsonSchema {
         out[key] = value;
     }
   }
+  if (out.properties && isPlainObject(out.default)) {
+    out.default = withNestedDefaults(out.default, out);
+  }
   if (Array.isArray(s.required) && s.properties) {
     const required = (s.required as string[]).filter((k) => !('default' in s.properties[k]));
     if (required.length > 0) out.required = required;
   }
   return sortKeys(out);
+}
+
+/**
+ * An object default spelled out with the defaults of its properties. The API server checks a
+ * default against the schema (CEL rules included) as written, without applying the nested
+ * defaults first, so `default: {}` on the recipe would fail rules that read its fields.
+ */
+function withNestedDefaults(value: Record<string, unknown>, node: JsonSchema): JsonSchema {
+  const out: Record<string, unknown> = { ...value };
+  for (const [key, prop] of Object.entries(node.properties as Record<string, JsonSchema>)) {
+    if (!(key in out) && 'default' in prop) out[key] = structuredClone(prop.default);
+    if (isPlainObject(out[key]) && prop.properties) {
+      out[key] = withNestedDefaults(out[key] as Record<string, unknown>, prop);
+    }
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function copyAnnotations(from: JsonSchema, to: JsonSchema): void {

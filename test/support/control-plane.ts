@@ -22,7 +22,6 @@ import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { waitFor } from './kube.js';
 
 export interface KubeBinaries {
@@ -381,8 +380,12 @@ export async function installCrds(kc: k8s.KubeConfig, paths: string[]): Promise<
   const objects = kc.makeApiClient(k8s.CustomObjectsApi);
   const crds: k8s.V1CustomResourceDefinition[] = [];
   for (const path of paths) {
-    for (const doc of parseAllDocuments(readFileSync(path, 'utf8'))) {
-      const obj = doc.toJS() as k8s.V1CustomResourceDefinition | null;
+    // Deserialize into client-node's models: its serializer drops raw JSON keys that its
+    // models rename (`default`, `enum`, `x-kubernetes-validations`, …), which would
+    // silently strip defaults, enums and CEL rules from the CRD.
+    for (const obj of k8s.loadAllYaml(
+      readFileSync(path, 'utf8'),
+    ) as Array<k8s.V1CustomResourceDefinition | null>) {
       if (obj?.kind === 'CustomResourceDefinition') crds.push(obj);
     }
   }

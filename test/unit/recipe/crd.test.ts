@@ -111,7 +111,12 @@ describe('CRD generator', () => {
 
   it('carries the defaults of the final recipe', () => {
     const recipe = schema.properties.spec.properties.recipe as Node;
-    assert.deepEqual(recipe.default, {});
+    // Spelled out: the API server checks a default against the CEL rules as written.
+    assert.deepEqual(recipe.default, { ...defaultRecipe() });
+    assert.deepEqual(schema.properties.spec.properties.runPolicy.default, {
+      backoffLimit: 3,
+      suspend: false,
+    });
     const defaults = Object.fromEntries(
       Object.entries(recipe.properties as Record<string, Node>).map(([k, v]) => [k, v.default]),
     );
