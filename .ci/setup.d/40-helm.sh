@@ -13,7 +13,7 @@ if [ -n "${HELM_BIN:-}" ]; then
   exit 0
 fi
 stamp_file="$bin/.helm.stamp"
-stamp="$version $(go env GOVERSION)"
+stamp="$version $(sha256sum <"$0" | cut -c1-16) $(go env GOVERSION)"
 if [ -x "$bin/helm" ] && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]; then
   echo "helm: cached ($stamp)"
   exit 0
@@ -22,10 +22,14 @@ fi
 start=$(date +%s)
 tmp="$(mktemp -d "$cache/helm-build.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-# The version string helm reports is set at link time in its releases; do the same.
-GOBIN="$tmp" nice -n 10 go install -trimpath \
-  -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$version" \
-  "helm.sh/helm/v3/cmd/helm@$version"
+# Release builds set at link time the version helm reports and the Kubernetes version that
+# `helm template`/`lint` assume (1.20 otherwise, which fails the chart's kubeVersion).
+k8s_minor=34 # helm v3.19 is built on client-go v0.34
+ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$version"
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$k8s_minor"
+done
+GOBIN="$tmp" nice -n 10 go install -trimpath -ldflags="$ldflags" "helm.sh/helm/v3/cmd/helm@$version"
 mv -f "$tmp/helm" "$bin/helm"
 echo "$stamp" >"$stamp_file"
 echo "helm: built $version in $(($(date +%s) - start)) s"
