@@ -12,8 +12,16 @@
  */
 import { hflip } from './flip.js';
 import { allocImage, type RgbImage } from './image.js';
+import {
+  HALF,
+  PRECISION_BITS,
+  precomputeCoeffs,
+  type Coeffs,
+  type Interpolation,
+} from './resample-coeffs.js';
+import { resizeSimd } from './resample-simd.js';
 
-export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
+export type { Interpolation } from './resample-coeffs.js';
 
 /** A sub-rectangle of the source, in integer pixels (crop before resize, as torchvision does). */
 export interface CropBox {
@@ -21,94 +29,6 @@ export interface CropBox {
   readonly left: number;
   readonly height: number;
   readonly width: number;
-}
-
-const PRECISION_BITS = 32 - 8 - 2;
-const ONE = 1 << PRECISION_BITS;
-const HALF = 1 << (PRECISION_BITS - 1);
-
-function bilinearFilter(x: number): number {
-  if (x < 0) x = -x;
-  return x < 1 ? 1 - x : 0;
-}
-
-function bicubicFilter(x: number): number {
-  const a = -0.5;
-  if (x < 0) x = -x;
-  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
-  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
-  return 0;
-}
-
-interface Coeffs {
-  readonly ksize: number;
-  /** Per output pixel: first source index (relative to the crop) and tap count. */
-  readonly bounds: Int32Array;
-  /** outSize × ksize fixed-point weights. */
-  readonly kk: Int32Array;
-  /**
-   * The same weights laid out with exactly ksize taps per output (zeros padded in, the start
-   * moved left where needed), so the horizontal pass can run fixed-length straight-line code.
-   * Null when the input is narrower than ksize.
-   */
-  readonly padStart: Int32Array | null;
-  readonly padKk: Int32Array | null;
-}
-
-const coeffCache = new Map<string, Coeffs>();
-
-function precomputeCoeffs(inSize: number, outSize: number, interpolation: Interpolation): Coeffs {
-  const key = `${interpolation}:${inSize}:${outSize}`;
-  const cached = coeffCache.get(key);
-  if (cached) return cached;
-  const filter = interpolation === 'bicubic' ? bicubicFilter : bilinearFilter;
-  const baseSupport = interpolation === 'bicubic' ? 2 : 1;
-  const scale = inSize / outSize;
-  const filterscale = scale < 1 ? 1 : scale;
-  const support = baseSupport * filterscale;
-  const ksize = Math.ceil(support) * 2 + 1;
-  const bounds = new Int32Array(outSize * 2);
-  const kk = new Int32Array(outSize * ksize);
-  const k = new Float64Array(ksize);
-  const ss = 1 / filterscale;
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
-    // C's (int) cast truncates toward zero, as here.
-    let xmin = Math.trunc(center - support + 0.5);
-    if (xmin < 0) xmin = 0;
-    let xmax = Math.trunc(center + support + 0.5);
-    if (xmax > inSize) xmax = inSize;
-    xmax -= xmin;
-    let ww = 0;
-    for (let x = 0; x < xmax; x++) {
-      const w = filter((x + xmin - center + 0.5) * ss);
-      k[x] = w;
-      ww += w;
-    }
-    for (let x = 0; x < ksize; x++) {
-      const v = x < xmax && ww !== 0 ? k[x]! / ww : x < xmax ? k[x]! : 0;
-      kk[xx * ksize + x] = v < 0 ? Math.trunc(-0.5 + v * ONE) : Math.trunc(0.5 + v * ONE);
-    }
-    bounds[xx * 2] = xmin;
-    bounds[xx * 2 + 1] = xmax;
-  }
-  let padStart: Int32Array | null = null;
-  let padKk: Int32Array | null = null;
-  if (inSize >= ksize) {
-    padStart = new Int32Array(outSize);
-    padKk = new Int32Array(outSize * ksize);
-    for (let xx = 0; xx < outSize; xx++) {
-      const xmin = bounds[xx * 2]!;
-      const xmax = bounds[xx * 2 + 1]!;
-      const start = Math.min(xmin, inSize - ksize);
-      padStart[xx] = start;
-      for (let x = 0; x < xmax; x++) padKk[xx * ksize + (xmin - start) + x] = kk[xx * ksize + x]!;
-    }
-  }
-  const out = { ksize, bounds, kk, padStart, padKk };
-  if (coeffCache.size > 4096) coeffCache.clear();
-  coeffCache.set(key, out);
-  return out;
 }
 
 const imul = Math.imul;
@@ -119,6 +39,37 @@ const imul = Math.imul;
  * left–right afterwards (folded into the horizontal pass's output order, so it is free).
  */
 export function resize(
+  img: RgbImage,
+  outWidth: number,
+  outHeight: number,
+  interpolation: Interpolation = 'bilinear',
+  box: CropBox = { top: 0, left: 0, height: img.height, width: img.width },
+  flip = false,
+): RgbImage {
+  checkBox(img, outWidth, outHeight, box);
+  if (interpolation !== 'nearest') {
+    const out = resizeSimd(img, outWidth, outHeight, interpolation, box, flip);
+    if (out) return out;
+  }
+  return resizeJs(img, outWidth, outHeight, interpolation, box, flip);
+}
+
+function checkBox(img: RgbImage, outWidth: number, outHeight: number, box: CropBox): void {
+  if (outWidth < 1 || outHeight < 1) throw new RangeError('resize: empty output size');
+  if (
+    box.left < 0 ||
+    box.top < 0 ||
+    box.width < 1 ||
+    box.height < 1 ||
+    box.left + box.width > img.width ||
+    box.top + box.height > img.height
+  ) {
+    throw new RangeError(`resize: crop box outside the ${img.width}×${img.height} image`);
+  }
+}
+
+/** The same in plain JavaScript (used where WebAssembly SIMD is unavailable, and as a check). */
+export function resizeJs(
   img: RgbImage,
   outWidth: number,
   outHeight: number,
