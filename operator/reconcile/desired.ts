@@ -10,7 +10,7 @@
  * counting the same failure twice.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { InputError, describeError } from '../../trainer/errors.js';
+import { InputError, describeError, type InputIssue } from '../../trainer/errors.js';
 import { parseTrainingRecipe } from '../../trainer/recipe/load.js';
 import type { TrainingRecipeSpec } from '../../trainer/recipe/schema.js';
 import {
@@ -97,6 +97,13 @@ class Planner {
     let spec: TrainingRecipeSpec;
     try {
       spec = parseTrainingRecipe(this.recipe.spec, `${this.meta.namespace}/${this.meta.name}`).spec;
+      const issues = childNameIssues(this.meta.name, spec.workers);
+      if (issues.length > 0) {
+        throw new InputError(
+          `invalid TrainingRecipe ${this.meta.namespace}/${this.meta.name}`,
+          issues,
+        );
+      }
     } catch (err) {
       this.invalidSpec(err);
       return this.result(true);
@@ -722,6 +729,29 @@ class Planner {
     if (this.timers.length > 0) plan.requeueAfterMs = Math.min(...this.timers);
     return plan;
   }
+}
+
+/**
+ * What the CRD schema cannot check: the recipe's name must make valid child names. Pod
+ * hostnames (`<name>-worker-<rank>`) are DNS labels of at most 63 characters, and the
+ * Service name (`<name>-ring`) must start with a letter.
+ */
+export function childNameIssues(name: string, workers: number): InputIssue[] {
+  const issues: InputIssue[] = [];
+  const longest = names.pod(name, Math.max(0, workers - 1));
+  if (longest.length > 63) {
+    issues.push({
+      path: 'metadata.name',
+      message: `too long: pod hostname "${longest}" has ${longest.length} characters (max 63); use at most ${63 - (longest.length - name.length)}`,
+    });
+  }
+  if (!/^[a-z]/.test(name)) {
+    issues.push({
+      path: 'metadata.name',
+      message: 'must start with a letter (it names the headless Service)',
+    });
+  }
+  return issues;
 }
 
 /** Copies what the trainer reported into the status (only fields it actually reported). */

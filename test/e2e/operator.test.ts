@@ -89,6 +89,7 @@ spec:
   output: ${output}
   recipe:
     epochs: ${opts.epochs ?? 6}
+    lrWarmupEpochs: 0
   runPolicy:
     backoffLimit: 2${opts.extra ?? ''}
 `;

@@ -255,6 +255,21 @@ describe('operator on a real API server', function () {
     assert.match(table, /done\s+Succeeded/);
   });
 
+  it('turns what the API schema cannot catch into a Failed condition naming the field, and never crashes', async () => {
+    const op = await operator('op-a');
+    // A valid object name, but `<name>-worker-3` would be a 64-character pod hostname.
+    const warm = `warm-${'x'.repeat(50)}`;
+    await create(recipeManifest(warm, NS, { workers: 4 }));
+    await create(recipeManifest('fine', NS));
+    await waitFor(phaseIs(warm, 'Failed'), { what: 'warm Failed' });
+    const failed = (await getRecipe(warm)).status?.conditions?.find((c) => c.type === 'Failed');
+    assert.equal(failed?.reason, 'InvalidRecipe');
+    assert.match(failed!.message, /metadata\.name: too long/);
+    assert.equal((await pods(warm)).length, 0);
+    await waitFor(phaseIs('fine', 'Running'), { what: 'the other recipe runs on' });
+    assert.equal(op.controller.isSynced, true);
+  });
+
   it('a restarted operator changes nothing: same pods, no writes', async () => {
     const first = await operator('op-a');
     await create(recipeManifest('stable', NS, { workers: 4 }));

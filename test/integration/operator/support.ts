@@ -60,7 +60,7 @@ export function recipeManifest(
       image: 'ringmaster/trainer:test',
       data: { train: 'synthetic:tiny', val: 'synthetic:tiny' },
       output: mkdtempSync(join(tmpdir(), `ringmaster-out-${name}-`)),
-      recipe: { epochs: 1 },
+      recipe: { epochs: 1, lrWarmupEpochs: 0 },
       ...spec,
       runPolicy: { backoffLimit: 3, ...runPolicy },
     },

@@ -587,6 +587,25 @@ describe('operator planner: desiredState', () => {
       assert.deepEqual(again.events, []);
     });
 
+    it('rejects names that make invalid pod hostnames or Service names', () => {
+      const long = 'a'.repeat(55);
+      const plan = desiredState(aRecipe(long).withWorkers(16).obj(), observe([]), ctxAt(0));
+      const failed = condition(plan.statusPatch, ConditionType.Failed)!;
+      assert.equal(failed.reason, Reason.InvalidRecipe);
+      assert.match(
+        failed.message,
+        /metadata\.name: too long: pod hostname "a{55}-worker-15" has 65 characters \(max 63\); use at most 53/,
+      );
+      assert.deepEqual(plan.actions, []);
+      const digit = desiredState(aRecipe('7up').obj(), observe([]), ctxAt(0));
+      assert.match(
+        condition(digit.statusPatch, ConditionType.Failed)!.message,
+        /must start with a letter/,
+      );
+      const ok = desiredState(aRecipe('a'.repeat(53)).withWorkers(16).obj(), observe([]), ctxAt(0));
+      assert.equal(ok.statusPatch?.phase, Phase.Pending);
+    });
+
     it('starts a recipe whose invalid spec was fixed', () => {
       const bad = aRecipe().withSpec({ workers: 0 }).obj();
       const failed = applyStatus(bad, desiredState(bad, observe([]), ctxAt(0)));
