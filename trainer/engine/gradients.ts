@@ -10,6 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -31,9 +32,14 @@ export function completeTfjsCore(): void {
     require.resolve('@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops.js');
   const pkgFile = join(dirname(entry), '..', 'package.json');
   const version = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { version: string }).version;
-  const cacheDir = join(dirname(entry), '..', '..', '..', '.cache', 'ringmaster');
-  const bundle = join(cacheDir, `tfjs-core-extras-${version}.cjs`);
-  if (!existsSync(bundle)) {
+  const name = `tfjs-core-extras-${version}.cjs`;
+  // node_modules/.cache first; a read-only install (container images) falls back to tmpdir.
+  const dirs = [
+    join(dirname(entry), '..', '..', '..', '.cache', 'ringmaster'),
+    join(tmpdir(), 'ringmaster-cache'),
+  ];
+  let bundle = dirs.map((d) => join(d, name)).find((f) => existsSync(f));
+  if (bundle === undefined) {
     const esbuild = require('esbuild') as typeof import('esbuild');
     const out = esbuild.buildSync({
       stdin: {
@@ -47,11 +53,22 @@ export function completeTfjsCore(): void {
       write: false,
       logLevel: 'silent',
     });
-    mkdirSync(cacheDir, { recursive: true });
-    // Write then rename: concurrent test processes must never require a half-written file.
-    const tmp = `${bundle}.${process.pid}.tmp`;
-    writeFileSync(tmp, out.outputFiles[0]!.text);
-    renameSync(tmp, bundle);
+    let lastError: unknown;
+    for (const dir of dirs) {
+      try {
+        mkdirSync(dir, { recursive: true });
+        // Write then rename: concurrent processes must never require a half-written file.
+        const tmp = join(dir, `${name}.${process.pid}.tmp`);
+        writeFileSync(tmp, out.outputFiles[0]!.text);
+        renameSync(tmp, join(dir, name));
+        bundle = join(dir, name);
+        break;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    if (bundle === undefined)
+      throw new Error('cannot cache the tfjs-core gradients bundle', { cause: lastError });
   }
   require(bundle);
 }
