@@ -28,6 +28,24 @@ export async function decodeImage(
   return { image: await decodeRgbSharp(encoded), scale: 1 };
 }
 
+/**
+ * TurboJPEG only, synchronously (null when not a JPEG, no library, or it refuses the file).
+ * With `scratch`, see TurboJpeg.decode: the pixels are overwritten by the next such call.
+ */
+export function decodeJpegSync(
+  encoded: Uint8Array,
+  denom: 1 | 2 | 4 | 8 = 1,
+  scratch = false,
+): RgbImage | null {
+  const tj = isJpeg(encoded) ? turboJpeg() : null;
+  if (!tj) return null;
+  try {
+    return tj.decode(encoded, denom, scratch);
+  } catch {
+    return null;
+  }
+}
+
 /** Full-size decode (see decodeImage). */
 export async function decodeRgb(encoded: Uint8Array): Promise<RgbImage> {
   return (await decodeImage(encoded, 1)).image;

@@ -4,6 +4,7 @@
  * each once with torch's float32 steps and the image pass is a table read per value.
  */
 import type { RgbImage } from './image.js';
+import { normalizeSimd } from './resample-simd.js';
 
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
@@ -32,6 +33,17 @@ export function normalizeLut(
 
 /** The normalized HWC float32 tensor of an RGB image. */
 export function normalize(
+  img: RgbImage,
+  mean: readonly [number, number, number] = IMAGENET_MEAN,
+  std: readonly [number, number, number] = IMAGENET_STD,
+): Float32Array {
+  const simd = normalizeSimd(img, mean, std);
+  if (simd) return simd;
+  return normalizeJs(img, mean, std);
+}
+
+/** The lookup-table version (no WebAssembly SIMD; also the reference in tests). */
+export function normalizeJs(
   img: RgbImage,
   mean: readonly [number, number, number] = IMAGENET_MEAN,
   std: readonly [number, number, number] = IMAGENET_STD,

@@ -13,7 +13,7 @@
  */
 import type { Rng } from '../../rng.js';
 import { InputError } from '../../errors.js';
-import { decodeImage, decodeRgb, peekImageSize } from './decode.js';
+import { decodeImage, decodeJpegSync, decodeRgb, peekImageSize } from './decode.js';
 import { evalResizeCrop } from './eval.js';
 import { flipParams } from './flip.js';
 import type { RgbImage } from './image.js';
@@ -135,7 +135,11 @@ export function makeTrainTransform(cfg: TransformConfig): ImageTransform {
     let box: CropBox;
     if (size && size.width > 0 && size.height > 0) {
       box = rrcParams(size.width, size.height, rng);
-      const { image, scale } = await decodeImage(encoded, shrink ? shrinkFactor(box, cropSize) : 1);
+      const d = shrink ? shrinkFactor(box, cropSize) : 1;
+      // Synchronous TurboJPEG into the reused buffer: nothing else runs before the crop
+      // below has copied what it needs out of it.
+      const fast = decodeJpegSync(encoded, d, true);
+      const { image, scale } = fast ? { image: fast, scale: d } : await decodeImage(encoded, d);
       if (
         image.width !== Math.ceil(size.width / scale) ||
         image.height !== Math.ceil(size.height / scale)

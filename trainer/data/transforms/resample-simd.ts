@@ -23,6 +23,7 @@ interface Kernel {
     w: number,
     ksize: number,
   ) => void;
+  normalize: (src: number, dst: number, n: number, consts: number) => void;
   hpass: (
     src: number,
     stride: number,
@@ -162,4 +163,41 @@ export function resizeSimd(
   const out: RgbImage = { data, width: outWidth, height: outHeight, channels: 3 };
   // A vertical-only resize has no horizontal pass to fold the flip into.
   return flip && !hor ? hflip(out) : out;
+}
+
+/**
+ * ToTensor + Normalize in SIMD, bit-identical to the float32 steps of normalize.ts (division
+ * and subtraction are correctly rounded in both). Null without WebAssembly SIMD.
+ */
+export function normalizeSimd(
+  img: RgbImage,
+  mean: readonly [number, number, number],
+  std: readonly [number, number, number],
+): Float32Array | null {
+  const k = load();
+  if (!k) return null;
+  const n = img.data.length;
+  const body = n - (n % 12);
+  const arena = new Arena();
+  const srcAt = arena.reserve(n);
+  const dstAt = arena.reserve(n * 4);
+  const constAt = arena.reserve(96);
+  arena.ensure(k);
+  const buf = k.memory.buffer;
+  new Uint8Array(buf).set(img.data, srcAt);
+  const consts = new Float32Array(buf, constAt, 24);
+  for (let lane = 0; lane < 12; lane++) {
+    const c = lane % 3;
+    consts[lane] = mean[c]!;
+    consts[12 + lane] = std[c]!;
+  }
+  k.normalize(srcAt, dstAt, body, constAt);
+  const out = new Float32Array(n);
+  out.set(new Float32Array(buf, dstAt, body));
+  for (let i = body; i < n; i++) {
+    const c = i % 3;
+    const f32 = Math.fround;
+    out[i] = f32(f32(f32(img.data[i]! / 255) - f32(mean[c]!)) / f32(std[c]!));
+  }
+  return out;
 }

@@ -120,4 +120,37 @@
             (br $loop_j)))
         (local.set $yy (i32.add (local.get $yy) (i32.const 1)))
         (br $loop_y))))
+;; PILToTensor → ConvertImageDtype(float) → Normalize, fused, in float32 as torch computes
+  ;; it: (v / 255 − mean_c) / std_c. `consts` holds 6 f32x4 vectors: the means of the channels
+  ;; of lanes 0–3, 4–7, 8–11 of a 4-pixel (12-byte) group, then their stds.
+  ;; n (bytes) must be a multiple of 12; src needs 4 bytes of slack (16-byte loads).
+  (func (export "normalize")
+    (param $src i32) (param $dst i32) (param $n i32) (param $consts i32)
+    (local $i i32) (local $v v128) (local $lo v128) (local $hi v128) (local $d255 v128)
+    (local $m0 v128) (local $m1 v128) (local $m2 v128) (local $s0 v128) (local $s1 v128) (local $s2 v128)
+    (local.set $m0 (v128.load (local.get $consts)))
+    (local.set $m1 (v128.load offset=16 (local.get $consts)))
+    (local.set $m2 (v128.load offset=32 (local.get $consts)))
+    (local.set $s0 (v128.load offset=48 (local.get $consts)))
+    (local.set $s1 (v128.load offset=64 (local.get $consts)))
+    (local.set $s2 (v128.load offset=80 (local.get $consts)))
+    (local.set $d255 (f32x4.splat (f32.const 255)))
+    (block $done
+      (loop $loop
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $v (v128.load (i32.add (local.get $src) (local.get $i))))
+        (local.set $lo (i16x8.extend_low_i8x16_u (local.get $v)))
+        (local.set $hi (i16x8.extend_high_i8x16_u (local.get $v)))
+        (v128.store (local.get $dst)
+          (f32x4.div (f32x4.sub (f32x4.div (f32x4.convert_i32x4_u (i32x4.extend_low_i16x8_u (local.get $lo)))
+            (local.get $d255)) (local.get $m0)) (local.get $s0)))
+        (v128.store offset=16 (local.get $dst)
+          (f32x4.div (f32x4.sub (f32x4.div (f32x4.convert_i32x4_u (i32x4.extend_high_i16x8_u (local.get $lo)))
+            (local.get $d255)) (local.get $m1)) (local.get $s1)))
+        (v128.store offset=32 (local.get $dst)
+          (f32x4.div (f32x4.sub (f32x4.div (f32x4.convert_i32x4_u (i32x4.extend_low_i16x8_u (local.get $hi)))
+            (local.get $d255)) (local.get $m2)) (local.get $s2)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 48)))
+        (local.set $i (i32.add (local.get $i) (i32.const 12)))
+        (br $loop))))
 )

@@ -16,14 +16,19 @@ import type { RgbImage } from './image.js';
 export interface TurboJpeg {
   /** Width, height of the JPEG, or null if it is not a JPEG TurboJPEG can read. */
   header(buf: Uint8Array): { width: number; height: number } | null;
-  /** Decode at scale 1/`denom` (1, 2, 4 or 8) into RGB; dimensions are ceil(W/denom). */
-  decode(buf: Uint8Array, denom?: 1 | 2 | 4 | 8): RgbImage;
+  /**
+   * Decode at scale 1/`denom` (1, 2, 4 or 8) into RGB; dimensions are ceil(W/denom). With
+   * `scratch`, the pixels land in a buffer reused by the next scratch decode on this thread
+   * (no fresh half-megabyte allocation per image): use them before anything else decodes.
+   */
+  decode(buf: Uint8Array, denom?: 1 | 2 | 4 | 8, scratch?: boolean): RgbImage;
 }
 
 const TJPF_RGB = 0;
 const TJFLAG_ACCURATEDCT = 4096;
 
 let cached: TurboJpeg | null | undefined;
+let scratchBuf = new Uint8Array(0);
 
 export function turboJpeg(): TurboJpeg | null {
   if (cached !== undefined) return cached;
@@ -52,12 +57,19 @@ export function turboJpeg(): TurboJpeg | null {
     };
     cached = {
       header: readHeader,
-      decode(buf, denom = 1) {
+      decode(buf, denom = 1, scratch = false) {
         const hd = readHeader(buf);
         if (!hd) throw new Error(`not a JPEG TurboJPEG can read: ${String(errorStr(handle))}`);
         const width = Math.ceil(hd.width / denom);
         const height = Math.ceil(hd.height / denom);
-        const data = new Uint8Array(width * height * 3);
+        const bytes = width * height * 3;
+        let data: Uint8Array;
+        if (scratch) {
+          if (scratchBuf.length < bytes) scratchBuf = new Uint8Array(Math.ceil(bytes * 1.25));
+          data = scratchBuf.subarray(0, bytes);
+        } else {
+          data = new Uint8Array(bytes);
+        }
         const rc = decompress2(
           handle,
           buf,
