@@ -35,7 +35,8 @@ trap 'rm -rf "$out"' EXIT
 cd "$mod"
 # Release builds stamp the version at link time (hack/lib/version.sh); without it the
 # server reports v0.0.0-master and version constraints (helm's kubeVersion) fail.
-kv="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' go.mod)"
+kv="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
+[[ "$kv" =~ ^v1\.[0-9]+\.[0-9]+$ ]] || { echo "kube: cannot tell the Kubernetes version ($kv)" >&2; exit 1; }
 minor="$(echo "$kv" | cut -d. -f2)"
 ldflags="-s -w"
 for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
@@ -46,7 +47,13 @@ start=$(date +%s)
 # nice: CI shares 2 cores with nothing else, but developers' machines do; -p 2 keeps memory sane.
 nice -n 10 go build -p 2 "${flags[@]}" -o "$out/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
 nice -n 10 go build -p 2 "${flags[@]}" -o "$out/etcd" go.etcd.io/etcd/server/v3
+# Smoke-check before anything replaces the cached set.
+# (Output captured first: with pipefail, `| head` would SIGPIPE the binary and fail.)
+"$out/kube-apiserver" --version
+kubectl_version="$("$out/kubectl" version --client=true -o yaml)"
+[[ "$kubectl_version" == *"gitVersion: $kv"* ]] || { echo "kube: kubectl is not $kv" >&2; exit 1; }
+etcd_version="$("$out/etcd" --version)"
+echo "${etcd_version%%$'\n'*}"
 for b in etcd kube-apiserver kubectl; do mv -f "$out/$b" "$bin/$b"; done
 echo "$stamp" >"$stamp_file"
 echo "kube: built etcd, kube-apiserver, kubectl in $(($(date +%s) - start)) s"
-"$bin/kube-apiserver" --version

@@ -37,7 +37,10 @@ describe('test control plane (etcd + kube-apiserver)', function () {
 
   before(async function () {
     const found = findKubeBinaries();
-    if (!found.ok) this.skip();
+    if (!found.ok) {
+      console.log(`    (skipped: ${found.reason})`);
+      this.skip();
+    }
     cp = await startControlPlane({ bins: found.bins });
   });
 

@@ -49,7 +49,7 @@ describe('helm chart charts/ringmaster', function () {
 
   before(function () {
     if (!helmBin()) {
-      console.log('    (helm not found: run .ci/setup.d/40-helm.sh or set HELM_BIN)');
+      console.log('    (skipped: helm not found: run .ci/setup.d/40-helm.sh or set HELM_BIN)');
       this.skip();
     }
   });
@@ -106,7 +106,7 @@ describe('helm chart charts/ringmaster', function () {
     before(async function () {
       const found = findKubeBinaries();
       if (!found.ok) {
-        console.log(`    (${found.reason})`);
+        console.log(`    (skipped: ${found.reason})`);
         this.skip();
       }
       cp = await startControlPlane({ bins: found.bins });

@@ -49,7 +49,10 @@ describe('node agent (local kubelet stand-in)', function () {
 
   before(async function () {
     const found = findKubeBinaries();
-    if (!found.ok) this.skip();
+    if (!found.ok) {
+      console.log(`    (skipped: ${found.reason})`);
+      this.skip();
+    }
     cp = await startControlPlane({ bins: found.bins });
     core = cp.kubeConfig.makeApiClient(k8s.CoreV1Api);
     await ensureNamespace(cp.kubeConfig, ns);
