@@ -4,6 +4,7 @@
  * at a time, in call order; the first failure breaks the group for good (a ring cannot take
  * a member back: the trainer exits with the retryable code and the whole group restarts).
  */
+import type { Http2Session } from 'node:http2';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { InputError, RingmasterError } from '../errors.js';
@@ -105,7 +106,9 @@ const DEFAULTS = {
 };
 
 /** Bound on how long close() waits for the successor to take the last frames. */
-const CLOSE_GRACE_MS = 5_000;
+const CLOSE_GRACE_MS = 3_000;
+/** How long a failed coordinator keeps answering heartbeats before it shuts down. */
+const LINGER_MS = 1_000;
 
 interface Resolved {
   rank: number;
@@ -309,6 +312,7 @@ class RingGroup implements Group {
   private tail: Promise<unknown> = Promise.resolve();
   private opSeq = 0;
   private failure: Error | undefined;
+  private settling = false;
   private closing: Promise<void> | undefined;
 
   constructor(o: Resolved) {
@@ -579,7 +583,8 @@ class RingGroup implements Group {
 
   /** A fault somewhere in the group (from the coordinator, or found here). */
   private onGroupFault(f: FaultMsg): void {
-    if (this.failure || this.closing) return;
+    // While settle() runs, it decides (it has the verdict and the local error's type).
+    if (this.failure || this.closing || this.settling) return;
     const addr = f.rank >= 0 ? (this.addresses[f.rank] ?? '?') : '?';
     this.fail(
       new PeerError(
@@ -587,23 +592,61 @@ class RingGroup implements Group {
         f.rank,
         addr,
       ),
-      false,
     );
   }
 
-  private fail(err: Error, report: boolean): void {
+  private fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
     this.link.inbox.abort(err);
     this.log.error({ err: err.message }, 'process group failed');
-    if (report && !this.closing) {
-      const fault: FaultMsg = {
-        rank: err instanceof PeerError ? err.peerRank : this.rank,
-        message: err.message,
-      };
-      if (this.coordinator) this.coordinator.report(fault);
-      else this.heartbeat?.report(fault);
+  }
+
+  /**
+   * Turns what went wrong here into the group's verdict: the fault goes to the coordinator,
+   * which may know better who is to blame (a rank that stopped heartbeating), and the error
+   * thrown names that rank. Bounded: the coordinator gets one second to answer.
+   */
+  private async settle(e: unknown, what: string): Promise<Error> {
+    if (this.failure) return this.failure;
+    const err = e instanceof Error ? e : new RingmasterError(`${what} failed: ${String(e)}`);
+    if (this.closing) return err;
+    const fault: FaultMsg = {
+      rank: err instanceof PeerError ? err.peerRank : this.rank,
+      message: err.message,
+    };
+    let verdict: FaultMsg | 'unreachable' | undefined;
+    this.settling = true;
+    try {
+      if (this.coordinator) {
+        this.coordinator.report(fault);
+        verdict = this.coordinator.fault;
+      } else if (this.heartbeat) {
+        verdict = await this.heartbeat.exchange(fault, 1000);
+      }
+    } finally {
+      this.settling = false;
     }
+    if (this.failure) return this.failure;
+    let final = err;
+    if (verdict === 'unreachable') {
+      final = new PeerError(
+        `${err.message}; the coordinator ${this.name(0)} does not answer either`,
+        0,
+        this.addresses[0] ?? this.o.coordinator,
+        { cause: err },
+      );
+    } else if (verdict && verdict.rank !== fault.rank) {
+      const addr = this.addresses[verdict.rank] ?? '?';
+      final = new PeerError(
+        `group failed at rank ${verdict.rank} (${addr}): ${verdict.message}`,
+        verdict.rank,
+        addr,
+        { cause: err },
+      );
+    }
+    this.fail(final);
+    return final;
   }
 
   private ringContext(): RingContext {
@@ -623,9 +666,7 @@ class RingGroup implements Group {
       try {
         return await fn();
       } catch (e) {
-        const err = e instanceof Error ? e : new RingmasterError(`${what} failed: ${String(e)}`);
-        this.fail(err, true);
-        throw this.failure ?? err;
+        throw await this.settle(e, what);
       }
     });
     this.tail = p.catch(() => undefined);
@@ -702,26 +743,58 @@ class RingGroup implements Group {
   }
 
   private async shutdown(): Promise<void> {
+    const t0 = Date.now();
     this.link.inbox.abort(new GroupClosedError('the process group was closed'));
+    if (this.coordinator?.fault) {
+      // Linger so members still waiting on the ring can learn from the coordinator who
+      // failed (their heartbeats fetch the verdict), instead of blaming their neighbour.
+      await new Promise((r) => setTimeout(r, LINGER_MS));
+    }
     this.coordinator?.stop();
     await this.heartbeat?.stop();
+    this.log.debug({ ms: Date.now() - t0 }, 'closing: heartbeats stopped');
     // Let the successor take the frames already queued, then stop serving; bounded.
     this.link.out?.end();
     this.inCall?.cancel();
     this.inClient?.close();
+    if (this.failure) {
+      // A broken ring has nothing worth flushing, and a stalled peer would hold us up.
+      shutdownNow(this.server);
+      this.log.debug({ ms: Date.now() - t0 }, 'process group closed (forced)');
+      return;
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        this.server.forceShutdown();
+        this.log.debug('closing: grace over, forcing shutdown');
+        shutdownNow(this.server);
         resolve();
       }, CLOSE_GRACE_MS);
-      timer.unref();
       this.server.tryShutdown(() => {
         clearTimeout(timer);
         resolve();
       });
     });
-    this.log.debug('process group closed');
+    this.log.debug({ ms: Date.now() - t0 }, 'process group closed');
   }
+}
+
+/**
+ * forceShutdown() destroys the HTTP/2 sessions, but a session's socket then waits for the
+ * peer's FIN; a stopped (SIGSTOP, frozen VM) peer never sends it and the socket would keep
+ * this process alive. grpc-js exposes no handle on its sessions, hence the private field,
+ * guarded: unref'ing them lets the process exit.
+ */
+function shutdownNow(server: grpc.Server): void {
+  const sessions = (server as unknown as { sessions?: unknown }).sessions;
+  const list = sessions instanceof Map ? [...(sessions.keys() as Iterable<Http2Session>)] : [];
+  for (const s of list) {
+    try {
+      s.unref();
+    } catch {
+      // already gone
+    }
+  }
+  server.forceShutdown();
 }
 
 function withDeadline<T>(p: Promise<T>, deadlineAt: number, onTimeout: () => Error): Promise<T> {

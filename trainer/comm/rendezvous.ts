@@ -169,18 +169,49 @@ export class Coordinator {
   /** Records the first fault of the group and passes it to rank 0's own group. */
   report(f: FaultMsg): void {
     if (this.fault) return;
+    // A rank that reports a timeout is often a victim: the ring stalls everywhere once one
+    // member stops. A member whose heartbeats stopped is the better suspect.
+    const silent = this.silentRank();
+    if (silent !== undefined && silent !== f.rank) {
+      f = {
+        rank: silent,
+        message: `no heartbeat from rank ${silent} (${this.addressOf(silent)}) for ${((Date.now() - this.seen(silent)) / 1000).toFixed(1)} s (reported by a peer: ${f.message})`,
+      };
+    }
     this.fault = f;
     this.log.warn({ fault: f }, 'group fault');
     this.onFault(f);
   }
 
+  private seen(rank: number): number {
+    return Math.max(this.lastSeen.get(rank) ?? 0, this.formedAt);
+  }
+
+  /** The member silent for longest, if it has missed a few beats. */
+  private silentRank(): number | undefined {
+    if (!this.addresses || this.heartbeatMs === 0) return undefined;
+    let worst: number | undefined;
+    let worstAge = 3 * this.heartbeatMs;
+    for (let r = 1; r < this.worldSize; r++) {
+      const age = Date.now() - this.seen(r);
+      if (!this.left.has(r) && age > worstAge) {
+        worst = r;
+        worstAge = age;
+      }
+    }
+    return worst;
+  }
+
+  private heartbeatMs = 0;
+
   /** Members silent for longer than timeoutMs become the group's fault. */
   startLiveness(intervalMs: number, timeoutMs: number): void {
+    this.heartbeatMs = intervalMs;
     this.livenessTimer = setInterval(() => {
       const now = Date.now();
       for (let r = 1; r < this.worldSize; r++) {
         if (this.left.has(r)) continue;
-        const seen = Math.max(this.lastSeen.get(r) ?? 0, this.formedAt);
+        const seen = this.seen(r);
         if (now - seen > timeoutMs) {
           this.report({
             rank: r,
@@ -324,6 +355,19 @@ export class HeartbeatClient {
     void this.beat(false).catch(() => undefined);
   }
 
+  /**
+   * Reports a fault and returns the group's verdict: the coordinator's first fault (which may
+   * name a different rank), or 'unreachable' when the coordinator does not answer in time.
+   */
+  async exchange(f: FaultMsg, deadlineMs: number): Promise<FaultMsg | 'unreachable' | undefined> {
+    this.pendingFault ??= f;
+    try {
+      return (await this.beat(false, deadlineMs)) ?? undefined;
+    } catch {
+      return 'unreachable';
+    }
+  }
+
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
@@ -334,7 +378,10 @@ export class HeartbeatClient {
     this.timer.unref();
   }
 
-  private async beat(leaving: boolean, deadlineMs = this.intervalMs * 2): Promise<void> {
+  private async beat(
+    leaving: boolean,
+    deadlineMs = this.intervalMs * 2,
+  ): Promise<FaultMsg | null | undefined> {
     try {
       const reply = await unary(
         this.client,
@@ -350,6 +397,7 @@ export class HeartbeatClient {
       );
       this.lastOk = Date.now();
       if (reply.fault && !this.stopped) this.onFault(reply.fault);
+      return reply.fault;
     } catch (e) {
       const silent = Date.now() - this.lastOk;
       if (!this.stopped && !leaving && silent > this.timeoutMs) {

@@ -21,17 +21,27 @@ export function randomInput(rank: number, n: number, seed: number): Float32Array
   return a;
 }
 
-/** The documented order: segment s is summed starting at rank s, around the ring. */
-export function ringOrderSum(inputs: readonly Float32Array[], n: number): Float32Array {
+/**
+ * The documented order: each bucket pass of `bucketElems` is cut into N segments, and
+ * segment s is summed starting at rank s, around the ring: ((x_s + x_s+1) + x_s+2) + ...
+ */
+export function ringOrderSum(
+  inputs: readonly Float32Array[],
+  n: number,
+  bucketElems = Infinity,
+): Float32Array {
   const N = inputs.length;
   const out = new Float32Array(n);
-  for (let s = 0; s < N; s++) {
-    const a = Math.floor((s * n) / N);
-    const b = Math.floor(((s + 1) * n) / N);
-    for (let i = a; i < b; i++) {
-      let acc = inputs[s]![i]!;
-      for (let j = 1; j < N; j++) acc = Math.fround(inputs[(s + j) % N]![i]! + acc);
-      out[i] = acc;
+  for (let base = 0; base < n; base += bucketElems) {
+    const len = Math.min(bucketElems, n - base);
+    for (let s = 0; s < N; s++) {
+      const a = base + Math.floor((s * len) / N);
+      const b = base + Math.floor(((s + 1) * len) / N);
+      for (let i = a; i < b; i++) {
+        let acc = inputs[s]![i]!;
+        for (let j = 1; j < N; j++) acc = Math.fround(inputs[(s + j) % N]![i]! + acc);
+        out[i] = acc;
+      }
     }
   }
   return out;

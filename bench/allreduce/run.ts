@@ -1,0 +1,151 @@
+/**
+ * `npm run bench:allreduce`: ring all-reduce between N processes on this machine, for
+ * Ringmaster (gRPC), torch.distributed + gloo (the peer) and the same ring over raw TCP (the
+ * ceiling), in one run. Prints time, algbw and busbw (nccl-tests definitions: algbw = S/t,
+ * busbw = algbw·2(N−1)/N) and ends with `ratio=<Ringmaster busbw / gloo busbw, N=2, 100 MiB>`.
+ *
+ * Env: RINGMASTER_PYTHON (a python with torch; default $RINGMASTER_CACHE/venv/bin/python),
+ * BENCH_WORLD (e.g. "2,4"), BENCH_ITERS_LARGE / BENCH_ITERS_SMALL.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const MiB = 1024 * 1024;
+const sizes = [100 * MiB, 4 * MiB];
+const iters = [
+  Number(process.env.BENCH_ITERS_LARGE ?? 5),
+  Number(process.env.BENCH_ITERS_SMALL ?? 20),
+];
+const worlds = (process.env.BENCH_WORLD ?? '2,4').split(',').map(Number);
+
+interface Timed {
+  bytes: number;
+  iters: number;
+  medianS: number;
+  minS: number;
+}
+type Results = Record<string, Timed[]>;
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const port = (s.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => s.close(() => r()));
+    if (port < 65000) return port; // the TCP ring uses port+1+rank
+  }
+}
+
+function findPython(): string | undefined {
+  const cache = process.env.RINGMASTER_CACHE ?? path.join(os.homedir(), '.cache', 'ringmaster');
+  const candidates = [process.env.RINGMASTER_PYTHON, path.join(cache, 'venv', 'bin', 'python')];
+  for (const c of candidates) {
+    if (
+      c &&
+      existsSync(c) &&
+      spawnSync(c, ['-c', 'import torch.distributed'], { stdio: 'ignore' }).status === 0
+    ) {
+      return c;
+    }
+  }
+  return undefined;
+}
+
+/** Runs one command per rank; returns rank 0's JSON line. */
+async function runRanks(N: number, argv: (rank: number) => [string, string[]]): Promise<Results> {
+  const procs = Array.from({ length: N }, (_, rank) => {
+    const [cmd, args] = argv(rank);
+    return spawn(cmd, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RINGMASTER_LOG_LEVEL: 'warn', OMP_NUM_THREADS: '1' },
+    });
+  });
+  const outs = await Promise.all(
+    procs.map(
+      (p) =>
+        new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+          let out = '';
+          let err = '';
+          p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          p.on('exit', (code) => resolve({ code, out, err }));
+        }),
+    ),
+  );
+  outs.forEach((o, r) => {
+    if (o.code !== 0) throw new Error(`rank ${r} exited ${o.code}: ${o.err.slice(-2000)}`);
+  });
+  return JSON.parse(outs[0]!.out.trim().split('\n').at(-1)!) as Results;
+}
+
+const fmt = (x: number, d = 2): string => x.toFixed(d);
+const rows: { impl: string; N: number; t: Timed }[] = [];
+
+const python = findPython();
+console.log(
+  `# all-reduce benchmark: ${os.cpus().length} CPUs, load average ${os
+    .loadavg()
+    .map((l) => fmt(l))
+    .join(' ')}`,
+);
+console.log(
+  `# sizes ${sizes.map((s) => s / MiB + ' MiB').join(', ')}; iterations ${iters.join(', ')}; median of per-iteration max over ranks`,
+);
+for (const N of worlds) {
+  const port = await freePort();
+  const node = await runRanks(N, (rank) => [
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(here, 'worker.ts'),
+      JSON.stringify({ rank, worldSize: N, port, sizes, iters, transports: ['ringmaster', 'tcp'] }),
+    ],
+  ]);
+  for (const [impl, list] of Object.entries(node)) for (const t of list) rows.push({ impl, N, t });
+  if (python) {
+    const gport = await freePort();
+    const gloo = await runRanks(N, (rank) => [
+      python,
+      [
+        path.join(here, 'gloo.py'),
+        String(rank),
+        String(N),
+        String(gport),
+        JSON.stringify(sizes),
+        JSON.stringify(iters),
+      ],
+    ]);
+    for (const t of gloo.gloo!) rows.push({ impl: 'gloo', N, t });
+  }
+}
+
+const busbw = (r: { N: number; t: Timed }): number =>
+  (r.t.bytes / r.t.medianS / 1e9) * ((2 * (r.N - 1)) / r.N);
+console.log('impl        N   size      time(ms)  algbw(GB/s)  busbw(GB/s)');
+for (const r of rows) {
+  const algbw = r.t.bytes / r.t.medianS / 1e9;
+  console.log(
+    `${r.impl.padEnd(10)} ${String(r.N).padStart(2)}  ${(r.t.bytes / MiB + ' MiB').padEnd(8)} ${fmt(r.t.medianS * 1000, 1).padStart(9)}  ${fmt(algbw, 3).padStart(11)}  ${fmt(busbw(r), 3).padStart(11)}`,
+  );
+}
+console.log(
+  `# load average after: ${os
+    .loadavg()
+    .map((l) => fmt(l))
+    .join(' ')}`,
+);
+const pick = (impl: string): number | undefined => {
+  const r = rows.find((x) => x.impl === impl && x.N === 2 && x.t.bytes === 100 * MiB);
+  return r ? busbw(r) : undefined;
+};
+const rm = pick('ringmaster');
+const gl = pick('gloo');
+if (!python)
+  console.log('# gloo: skipped — no python with torch (run `bash test/oracle/setup.sh`)');
+console.log(`ratio=${rm !== undefined && gl !== undefined ? fmt(rm / gl, 3) : 'n/a'}`);
