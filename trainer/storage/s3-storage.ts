@@ -29,6 +29,8 @@ export class S3Storage implements Storage {
   private readonly sem: Semaphore;
   private readonly policy: RetryPolicy;
   private readonly log = log.child({ component: 's3' });
+  /** Failed attempts that were retried, over this storage's life (for logs and tests). */
+  retriedAttempts = 0;
 
   constructor(
     private readonly loc: S3Location,
@@ -77,7 +79,8 @@ export class S3Storage implements Storage {
         () => this.sem.run(fn),
         this.policy,
         (err) => isTransient(err),
-        (err, attempt, delay) =>
+        (err, attempt, delay) => {
+          this.retriedAttempts++;
           this.log.warn(
             {
               uri: this.uriOf(key),
@@ -86,7 +89,8 @@ export class S3Storage implements Storage {
               err: errText(err),
             },
             `${what} failed, retrying`,
-          ),
+          );
+        },
       );
     } catch (err) {
       throw this.translate(err, what, key);

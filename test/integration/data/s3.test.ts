@@ -18,6 +18,7 @@ import { writeSyntheticImageFolder } from '../../../trainer/data/synthetic.js';
 import type { TransformSpec } from '../../../trainer/data/transform-spec.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../../trainer/data/transforms/normalize.js';
 import { LocalStorage } from '../../../trainer/storage/local-storage.js';
+import { S3Storage } from '../../../trainer/storage/s3-storage.js';
 import {
   openStorage,
   type Storage,
@@ -189,6 +190,7 @@ describe('data on S3 (MinIO)', function () {
     }
     assert.equal(got.length, reference.length);
     got.forEach((b, i) => assert.deepEqual(b.images, reference[i]!.images));
+    assert.ok((remote as S3Storage).retriedAttempts > 0, 'the outage was hit and retried');
   });
 
   it('a corrupt or truncated shard in S3 is reported with its shard URI and key', async () => {
