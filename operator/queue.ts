@@ -108,6 +108,11 @@ export class WorkQueue {
     return this.queue.length;
   }
 
+  /** Keys waiting or being processed right now (0 = idle, timers aside). */
+  get pending(): number {
+    return this.queue.length + this.processing.size;
+  }
+
   private stats(): void {
     this.hooks.onDepth?.({
       depth: this.queue.length,
