@@ -79,7 +79,7 @@ function syntheticPhoto(width: number, height: number, seed: number): Uint8Array
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * 3;
       const horizon = height * (0.5 + 0.12 * Math.sin((x / width) * 6.28 + phase) + 0.1 * n1(x, y));
-      const t = n2(x, y) * 60 + n3(x, y) * 70 + (rng.random() - 0.5) * 20;
+      const t = n2(x, y) * 70 + n3(x, y) * 110 + (rng.random() - 0.5) * 44;
       if (y < horizon) {
         out[i] = clamp(70 + (110 * y) / height + t * 0.2);
         out[i + 1] = clamp(120 + (80 * y) / height + t * 0.2);
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
   sharp.cache(false);
   const seconds = Number(process.env.BENCH_SECONDS ?? 6);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-  const dir = join(process.env.RINGMASTER_CACHE ?? tmpdir(), 'bench-transforms-jpeg');
+  const dir = join(process.env.RINGMASTER_CACHE ?? tmpdir(), 'bench-transforms-jpeg-v2');
   const files = await ensureImages(dir, 40);
   const blobs = files.map((f) => new Uint8Array(readFileSync(f)));
   const meanKB = blobs.reduce((a, b) => a + b.length, 0) / blobs.length / 1024;

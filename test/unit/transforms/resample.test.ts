@@ -12,6 +12,14 @@ import { Rng } from '../../../trainer/rng.js';
 import { resize, resizeJs } from '../../../trainer/data/transforms/resample.js';
 import { resizeSimd } from '../../../trainer/data/transforms/resample-simd.js';
 import { hflip } from '../../../trainer/data/transforms/flip.js';
+import {
+  affineTransform,
+  affineTransformJs,
+  rotateMatrix,
+  inverseAffineMatrix,
+} from '../../../trainer/data/transforms/affine.js';
+import { normalize, normalizeJs } from '../../../trainer/data/transforms/normalize.js';
+import { posterize, equalize, applyLutJs } from '../../../trainer/data/transforms/color.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -62,6 +70,42 @@ describe('resampler: WebAssembly SIMD = JavaScript', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it('affine (bilinear), lookup tables and normalize: WebAssembly = JavaScript', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 60 }),
+        fc.integer({ min: 1, max: 60 }),
+        fc.double({ min: -135, max: 135, noNaN: true }),
+        fc.double({ min: -0.99, max: 0.99, noNaN: true }),
+        fc.integer({ min: 0, max: 1000 }),
+        (W, H, angle, shear, seed) => {
+          const img = noiseImage(W, H, seed);
+          for (const m of [
+            rotateMatrix(W, H, angle),
+            inverseAffineMatrix([0, 0], 0, [0, 0], 1, [Math.atan(shear) * (180 / Math.PI), 0]),
+            inverseAffineMatrix([W / 2, H / 2], angle, [3, -2], 1, [0, 10]),
+          ]) {
+            const fill = [seed % 256, 7, 200] as const;
+            assert.deepEqual(
+              affineTransform(img, m, 'bilinear', fill).data,
+              affineTransformJs(img, m, 'bilinear', fill).data,
+            );
+          }
+          assert.deepEqual(
+            posterize(img, 3).data,
+            applyLutJs(
+              img,
+              new Uint8Array(256).map((_, i) => i & 0xe0),
+            ).data,
+          );
+          assert.ok(equalize(img).data.length === img.data.length);
+          assert.deepEqual(normalize(img), normalizeJs(img));
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 

@@ -6,6 +6,7 @@
  * 8 bits, and leaves the fill colour wherever the sample point falls outside the image.
  */
 import { allocImage, type RgbImage } from './image.js';
+import { affineWasm } from './resample-simd.js';
 
 export type AffineMatrix = readonly [number, number, number, number, number, number];
 export type AffineInterpolation = 'bilinear' | 'nearest';
@@ -92,6 +93,22 @@ export function affineTransform(
   ) {
     return shiftCopy(img, -a2, -a5, fill);
   }
+  if (interpolation === 'bilinear') {
+    const fast = affineWasm(img, m, fill);
+    if (fast) return fast;
+  }
+  return affineTransformJs(img, m, interpolation, fill);
+}
+
+/** The JavaScript version (no WebAssembly; the reference in tests). */
+export function affineTransformJs(
+  img: RgbImage,
+  m: AffineMatrix,
+  interpolation: AffineInterpolation,
+  fill: readonly [number, number, number] = [0, 0, 0],
+): RgbImage {
+  const { width: W, height: H } = img;
+  const [a0, a1, a2, a3, a4, a5] = m;
   const src = img.data;
   const out = allocImage(W, H);
   const dst = out.data;

@@ -5,6 +5,7 @@
  * (clamping only when extrapolating, f > 1); Math.fround reproduces that arithmetic.
  */
 import { allocImage, type RgbImage } from './image.js';
+import { lut3Wasm } from './resample-simd.js';
 
 const f32 = Math.fround;
 
@@ -24,6 +25,10 @@ function blendLut(degenerate: number, factor: number): Uint8Array {
 }
 
 function applyLut(img: RgbImage, lut0: Uint8Array, lut1 = lut0, lut2 = lut0): RgbImage {
+  return lut3Wasm(img, lut0, lut1, lut2) ?? applyLutJs(img, lut0, lut1, lut2);
+}
+
+export function applyLutJs(img: RgbImage, lut0: Uint8Array, lut1 = lut0, lut2 = lut0): RgbImage {
   const out = allocImage(img.width, img.height);
   const s = img.data;
   const d = out.data;

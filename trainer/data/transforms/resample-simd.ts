@@ -24,6 +24,8 @@ interface Kernel {
     ksize: number,
   ) => void;
   normalize: (src: number, dst: number, n: number, consts: number) => void;
+  affine: (src: number, dst: number, W: number, H: number, m: number, fill: number) => void;
+  lut3: (src: number, dst: number, n: number, lut: number) => void;
   hpass: (
     src: number,
     stride: number,
@@ -200,4 +202,51 @@ export function normalizeSimd(
     out[i] = f32(f32(f32(img.data[i]! / 255) - f32(mean[c]!)) / f32(std[c]!));
   }
   return out;
+}
+
+/** affine.ts's bilinear `affineTransform` in WebAssembly (same double arithmetic). */
+export function affineWasm(
+  img: RgbImage,
+  m: readonly [number, number, number, number, number, number],
+  fill: readonly [number, number, number],
+): RgbImage | null {
+  const k = load();
+  if (!k) return null;
+  const n = img.data.length;
+  const arena = new Arena();
+  const mAt = arena.reserve(48);
+  const srcAt = arena.reserve(n);
+  const dstAt = arena.reserve(n);
+  arena.ensure(k);
+  const buf = k.memory.buffer;
+  new Float64Array(buf, mAt, 6).set(m);
+  new Uint8Array(buf).set(img.data, srcAt);
+  k.affine(srcAt, dstAt, img.width, img.height, mAt, fill[0] | (fill[1] << 8) | (fill[2] << 16));
+  const data = new Uint8Array(buf, dstAt, n).slice();
+  return { data, width: img.width, height: img.height, channels: 3 };
+}
+
+/** Per-channel lookup tables over an RGB image, in WebAssembly. */
+export function lut3Wasm(
+  img: RgbImage,
+  l0: Uint8Array,
+  l1: Uint8Array,
+  l2: Uint8Array,
+): RgbImage | null {
+  const k = load();
+  if (!k) return null;
+  const n = img.data.length;
+  const arena = new Arena();
+  const lutAt = arena.reserve(768);
+  const srcAt = arena.reserve(n);
+  const dstAt = arena.reserve(n);
+  arena.ensure(k);
+  const mem = new Uint8Array(k.memory.buffer);
+  mem.set(l0, lutAt);
+  mem.set(l1, lutAt + 256);
+  mem.set(l2, lutAt + 512);
+  mem.set(img.data, srcAt);
+  k.lut3(srcAt, dstAt, n, lutAt);
+  const data = mem.slice(dstAt, dstAt + n);
+  return { data, width: img.width, height: img.height, channels: 3 };
 }

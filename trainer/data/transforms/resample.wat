@@ -153,4 +153,105 @@
         (local.set $dst (i32.add (local.get $dst) (i32.const 48)))
         (local.set $i (i32.add (local.get $i) (i32.const 12)))
         (br $loop))))
+;; PIL's Image.transform(AFFINE, BILINEAR) on RGB (Geometry.c: affine_transform +
+  ;; bilinear_filter32RGB): sample at m·(x+½, y+½, 1) in double precision; outside [0,W)×[0,H)
+  ;; the fill colour; else the 2×2 neighbourhood clamped at the borders, lerp in x for row y and
+  ;; (if it exists) row y+1, lerp in y, truncate. `m` points to 6 f64; `fill` is 0x00BBGGRR.
+  (func (export "affine")
+    (param $src i32) (param $dst i32) (param $W i32) (param $H i32) (param $m i32) (param $fill i32)
+    (local $x i32) (local $y i32) (local $xc f64) (local $yc f64) (local $xin f64) (local $yin f64)
+    (local $a0 f64) (local $a1 f64) (local $a2 f64) (local $a3 f64) (local $a4 f64) (local $a5 f64)
+    (local $Wf f64) (local $Hf f64) (local $xi i32) (local $yi i32) (local $dx f64) (local $dy f64)
+    (local $x0 i32) (local $x1 i32) (local $r0 i32) (local $r1 i32) (local $has1 i32)
+    (local $c i32) (local $v1 f64) (local $v2 f64) (local $p f64) (local $o i32) (local $stride i32)
+    (local.set $a0 (f64.load (local.get $m)))
+    (local.set $a1 (f64.load offset=8 (local.get $m)))
+    (local.set $a2 (f64.load offset=16 (local.get $m)))
+    (local.set $a3 (f64.load offset=24 (local.get $m)))
+    (local.set $a4 (f64.load offset=32 (local.get $m)))
+    (local.set $a5 (f64.load offset=40 (local.get $m)))
+    (local.set $Wf (f64.convert_i32_s (local.get $W)))
+    (local.set $Hf (f64.convert_i32_s (local.get $H)))
+    (local.set $stride (i32.mul (local.get $W) (i32.const 3)))
+    (local.set $o (local.get $dst))
+    (block $done_y
+      (loop $loop_y
+        (br_if $done_y (i32.ge_s (local.get $y) (local.get $H)))
+        (local.set $yc (f64.add (f64.convert_i32_s (local.get $y)) (f64.const 0.5)))
+        (local.set $x (i32.const 0))
+        (block $done_x
+          (loop $loop_x
+            (br_if $done_x (i32.ge_s (local.get $x) (local.get $W)))
+            (local.set $xc (f64.add (f64.convert_i32_s (local.get $x)) (f64.const 0.5)))
+            (local.set $xin (f64.add (f64.add (f64.mul (local.get $a0) (local.get $xc))
+              (f64.mul (local.get $a1) (local.get $yc))) (local.get $a2)))
+            (local.set $yin (f64.add (f64.add (f64.mul (local.get $a3) (local.get $xc))
+              (f64.mul (local.get $a4) (local.get $yc))) (local.get $a5)))
+            (if (i32.and
+                  (i32.and (f64.ge (local.get $xin) (f64.const 0)) (f64.lt (local.get $xin) (local.get $Wf)))
+                  (i32.and (f64.ge (local.get $yin) (f64.const 0)) (f64.lt (local.get $yin) (local.get $Hf))))
+              (then
+                (local.set $xin (f64.sub (local.get $xin) (f64.const 0.5)))
+                (local.set $yin (f64.sub (local.get $yin) (f64.const 0.5)))
+                (local.set $xi (select (i32.const -1) (i32.trunc_f64_s (local.get $xin))
+                  (f64.lt (local.get $xin) (f64.const 0))))
+                (local.set $yi (select (i32.const -1) (i32.trunc_f64_s (local.get $yin))
+                  (f64.lt (local.get $yin) (f64.const 0))))
+                (local.set $dx (f64.sub (local.get $xin) (f64.convert_i32_s (local.get $xi))))
+                (local.set $dy (f64.sub (local.get $yin) (f64.convert_i32_s (local.get $yi))))
+                (local.set $x0 (i32.mul (select (i32.const 0) (local.get $xi)
+                  (i32.lt_s (local.get $xi) (i32.const 0))) (i32.const 3)))
+                (local.set $x1 (i32.mul (select (i32.add (local.get $xi) (i32.const 1))
+                  (i32.sub (local.get $W) (i32.const 1))
+                  (i32.lt_s (i32.add (local.get $xi) (i32.const 1)) (local.get $W))) (i32.const 3)))
+                (local.set $r0 (i32.add (local.get $src) (i32.mul (select (i32.const 0) (local.get $yi)
+                  (i32.lt_s (local.get $yi) (i32.const 0))) (local.get $stride))))
+                (local.set $has1 (i32.lt_s (i32.add (local.get $yi) (i32.const 1)) (local.get $H)))
+                (local.set $r1 (select
+                  (i32.add (local.get $src) (i32.mul (i32.add (local.get $yi) (i32.const 1)) (local.get $stride)))
+                  (local.get $r0) (local.get $has1)))
+                (local.set $c (i32.const 0))
+                (block $done_c
+                  (loop $loop_c
+                    (br_if $done_c (i32.ge_s (local.get $c) (i32.const 3)))
+                    (local.set $p (f64.convert_i32_u (i32.load8_u
+                      (i32.add (i32.add (local.get $r0) (local.get $x0)) (local.get $c)))))
+                    (local.set $v1 (f64.add (local.get $p) (f64.mul (f64.sub (f64.convert_i32_u (i32.load8_u
+                      (i32.add (i32.add (local.get $r0) (local.get $x1)) (local.get $c)))) (local.get $p))
+                      (local.get $dx))))
+                    (local.set $p (f64.convert_i32_u (i32.load8_u
+                      (i32.add (i32.add (local.get $r1) (local.get $x0)) (local.get $c)))))
+                    (local.set $v2 (select
+                      (f64.add (local.get $p) (f64.mul (f64.sub (f64.convert_i32_u (i32.load8_u
+                        (i32.add (i32.add (local.get $r1) (local.get $x1)) (local.get $c)))) (local.get $p))
+                        (local.get $dx)))
+                      (local.get $v1) (local.get $has1)))
+                    (i32.store8 (i32.add (local.get $o) (local.get $c))
+                      (i32.trunc_f64_s (f64.add (local.get $v1)
+                        (f64.mul (f64.sub (local.get $v2) (local.get $v1)) (local.get $dy)))))
+                    (local.set $c (i32.add (local.get $c) (i32.const 1)))
+                    (br $loop_c))))
+              (else
+                (i32.store16 (local.get $o) (local.get $fill))
+                (i32.store8 offset=2 (local.get $o) (i32.shr_u (local.get $fill) (i32.const 16)))))
+            (local.set $o (i32.add (local.get $o) (i32.const 3)))
+            (local.set $x (i32.add (local.get $x) (i32.const 1)))
+            (br $loop_x)))
+        (local.set $y (i32.add (local.get $y) (i32.const 1)))
+        (br $loop_y))))
+
+  ;; Three per-channel 256-entry lookup tables (at $lut, $lut+256, $lut+512) over n RGB bytes.
+  (func (export "lut3") (param $src i32) (param $dst i32) (param $n i32) (param $lut i32)
+    (local $i i32)
+    (block $done
+      (loop $loop
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store8 (i32.add (local.get $dst) (local.get $i))
+          (i32.load8_u (i32.add (local.get $lut) (i32.load8_u (i32.add (local.get $src) (local.get $i))))))
+        (i32.store8 offset=1 (i32.add (local.get $dst) (local.get $i))
+          (i32.load8_u offset=256 (i32.add (local.get $lut) (i32.load8_u offset=1 (i32.add (local.get $src) (local.get $i))))))
+        (i32.store8 offset=2 (i32.add (local.get $dst) (local.get $i))
+          (i32.load8_u offset=512 (i32.add (local.get $lut) (i32.load8_u offset=2 (i32.add (local.get $src) (local.get $i))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 3)))
+        (br $loop))))
 )
