@@ -164,6 +164,36 @@ describe('node agent (local kubelet stand-in)', function () {
     assert.match(agent!.logs(ns, 'cli'), /Usage: ringmaster/);
   });
 
+  it('restarts a failed container in place under restartPolicy OnFailure', async () => {
+    // Fails on the first run, succeeds on the second: the marker survives in the emptyDir.
+    const script = `const f = process.env.MARK; const fs = require('fs');
+      if (fs.existsSync(f)) process.exit(0); fs.writeFileSync(f, '1'); process.exit(1);`;
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'flaky', namespace: ns },
+        spec: {
+          restartPolicy: 'OnFailure',
+          volumes: [{ name: 'state', emptyDir: {} }],
+          containers: [
+            {
+              name: 'main',
+              image: 'x',
+              command: [node, '-e', script],
+              env: [{ name: 'MARK', value: '/state/ran-once' }],
+              volumeMounts: [{ name: 'state', mountPath: '/state' }],
+            },
+          ],
+        },
+      },
+    });
+    const p = await waitPhase('flaky', 'Succeeded');
+    const cs = p.status?.containerStatuses?.[0];
+    assert.equal(cs?.restartCount, 1);
+    assert.equal(cs?.lastState?.terminated?.exitCode, 1);
+    assert.equal(cs?.state?.terminated?.exitCode, 0);
+  });
+
   it('holds a pod whose Secret is missing in CreateContainerConfigError', async () => {
     await core.createNamespacedPod({
       namespace: ns,
