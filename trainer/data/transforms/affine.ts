@@ -80,7 +80,6 @@ export function affineTransform(
   interpolation: AffineInterpolation,
   fill: readonly [number, number, number] = [0, 0, 0],
 ): RgbImage {
-  const { width: W, height: H } = img;
   const [a0, a1, a2, a3, a4, a5] = m;
   // An integer translation samples pixel centres exactly: a shifted copy, same numbers.
   if (
