@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { scanImageFolder } from '../../../trainer/data/image-folder.js';
 import { packImageFolder } from '../../../trainer/data/pack.js';
 import { readIndex } from '../../../trainer/data/shard-index.js';
+import { samplerFor } from '../../../trainer/data/sampler.js';
 import { LocalStorage } from '../../../trainer/storage/local-storage.js';
 
 function python(cmd: string): boolean {
@@ -96,28 +97,63 @@ describe('torchvision / WebDataset compatibility', function () {
     }
   });
 
-  it('torchvision ImageFolder orders samples and classes as scanImageFolder', async function () {
+  it('torchvision ImageFolder and torch DistributedSampler (no shuffle) agree with ours', async function () {
     if (!existsSync(venv) || !python(venv)) this.skip();
+    const cases: [number, number, boolean][] = [
+      [7, 3, false],
+      [7, 3, true],
+      [2, 5, false],
+      [100, 8, false],
+      [101, 8, true],
+      [50_000, 8, false],
+    ];
+    const script = [
+      'import sys, json',
+      'from torchvision.datasets import ImageFolder',
+      'from torch.utils.data import DistributedSampler',
+      'd = ImageFolder(sys.argv[1], loader=lambda p: p)',
+      'ds = {}',
+      'for n, R, drop in json.loads(sys.argv[2]):',
+      '    ds[f"{n},{R},{drop}"] = [list(DistributedSampler(range(n), num_replicas=R, rank=r, shuffle=False, drop_last=drop)) for r in range(R)]',
+      'print(json.dumps({"classes": d.classes, "samples": d.samples, "ds": ds}))',
+    ].join('\n');
     let listing: string;
     try {
-      listing = execFileSync(
-        venv,
-        [
-          '-c',
-          'import sys, json\nfrom torchvision.datasets import ImageFolder\nd = ImageFolder(sys.argv[1], loader=lambda p: p)\nprint(json.dumps({"classes": d.classes, "samples": d.samples}))',
-          src,
-        ],
-        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
-      );
+      listing = execFileSync(venv, ['-c', script, src, JSON.stringify(cases)], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        maxBuffer: 64 << 20,
+      });
     } catch {
       this.skip();
     }
-    const tv = JSON.parse(listing) as { classes: string[]; samples: [string, number][] };
+    const tv = JSON.parse(listing) as {
+      classes: string[];
+      samples: [string, number][];
+      ds: Record<string, number[][]>;
+    };
     const ours = await scanImageFolder(src);
     assert.deepEqual(ours.classes, tv.classes);
     assert.deepEqual(
       ours.samples.map((s) => [s.path, s.label]),
       tv.samples,
     );
+    for (const [n, R, dropLast] of cases) {
+      const want = tv.ds[`${n},${R},${dropLast ? 'True' : 'False'}`]!;
+      for (let rank = 0; rank < R; rank++) {
+        const got = samplerFor('distributed', {
+          n,
+          rank,
+          worldSize: R,
+          shuffle: false,
+          dropLast,
+        }).indices(0);
+        assert.deepEqual(
+          Array.from(got),
+          want[rank],
+          `n=${n} R=${R} drop_last=${dropLast} rank=${rank}`,
+        );
+      }
+    }
   });
 });
