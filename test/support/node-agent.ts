@@ -38,8 +38,20 @@ export interface LocalCommand {
   env?: Record<string, string>;
 }
 
+/** What a command map knows about the pod being started. */
+export interface CommandContext {
+  /** The pod's loopback address (its status.podIP). */
+  podIP: string;
+  /** The container's env as resolved (pod env, mapped paths and hosts). */
+  env: Readonly<Record<string, string>>;
+}
+
 /** Turn a container into a local process; throw to report CreateContainerError. */
-export type CommandMap = (container: k8s.V1Container, pod: k8s.V1Pod) => LocalCommand;
+export type CommandMap = (
+  container: k8s.V1Container,
+  pod: k8s.V1Pod,
+  ctx: CommandContext,
+) => LocalCommand;
 
 export interface NodeAgentOptions {
   kubeConfig: k8s.KubeConfig;
@@ -74,18 +86,24 @@ export const literalCommand: CommandMap = (c) => {
 /**
  * Map the Ringmaster image's entrypoint (`ringmaster …`, or no command at all) onto this
  * checkout: `node <repoRoot>/bin/ringmaster.js …`. Other commands run as they are.
+ * A worker's listener defaults to 0.0.0.0:<port>, which two pods on one host cannot share:
+ * unless the pod sets RINGMASTER_LISTEN, it is pinned to the pod's own address.
  */
 export function ringmasterCommandMap(repoRoot: string): CommandMap {
-  return (c, pod) => {
+  return (c, pod, ctx) => {
     const argv = [...(c.command ?? []), ...(c.args ?? [])];
     if (c.command === undefined || c.command.length === 0) argv.unshift('ringmaster');
     if (argv[0] === 'ringmaster' || argv[0]?.endsWith('/ringmaster')) {
+      const ringPort =
+        ctx.env.RINGMASTER_PORT ??
+        String(c.ports?.find((p) => p.name === 'ring')?.containerPort ?? 29500);
       return {
         command: process.execPath,
         args: [join(repoRoot, 'bin', 'ringmaster.js'), ...argv.slice(1)],
+        env: ctx.env.RINGMASTER_LISTEN ? {} : { RINGMASTER_LISTEN: `${ctx.podIP}:${ringPort}` },
       };
     }
-    return literalCommand(c, pod);
+    return literalCommand(c, pod, ctx);
   };
 }
 
@@ -735,7 +753,7 @@ export class NodeAgent {
           `waiting for a pod named in env to get an IP: ${unresolved}`,
         );
       }
-      const local = this.commandMap(c, pod);
+      const local = this.commandMap(c, pod, { podIP: run.ip, env });
       plans.push({
         container: c,
         command: local.command,

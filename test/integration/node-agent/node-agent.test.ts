@@ -319,4 +319,31 @@ describe('node agent path mapping', () => {
     assert.equal(rewritePaths('/database', mounts), '/database');
     assert.equal(rewritePaths('s3://b/data/x', mounts), 's3://b/data/x');
   });
+
+  it('maps `ringmaster …` to this checkout and pins a worker’s listener to the pod IP', () => {
+    const map = ringmasterCommandMap('/repo');
+    const pod: k8s.V1Pod = { metadata: { name: 'w' } };
+    const worker: k8s.V1Container = { name: 'worker', command: ['ringmaster', 'worker'] };
+    const ctx = { podIP: '127.0.0.12', env: {} };
+    assert.deepEqual(map(worker, pod, ctx), {
+      command: process.execPath,
+      args: ['/repo/bin/ringmaster.js', 'worker'],
+      env: { RINGMASTER_LISTEN: '127.0.0.12:29500' },
+    });
+    // No command: the image's entrypoint is ringmaster; the pod's own port setting wins.
+    const argsOnly: k8s.V1Container = { name: 'worker', args: ['worker'] };
+    assert.equal(
+      map(argsOnly, pod, { podIP: '127.0.0.12', env: { RINGMASTER_PORT: '4000' } }).env
+        ?.RINGMASTER_LISTEN,
+      '127.0.0.12:4000',
+    );
+    assert.deepEqual(
+      map(worker, pod, { podIP: '127.0.0.12', env: { RINGMASTER_LISTEN: '0.0.0.0:1' } }).env,
+      {},
+    );
+    assert.deepEqual(map({ name: 'x', command: ['python3', '-V'] }, pod, ctx), {
+      command: 'python3',
+      args: ['-V'],
+    });
+  });
 });
