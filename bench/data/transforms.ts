@@ -129,7 +129,7 @@ async function ensureImages(dir: string, count: number): Promise<string[]> {
     const [w, h] = SIZES[i % SIZES.length]!;
     const raw = syntheticPhoto(w, h, i);
     const jpg = await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
-      .jpeg({ quality: 90 })
+      .jpeg({ quality: 95 })
       .toBuffer();
     writeFileSync(join(dir, `img_${String(i).padStart(3, '0')}.jpg`), jpg);
   }
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
   sharp.cache(false);
   const seconds = Number(process.env.BENCH_SECONDS ?? 6);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-  const dir = join(process.env.RINGMASTER_CACHE ?? tmpdir(), 'bench-transforms-jpeg-v2');
+  const dir = join(process.env.RINGMASTER_CACHE ?? tmpdir(), 'bench-transforms-jpeg-v3');
   const files = await ensureImages(dir, 40);
   const blobs = files.map((f) => new Uint8Array(readFileSync(f)));
   const meanKB = blobs.reduce((a, b) => a + b.length, 0) / blobs.length / 1024;

@@ -77,6 +77,22 @@ describe('transform presets and ringmaster augment', () => {
     for (const v of a.data) assert.ok(v >= -2.2 && v <= 2.7 && Number.isFinite(v));
   });
 
+  it('concurrent calls (JPEG + PNG interleaved) give the same tensors as sequential ones', async () => {
+    // The JPEG path decodes into a reused buffer; this shows no call reads another's pixels.
+    const t = makeTrainTransform(transformConfigFromRecipe(defaultRecipe(), 'train'));
+    const e = makeEvalTransform(transformConfigFromRecipe(defaultRecipe(), 'eval'));
+    const inputs = [jpeg, png, big, jpeg, big, png, jpeg, big];
+    const seq = [];
+    for (let i = 0; i < inputs.length; i++) {
+      seq.push(await t(inputs[i]!, new Rng(9, i)));
+      seq.push(await e(inputs[i]!, new Rng(9, i)));
+    }
+    const par = await Promise.all(
+      inputs.flatMap((b, i) => [t(b, new Rng(9, i)), e(b, new Rng(9, i))]),
+    );
+    for (let i = 0; i < seq.length; i++) assert.deepEqual(par[i]!.data, seq[i]!.data, `call ${i}`);
+  });
+
   it('eval transform = Resize + CenterCrop + Normalize on the decoded pixels (JPEG and PNG)', async () => {
     const t = makeEvalTransform(transformConfigFromRecipe(defaultRecipe(), 'eval'));
     for (const buf of [jpeg, png]) {

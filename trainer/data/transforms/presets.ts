@@ -182,9 +182,10 @@ export function makeEvalTransform(cfg: TransformConfig): ImageTransform {
           break;
         }
       }
-      img = (await decodeImage(encoded, d)).image;
+      // Synchronous TurboJPEG into the reused buffer, consumed before any await (as in train).
+      img = decodeJpegSync(encoded, d, true) ?? (await decodeImage(encoded, d)).image;
     } else {
-      img = await decodeRgb(encoded);
+      img = decodeJpegSync(encoded, 1, true) ?? (await decodeRgb(encoded));
     }
     const out = evalResizeCrop(img, resizeSize, cropSize, interpolation);
     return { data: normalize(out, mean, std), height: out.height, width: out.width };
