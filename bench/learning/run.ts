@@ -11,7 +11,7 @@
  * Prints both Acc@1 and EMA Acc@1 per epoch and ends with
  * `ratio=<ringmaster EMA Acc@1 / pytorch EMA Acc@1>` (target ≥ 0.99).
  *
- * Env: BENCH_EPOCHS, BENCH_TRAIN (images), BENCH_VAL (images), BENCH_WORKERS (default: the
+ * Env: BENCH_EPOCHS, BENCH_SEED, BENCH_TRAIN (images), BENCH_VAL (images), BENCH_WORKERS (default: the
  * recipe's), BENCH_BACKEND (default wasm), BENCH_PYTHON (python with torch + torchvision;
  * default $RINGMASTER_CACHE/venv/bin/python, made by `bash test/oracle/setup.sh`),
  * BENCH_SKIP_TORCH=1 / BENCH_SKIP_RINGMASTER=1, BENCH_OUT (run directory; default a temp dir).
@@ -72,14 +72,18 @@ async function main(): Promise<void> {
   const { spec } = await loadTrainingRecipeFile(recipeFile);
   const nTrain = intEnv('BENCH_TRAIN') ?? limitOf(spec.data.train);
   const nVal = intEnv('BENCH_VAL') ?? limitOf(spec.data.val);
-  const recipe = { ...spec.recipe, epochs: intEnv('BENCH_EPOCHS') ?? spec.recipe.epochs };
+  const recipe = {
+    ...spec.recipe,
+    epochs: intEnv('BENCH_EPOCHS') ?? spec.recipe.epochs,
+    seed: env.BENCH_SEED ? Number(env.BENCH_SEED) : spec.recipe.seed,
+  };
   const workers = intEnv('BENCH_WORKERS') ?? spec.workers;
   const backend = env.BENCH_BACKEND ?? 'wasm';
   const outDir = env.BENCH_OUT ?? (await mkdtemp(join(tmpdir(), 'ringmaster-bench-learning-')));
   const params = countParams(getArch(recipe.model), 10);
   process.stdout.write(
     `bench:learning — ${recipe.model} (${params} params) on Fashion-MNIST: ${nTrain} train / ${nVal} val images, ` +
-      `${recipe.epochs} epochs, ${workers} worker(s) × batch ${recipe.batchSize}, lr ${recipe.lr}, ` +
+      `${recipe.epochs} epochs, seed ${recipe.seed}, ${workers} worker(s) × batch ${recipe.batchSize}, lr ${recipe.lr}, ` +
       `crop ${recipe.trainCropSize} / eval ${recipe.valResizeSize}→${recipe.valCropSize}; run dir ${outDir}\n`,
   );
 

@@ -7,6 +7,8 @@ usage: torch_recipe.py CONFIG.json  → one JSON line per epoch, then {"final": 
 
 CONFIG: {"recipe": {...Ringmaster recipe fields...}, "world_size": 2, "n_train": N,
          "n_val": V, "source": "/usr/share/datasets/fashion-mnist", "port": 29512}
+        or, instead of source/n_train/n_val, "image_folder": DIR with DIR/train and DIR/val
+        ImageFolder trees (used to try recipes for the synthetic demo quickly).
 
 Distributed like the reference: one process per rank (gloo on loopback), DDP averaging the
 gradients, BatchNorm statistics per rank (no SyncBN), RASampler for training,
@@ -53,6 +55,18 @@ def load_split(source, split, limit):
         for i in range(n)
     ]
     return images, [int(b) for b in labels[:n]]
+
+
+def load_image_folder(root):
+    """An ImageFolder tree (sorted class folders, as torchvision and `ringmaster pack` read it)."""
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    images, labels = [], []
+    for label, c in enumerate(classes):
+        for f in sorted(os.listdir(os.path.join(root, c))):
+            with Image.open(os.path.join(root, c, f)) as im:
+                images.append(im.convert("RGB"))
+            labels.append(label)
+    return images, labels, len(classes)
 
 
 class ListDataset(torch.utils.data.Dataset):
@@ -213,9 +227,13 @@ def run(rank, cfg):
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{cfg['port']}", rank=rank, world_size=world)
     torch.manual_seed(r["seed"])  # the same initial weights on every rank (DDP broadcasts rank 0's too)
 
-    train_images, train_labels = load_split(cfg["source"], "train", cfg["n_train"])
-    val_images, val_labels = load_split(cfg["source"], "val", cfg["n_val"])
-    num_classes = 10
+    if cfg.get("image_folder"):
+        train_images, train_labels, num_classes = load_image_folder(os.path.join(cfg["image_folder"], "train"))
+        val_images, val_labels, _ = load_image_folder(os.path.join(cfg["image_folder"], "val"))
+    else:
+        train_images, train_labels = load_split(cfg["source"], "train", cfg["n_train"])
+        val_images, val_labels = load_split(cfg["source"], "val", cfg["n_val"])
+        num_classes = 10
     train_ds = ListDataset(train_images, train_labels, train_transform(r))
     val_ds = ListDataset(val_images, val_labels, eval_transform(r))
     if world > 1 and r["raSampler"]:
