@@ -167,6 +167,9 @@ export function buildPod({ meta, spec, rank, generation, settings }: PodInputs):
     { name: 'RINGMASTER_GENERATION', value: String(generation) },
     // Peers dial the address a rank advertises: its own pod IP.
     { name: 'RINGMASTER_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    // Listen on the pod's own address ($(VAR) is expanded by the kubelet): the same in a
+    // cluster as 0.0.0.0, and it keeps ranks apart where pods share a host (the node agent).
+    { name: 'RINGMASTER_LISTEN', value: `$(RINGMASTER_POD_IP):${RING_PORT}` },
     { name: 'TMPDIR', value: SCRATCH_DIR },
     // The root filesystem is read-only; tools that write under $HOME get the scratch volume.
     { name: 'HOME', value: SCRATCH_DIR },

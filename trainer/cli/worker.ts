@@ -46,6 +46,9 @@ export function register(program: Command): void {
           'worker failed',
         );
         process.exitCode = exitCodeOf(err);
+        // A failed rank must exit (the operator reads its exit code), even if sockets or
+        // worker threads would keep the process alive.
+        setTimeout(() => process.exit(process.exitCode ?? 1), 2000).unref();
         return;
       } finally {
         process.off('SIGINT', onSignal);

@@ -82,6 +82,8 @@ describe('operator planner: desiredState', () => {
       });
       assert.equal(env.RINGMASTER_RECIPE, '/etc/ringmaster/recipe.json');
       assert.equal(env.RINGMASTER_GENERATION, '1');
+      assert.deepEqual(env.RINGMASTER_POD_IP, { fieldRef: { fieldPath: 'status.podIP' } });
+      assert.equal(env.RINGMASTER_LISTEN, '$(RINGMASTER_POD_IP):29500');
       assert.equal(env.RINGMASTER_BACKEND, 'wasm');
       assert.equal(env.RINGMASTER_S3_ENDPOINT, 'http://minio:9000');
       assert.equal(env.TMPDIR, '/scratch');

@@ -1,0 +1,162 @@
+/**
+ * The whole journey with the real trainer: `kubectl apply` a tiny recipe with 2 workers →
+ * the operator's pods run `ringmaster worker` (as processes, via the node agent) → training
+ * with S3 in MinIO → Succeeded, weights and checkpoints in the bucket, metrics in the status.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type * as k8s from '@kubernetes/client-node';
+import {
+  findKubeBinaries,
+  startControlPlane,
+  type ControlPlane,
+} from '../support/control-plane.js';
+import { ensureNamespace, waitFor } from '../support/kube.js';
+import { minioBinary, startMinio, type MinioServer } from '../support/minio.js';
+import { NodeAgent, ringmasterCommandMap } from '../support/node-agent.js';
+import { KubeRest } from '../../operator/kube/rest.js';
+import type { Operator } from '../../operator/operator.js';
+import type { TrainingRecipeObject } from '../../operator/reconcile/types.js';
+import { makeOperator, testOperatorEnv } from '../integration/operator/support.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const NS = 'train';
+
+describe('e2e: kubectl apply → ringmaster worker pods → weights in MinIO', function () {
+  this.timeout(900_000);
+  let cp: ControlPlane | undefined;
+  let minio: MinioServer | undefined;
+  let agent: NodeAgent | undefined;
+  let op: Operator | undefined;
+  let rest: KubeRest | undefined;
+
+  before(async function () {
+    const found = findKubeBinaries();
+    const missing = !found.ok
+      ? found.reason
+      : !minioBinary()
+        ? 'no MinIO binary (run .ci/setup.d/20-minio.sh)'
+        : undefined;
+    if (missing) {
+      console.log(`    skipped: ${missing}`);
+      this.skip();
+    }
+    minio = await startMinio({ dir: mkdtempSync(join(tmpdir(), 'ringmaster-minio-')) });
+    await minio.createBucket('runs');
+    cp = await startControlPlane();
+    await cp.installCrds([join(ROOT, 'crds', 'ringmaster.dev_trainingrecipes.yaml')]);
+    await ensureNamespace(cp.kubeConfig, NS);
+    await ensureNamespace(cp.kubeConfig, 'ringmaster-system');
+    rest = new KubeRest(cp.kubeConfig);
+    await rest.request('POST', `/api/v1/namespaces/${NS}/secrets`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 's3-creds' },
+        stringData: { AWS_ACCESS_KEY_ID: minio.accessKey, AWS_SECRET_ACCESS_KEY: minio.secretKey },
+      },
+    });
+    agent = await NodeAgent.start({
+      kubeConfig: cp.kubeConfig,
+      gpus: 4,
+      commandMap: ringmasterCommandMap(ROOT),
+      baseEnv: { RINGMASTER_LOG_LEVEL: 'warn' },
+    });
+    op = makeOperator(
+      cp.kubeConfig,
+      testOperatorEnv('op-train', { RINGMASTER_PROGRESS_INTERVAL_SECONDS: '2' }),
+    );
+    await op.start();
+  });
+
+  after(async () => {
+    await op?.stop();
+    await agent?.stop();
+    rest?.close();
+    await cp?.stop();
+    await minio?.stop();
+  });
+
+  it('trains a 2-worker recipe to Succeeded with weights, EMA checkpoints and metrics', async () => {
+    const yaml = `apiVersion: ringmaster.dev/v1alpha1
+kind: TrainingRecipe
+metadata:
+  name: tiny
+  namespace: ${NS}
+spec:
+  workers: 2
+  gpusPerWorker: 0
+  image: ringmaster/trainer:cpu
+  data:
+    train: synthetic:shapes?train=128&val=64&size=32
+    val: synthetic:shapes?train=128&val=64&size=32
+    endpoint: ${minio!.endpoint}
+    credentialsSecret: s3-creds
+  output: s3://runs/tiny
+  recipe:
+    model: resnet_mini
+    batchSize: 16
+    epochs: 2
+    lr: 0.05
+    lrWarmupEpochs: 0
+    raSampler: false
+    modelEmaSteps: 2
+    trainCropSize: 32
+    valResizeSize: 36
+    valCropSize: 32
+  runPolicy:
+    backoffLimit: 1
+`;
+    await cp!.kubectl(['apply', '-f', '-'], { input: yaml });
+    const get = () =>
+      rest!.get<TrainingRecipeObject>(
+        `/apis/ringmaster.dev/v1alpha1/namespaces/${NS}/trainingrecipes/tiny`,
+      );
+    const done = await waitFor(
+      async () => {
+        const r = await get();
+        if (r.status?.phase === 'Failed')
+          throw new Error(`Failed: ${JSON.stringify(r.status.conditions)}`);
+        return r.status?.phase === 'Succeeded' ? r : undefined;
+      },
+      { timeoutMs: 840_000, intervalMs: 1000, what: 'tiny Succeeded' },
+    ).catch(async (err: unknown) => {
+      const logs = ['tiny-worker-0', 'tiny-worker-1'].map((p) => {
+        try {
+          return `--- ${p}\n${agent!.logs(NS, p).slice(-3000)}`;
+        } catch {
+          return `--- ${p}: no logs`;
+        }
+      });
+      const r = await get().catch(() => undefined);
+      throw new Error(`${String(err)}\nstatus: ${JSON.stringify(r?.status)}\n${logs.join('\n')}`);
+    });
+    assert.equal(done.status?.restarts, 0);
+    assert.equal(done.status?.progress?.epoch, 2);
+    assert.equal(typeof done.status?.metrics?.acc1, 'number');
+    assert.equal(typeof done.status?.metrics?.emaAcc1, 'number');
+    assert.match(done.status?.weights ?? '', /^s3:\/\/runs\/tiny/);
+    const s3 = new S3Client({
+      endpoint: minio!.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: minio!.credentials,
+    });
+    const keys = (
+      (await s3.send(new ListObjectsV2Command({ Bucket: 'runs', Prefix: 'tiny/' }))).Contents ?? []
+    ).map((o) => o.Key!);
+    s3.destroy();
+    assert.ok(keys.includes('tiny/weights/model.safetensors'), keys.join(', '));
+    assert.ok(keys.includes('tiny/weights/meta.json'));
+    assert.ok(keys.includes('tiny/checkpoints/latest.json'));
+    assert.ok(
+      keys.some((k) => /checkpoints\/epoch-\d+\/.*ema/i.test(k)),
+      `EMA in the checkpoint: ${keys.join(', ')}`,
+    );
+    const pods = await rest!.get<{ items: k8s.V1Pod[] }>(`/api/v1/namespaces/${NS}/pods`);
+    assert.deepEqual(pods.items.map((p) => p.status?.phase).sort(), ['Succeeded', 'Succeeded']);
+  });
+});
