@@ -6,7 +6,12 @@ import { runTransformTask, type TransformTask } from './transform-task.js';
 const port = parentPort!;
 const spec = (workerData as { spec: TransformSpec }).spec;
 const transform = await buildTransform(spec);
-port.on('message', (msg: { id: number; task: TransformTask }) => {
+port.on('message', (msg: { id: number; task: TransformTask } | { close: true }) => {
+  // Leaving on our own (rather than being terminated) never cuts libvips off mid-operation.
+  if ('close' in msg) {
+    port.close();
+    return;
+  }
   void runTransformTask(transform, msg.task).then((res) => {
     port.postMessage(
       { id: msg.id, res },

@@ -18,6 +18,9 @@ interface Pending {
 interface Slot {
   worker: Worker;
   busy: Pending | undefined;
+  /** Settles when the current task does (resolved either way). */
+  idle: Promise<void>;
+  exited: Promise<void>;
 }
 
 export class TransformPool {
@@ -28,15 +31,18 @@ export class TransformPool {
   private closed = false;
   private failure: unknown;
 
-  private constructor(private readonly spec: TransformSpec) {}
+  private constructor() {}
 
   static async create(spec: TransformSpec, size: number): Promise<TransformPool> {
-    const pool = new TransformPool(spec);
+    const pool = new TransformPool();
     if (size === 0) {
       pool.inline = buildTransform(spec);
       await pool.inline;
       return pool;
     }
+    // libvips must stay loaded in the main thread: when the last worker that loaded it exits,
+    // glibc would unload it under threads still using it (sharp's documented advice).
+    await import('sharp');
     const entry = new URL('./loader-worker.ts', import.meta.url).href;
     await Promise.all(
       Array.from({ length: size }, async () => {
@@ -53,7 +59,12 @@ export class TransformPool {
           worker.once('message', onMsg);
           worker.once('error', reject);
         });
-        const slot: Slot = { worker, busy: undefined };
+        const slot: Slot = {
+          worker,
+          busy: undefined,
+          idle: Promise.resolve(),
+          exited: new Promise<void>((resolve) => worker.once('exit', () => resolve())),
+        };
         worker.on('message', (m: { id: number; res: TransformResult }) => {
           const p = slot.busy;
           slot.busy = undefined;
@@ -82,6 +93,7 @@ export class TransformPool {
 
   run(task: TransformTask): Promise<TransformResult> {
     if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new RingmasterError('transform pool closed'));
     if (this.inline) return this.inline.then((t) => runTransformTask(t, task));
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.nextId++, task, resolve, reject });
@@ -94,6 +106,17 @@ export class TransformPool {
       if (slot.busy || this.queue.length === 0) continue;
       const p = this.queue.shift()!;
       slot.busy = p;
+      slot.idle = new Promise<void>((resolve) => {
+        const { resolve: res, reject: rej } = p;
+        p.resolve = (r) => {
+          resolve();
+          res(r);
+        };
+        p.reject = (e) => {
+          resolve();
+          rej(e);
+        };
+      });
       // The encoded images move to the worker (transfer, no copy).
       slot.worker.postMessage(
         { id: p.id, task: p.task },
@@ -109,10 +132,27 @@ export class TransformPool {
     for (const p of this.queue.splice(0)) p.reject(err);
   }
 
+  /**
+   * Drops queued tasks, lets running ones finish, then asks each worker to leave; a worker that
+   * does not leave within 10 s is terminated.
+   */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    for (const p of this.queue.splice(0)) p.reject(new RingmasterError('transform pool closed'));
+    await Promise.all(
+      this.slots.map(async (s) => {
+        await s.idle;
+        const exited = s.exited;
+        s.worker.postMessage({ close: true });
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), 10_000);
+        });
+        if ((await Promise.race([exited, timeout])) === 'timeout') await s.worker.terminate();
+        clearTimeout(timer);
+      }),
+    );
     this.slots.length = 0;
-    void this.spec;
   }
 }

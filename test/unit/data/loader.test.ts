@@ -272,3 +272,32 @@ describe('data loader', function () {
     }
   });
 });
+
+describe('transform pool lifecycle', function () {
+  this.timeout(60_000);
+  it('closing while batches are in flight neither hangs nor crashes, and later use fails cleanly', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rm-pool-'));
+    try {
+      const storage = new LocalStorage(dir);
+      await packSynthetic('train', storage, { train: 40, size: 32 }, { verify: 'size' });
+      const loader = await DataLoader.create({
+        storage,
+        transform: trainSpec,
+        workers: 2,
+        prefetch: 4,
+      });
+      const indices = samplerFor('random', { n: 40, seed: 0 }).indices(0);
+      const it = loader.epoch({ epoch: 0, indices, batchSize: 4, seed: 0 });
+      const first = await it.next();
+      assert.equal(first.done, false);
+      await it.return(undefined); // stop early: prefetched batches are still being transformed
+      await loader.close();
+      await assert.rejects(
+        loader.epoch({ epoch: 0, indices, batchSize: 4, seed: 0 }).next(),
+        /transform pool closed/,
+      );
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
