@@ -6,7 +6,8 @@
  * torch with one thread and libuv/libvips with one thread. Rounds alternate between the two
  * so that load from other processes hits both alike. Ends with `ratio=<ringmaster/torchvision>`.
  *
- * Usage: npm run bench:data   (env: BENCH_SECONDS per round, default 6; BENCH_ROUNDS, default 3)
+ * Usage: npm run bench:data   (env: BENCH_SECONDS per round, default 6; BENCH_ROUNDS, default 3;
+ * BENCH_SHRINK=0 turns JPEG shrink-on-load off)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -164,7 +165,8 @@ async function ringmasterRound(blobs: Uint8Array[], seconds: number, seed: numbe
     },
     'train',
   );
-  const transform = makeTrainTransform(cfg);
+  // BENCH_SHRINK=0: decode at full size always (bit-exact to PIL's pixels).
+  const transform = makeTrainTransform({ ...cfg, shrinkOnLoad: process.env.BENCH_SHRINK !== '0' });
   let n = 0;
   let sink = 0;
   const cpu0 = cpuSeconds();
