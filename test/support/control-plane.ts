@@ -23,6 +23,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { waitFor } from './kube.js';
+import { killGroup, trackGroup, untrackGroup } from './process-groups.js';
 
 export interface KubeBinaries {
   etcd: string;
@@ -97,26 +98,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Child processes of every live control plane, killed if the test process exits abruptly. */
-const liveGroups = new Set<number>();
-let exitHookInstalled = false;
-function trackGroup(pid: number): void {
-  liveGroups.add(pid);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const g of liveGroups) killGroup(g, 'SIGKILL');
-  });
-}
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
 interface Managed {
   name: string;
   child: ChildProcess;
@@ -132,7 +113,7 @@ function startProcess(name: string, bin: string, args: string[], logPath: string
   trackGroup(child.pid);
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => {
-      if (child.pid !== undefined) liveGroups.delete(child.pid);
+      if (child.pid !== undefined) untrackGroup(child.pid);
       resolve(code);
     });
     child.once('error', () => resolve(null));

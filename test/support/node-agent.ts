@@ -30,6 +30,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { killGroup, trackGroup, untrackGroup } from './process-groups.js';
 
 export interface LocalCommand {
   command: string;
@@ -120,9 +121,6 @@ function allocateIp(): string {
   throw new Error('no free loopback address');
 }
 
-const liveGroups = new Set<number>();
-let exitHookInstalled = false;
-
 interface LaunchPlan {
   command: string;
   args: string[];
@@ -210,12 +208,6 @@ export class NodeAgent {
     await agent.register();
     agent.heartbeatTimer = setInterval(() => void agent.heartbeat(), agent.opts.heartbeatMs);
     agent.scheduleSync(0);
-    if (!exitHookInstalled) {
-      exitHookInstalled = true;
-      process.on('exit', () => {
-        for (const g of liveGroups) killGroup(g, 'SIGKILL');
-      });
-    }
     return agent;
   }
 
@@ -786,13 +778,13 @@ export class NodeAgent {
     cr.child = child;
     cr.startedAt = new Date();
     cr.state = { running: { startedAt: cr.startedAt } };
-    if (child.pid !== undefined) liveGroups.add(child.pid);
+    if (child.pid !== undefined) trackGroup(child.pid);
     cr.exited = new Promise<void>((resolve) => {
       let done = false;
       const finish = (exitCode: number, signal: string | null, errMsg?: string): void => {
         if (done) return;
         done = true;
-        if (child.pid !== undefined) liveGroups.delete(child.pid);
+        if (child.pid !== undefined) untrackGroup(child.pid);
         log.end();
         cr.state = {
           terminated: {
@@ -1074,14 +1066,6 @@ class WaitError extends Error {
 }
 
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // gone
-  }
-}
 
 function code(err: unknown): number | undefined {
   return err && typeof err === 'object' && 'code' in err && typeof err.code === 'number'
