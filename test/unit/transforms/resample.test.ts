@@ -58,12 +58,27 @@ describe('resampler: WebAssembly SIMD = JavaScript', () => {
           const rng = new Rng(seed, 1);
           const width = rng.randint(6, W + 1);
           const height = rng.randint(1, H + 1);
-          const box = {
+          const base = {
             left: rng.randint(0, W - width + 1),
             top: rng.randint(0, H - height + 1),
             width,
             height,
           };
+          // Half the cases with a fractional sampling window (shrink-on-load's boxes).
+          const fx = rng.uniform(0, 0.9);
+          const fy = rng.uniform(0, 0.9);
+          const box =
+            seed % 2 === 0
+              ? base
+              : {
+                  ...base,
+                  window: {
+                    x0: fx,
+                    x1: width - rng.uniform(0, 0.9) * (width > 1 ? 1 : 0),
+                    y0: fy * (height > 1 ? 1 : 0),
+                    y1: height,
+                  },
+                };
           const a = resize(img, outW, outH, interp, box, flip);
           const b = resizeJs(img, outW, outH, interp, box, flip);
           assert.deepEqual(a.data, b.data);

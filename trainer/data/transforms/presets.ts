@@ -115,13 +115,26 @@ export function shrinkFactor(box: CropBox, size: number): 1 | 2 | 4 | 8 {
   return 1;
 }
 
-/** A crop box in a 1/d-scale decode: edges rounded, clamped to the scaled image. */
+/**
+ * A crop box in a 1/d-scale decode: the whole scaled pixels it touches, with the exact
+ * (fractional) crop as the sampling window, so the output is not shifted by rounding.
+ */
 function scaleBox(box: CropBox, d: number, width: number, height: number): CropBox {
-  const left = Math.min(width - 1, Math.round(box.left / d));
-  const top = Math.min(height - 1, Math.round(box.top / d));
-  const right = Math.min(width, Math.max(left + 1, Math.round((box.left + box.width) / d)));
-  const bottom = Math.min(height, Math.max(top + 1, Math.round((box.top + box.height) / d)));
-  return { left, top, width: right - left, height: bottom - top };
+  const left = Math.min(width - 1, Math.floor(box.left / d));
+  const top = Math.min(height - 1, Math.floor(box.top / d));
+  const right = Math.min(width, Math.max(left + 1, Math.ceil((box.left + box.width) / d)));
+  const bottom = Math.min(height, Math.max(top + 1, Math.ceil((box.top + box.height) / d)));
+  const w = right - left;
+  const h = bottom - top;
+  const x0 = box.left / d - left;
+  const y0 = box.top / d - top;
+  return {
+    left,
+    top,
+    width: w,
+    height: h,
+    window: { x0, x1: Math.min(w, x0 + box.width / d), y0, y1: Math.min(h, y0 + box.height / d) },
+  };
 }
 
 export function makeTrainTransform(cfg: TransformConfig): ImageTransform {

@@ -43,13 +43,16 @@ export function precomputeCoeffs(
   inSize: number,
   outSize: number,
   interpolation: Interpolation,
+  in0 = 0,
+  in1 = inSize,
 ): Coeffs {
-  const key = `${interpolation}:${inSize}:${outSize}`;
+  const key = `${interpolation}:${inSize}:${outSize}:${in0}:${in1}`;
   const cached = coeffCache.get(key);
   if (cached) return cached;
   const filter = interpolation === 'bicubic' ? bicubicFilter : bilinearFilter;
   const baseSupport = interpolation === 'bicubic' ? 2 : 1;
-  const scale = inSize / outSize;
+  // [in0, in1) is the sampled window (Pillow's float `box`); taps are clamped to [0, inSize).
+  const scale = (in1 - in0) / outSize;
   const filterscale = scale < 1 ? 1 : scale;
   const support = baseSupport * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
@@ -58,7 +61,7 @@ export function precomputeCoeffs(
   const k = new Float64Array(ksize);
   const ss = 1 / filterscale;
   for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
+    const center = in0 + (xx + 0.5) * scale;
     // C's (int) cast truncates toward zero, as here.
     let xmin = Math.trunc(center - support + 0.5);
     if (xmin < 0) xmin = 0;

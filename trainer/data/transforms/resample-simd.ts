@@ -8,7 +8,7 @@
 import { hflip } from './flip.js';
 import type { RgbImage } from './image.js';
 import { precomputeCoeffs, type Coeffs, type Interpolation } from './resample-coeffs.js';
-import type { CropBox } from './resample.js';
+import { passesOf, type CropBox } from './resample.js';
 import { RESAMPLE_WASM_BASE64 } from './resample-wasm.js';
 
 interface Kernel {
@@ -88,11 +88,10 @@ export function resizeSimd(
 ): RgbImage | null {
   const k = load();
   if (!k || box.width < 6 || outWidth < 6) return null;
-  const needH = outWidth !== box.width;
-  const needV = outHeight !== box.height;
+  const { x0, x1, y0, y1, needH, needV } = passesOf(box, outWidth, outHeight);
   if (!needH && !needV) return null;
-  const hor = needH ? precomputeCoeffs(box.width, outWidth, interpolation) : null;
-  const vert = needV ? precomputeCoeffs(box.height, outHeight, interpolation) : null;
+  const hor = needH ? precomputeCoeffs(box.width, outWidth, interpolation, x0, x1) : null;
+  const vert = needV ? precomputeCoeffs(box.height, outHeight, interpolation, y0, y1) : null;
   const horizontalFirst = !(outWidth >= box.width && outHeight < box.height);
 
   // Which source rows are read: all of the crop, or (horizontal first) only the vertical taps'.

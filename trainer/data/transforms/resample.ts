@@ -29,6 +29,33 @@ export interface CropBox {
   readonly left: number;
   readonly height: number;
   readonly width: number;
+  /**
+   * Optional fractional sampling window inside the box, in box coordinates (Pillow's float
+   * `resize(box=…)`); the filter still clips at the box's edges. Used by shrink-on-load, whose
+   * crop edges fall between the pixels of the shrunk decode.
+   */
+  readonly window?: {
+    readonly x0: number;
+    readonly x1: number;
+    readonly y0: number;
+    readonly y1: number;
+  };
+}
+
+/** The sampling window of a box and whether each pass is needed. */
+export function passesOf(box: CropBox, outWidth: number, outHeight: number) {
+  const x0 = box.window?.x0 ?? 0;
+  const x1 = box.window?.x1 ?? box.width;
+  const y0 = box.window?.y0 ?? 0;
+  const y1 = box.window?.y1 ?? box.height;
+  return {
+    x0,
+    x1,
+    y0,
+    y1,
+    needH: outWidth !== box.width || x0 !== 0 || x1 !== box.width,
+    needV: outHeight !== box.height || y0 !== 0 || y1 !== box.height,
+  };
 }
 
 const imul = Math.imul;
@@ -94,14 +121,13 @@ export function resizeJs(
   }
   const src = img.data;
   const stride = img.width * 3;
-  const needH = outWidth !== box.width;
-  const needV = outHeight !== box.height;
+  const { x0, x1, y0, y1, needH, needV } = passesOf(box, outWidth, outHeight);
   if (!needH && !needV) {
     const out = copyBox(img, box);
     return flip ? hflip(out) : out;
   }
-  const hor = needH ? precomputeCoeffs(box.width, outWidth, interpolation) : null;
-  const vert = needV ? precomputeCoeffs(box.height, outHeight, interpolation) : null;
+  const hor = needH ? precomputeCoeffs(box.width, outWidth, interpolation, x0, x1) : null;
+  const vert = needV ? precomputeCoeffs(box.height, outHeight, interpolation, y0, y1) : null;
 
   // Pillow ≥ 13 runs the vertical pass first when the height shrinks and the width does not
   // (Resample.c `horizontal_first`); the 8-bit intermediate makes the order visible.
