@@ -275,6 +275,31 @@ describe('node agent (local kubelet stand-in)', function () {
     assert.match(p.status?.conditions?.[0]?.message ?? '', /Insufficient nvidia.com\/gpu/);
   });
 
+  it('is one node of several: pods go where their nodeSelector points', async () => {
+    const second = await NodeAgent.start({
+      kubeConfig: cp!.kubeConfig,
+      nodeName: 'gpu-node-2',
+      gpus: 1,
+      labels: { pool: 'spare' },
+    });
+    try {
+      for (const [name, selector] of [
+        ['to-spare', { pool: 'spare' }],
+        ['to-first', { 'kubernetes.io/hostname': 'gpu-node-1' }],
+      ] as const) {
+        await core.createNamespacedPod({
+          namespace: ns,
+          body: pod(name, 'process.exit(0)', { nodeSelector: { ...selector } }),
+        });
+      }
+      assert.equal((await waitPhase('to-spare', 'Succeeded')).spec?.nodeName, 'gpu-node-2');
+      assert.equal((await waitPhase('to-first', 'Succeeded')).spec?.nodeName, 'gpu-node-1');
+      assert.notEqual(agent!.podIP(ns, 'to-first'), second.podIP(ns, 'to-spare'));
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('marks the node lost: Ready Unknown, tainted, and its pods stay Terminating', async () => {
     const forever = 'setInterval(() => {}, 1000)';
     await core.createNamespacedPod({ namespace: ns, body: pod('stranded', forever) });
