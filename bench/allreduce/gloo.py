@@ -5,12 +5,19 @@ Rank 0 prints one JSON line: per size, the median over iterations of the slowest
 """
 import json
 import os
+import resource
 import statistics
 import sys
 import time
 
 import torch
 import torch.distributed as dist
+
+
+def cpu() -> float:
+    """User + system CPU seconds of this process, all threads (gloo works in its own)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def main() -> None:
@@ -24,16 +31,24 @@ def main() -> None:
     for nbytes, n in zip(sizes, iters):
         x = torch.ones(nbytes // 4, dtype=torch.float32)
         dist.all_reduce(x)  # warm-up
-        times = []
+        times, cpus = [], []
         for _ in range(n):
             dist.barrier()
+            c0 = cpu()
             t0 = time.perf_counter()
             dist.all_reduce(x)
-            t = torch.tensor([time.perf_counter() - t0], dtype=torch.float64)
+            t = torch.tensor([time.perf_counter() - t0, cpu() - c0], dtype=torch.float64)
             dist.all_reduce(t, op=dist.ReduceOp.MAX)  # a collective ends with its slowest rank
-            times.append(t.item())
+            times.append(t[0].item())
+            cpus.append(t[1].item())
         out.append(
-            {"bytes": nbytes, "iters": n, "medianS": statistics.median(times), "minS": min(times)}
+            {
+                "bytes": nbytes,
+                "iters": n,
+                "medianS": statistics.median(times),
+                "minS": min(times),
+                "cpuS": statistics.median(cpus),
+            }
         )
     if rank == 0:
         print(json.dumps({"gloo": out}), flush=True)

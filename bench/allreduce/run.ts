@@ -16,9 +16,11 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
-const sizes = [100 * MiB, 4 * MiB];
+// 4 bytes: one float, to measure the per-step latency the scaling model needs.
+const sizes = [100 * MiB, 4 * MiB, 4];
 const iters = [
   Number(process.env.BENCH_ITERS_LARGE ?? 5),
+  Number(process.env.BENCH_ITERS_SMALL ?? 20),
   Number(process.env.BENCH_ITERS_SMALL ?? 20),
 ];
 const worlds = (process.env.BENCH_WORLD ?? '2,4').split(',').map(Number);
@@ -28,6 +30,7 @@ interface Timed {
   iters: number;
   medianS: number;
   minS: number;
+  cpuS: number;
 }
 type Results = Record<string, Timed[]>;
 
@@ -84,6 +87,7 @@ async function runRanks(N: number, argv: (rank: number) => [string, string[]]): 
 }
 
 const fmt = (x: number, d = 2): string => x.toFixed(d);
+const sizeLabel = (b: number): string => (b >= MiB ? `${b / MiB} MiB` : `${b} B`);
 const rows: { impl: string; N: number; t: Timed }[] = [];
 
 const python = findPython();
@@ -94,7 +98,7 @@ console.log(
     .join(' ')}`,
 );
 console.log(
-  `# sizes ${sizes.map((s) => s / MiB + ' MiB').join(', ')}; iterations ${iters.join(', ')}; median of per-iteration max over ranks`,
+  `# sizes ${sizes.map(sizeLabel).join(', ')}; iterations ${iters.join(', ')}; median of per-iteration max over ranks`,
 );
 for (const N of worlds) {
   const port = await freePort();
@@ -127,11 +131,25 @@ for (const N of worlds) {
 
 const busbw = (r: { N: number; t: Timed }): number =>
   (r.t.bytes / r.t.medianS / 1e9) * ((2 * (r.N - 1)) / r.N);
-console.log('impl        N   size      time(ms)  algbw(GB/s)  busbw(GB/s)');
+/** The busbw if CPU were the only limit: bus bytes per CPU-second of the busiest rank. */
+const cpuBusbw = (r: { N: number; t: Timed }): number =>
+  (r.t.bytes / r.t.cpuS / 1e9) * ((2 * (r.N - 1)) / r.N);
+console.log(
+  'impl        N  size       time(ms)  algbw(GB/s)  busbw(GB/s)  cpu/rank(ms)  busbw@cpu(GB/s)',
+);
 for (const r of rows) {
   const algbw = r.t.bytes / r.t.medianS / 1e9;
   console.log(
-    `${r.impl.padEnd(10)} ${String(r.N).padStart(2)}  ${(r.t.bytes / MiB + ' MiB').padEnd(8)} ${fmt(r.t.medianS * 1000, 1).padStart(9)}  ${fmt(algbw, 3).padStart(11)}  ${fmt(busbw(r), 3).padStart(11)}`,
+    [
+      r.impl.padEnd(10),
+      String(r.N).padStart(2),
+      sizeLabel(r.t.bytes).padEnd(8),
+      fmt(r.t.medianS * 1000, 1).padStart(10),
+      fmt(algbw, 3).padStart(11),
+      fmt(busbw(r), 3).padStart(11),
+      fmt(r.t.cpuS * 1000, 1).padStart(12),
+      fmt(cpuBusbw(r), 3).padStart(15),
+    ].join('  '),
   );
 }
 console.log(
@@ -148,4 +166,45 @@ const rm = pick('ringmaster');
 const gl = pick('gloo');
 if (!python)
   console.log('# gloo: skipped — no python with torch (run `bash test/oracle/setup.sh`)');
+const pickCpu = (impl: string): number | undefined => {
+  const r = rows.find((x) => x.impl === impl && x.N === 2 && x.t.bytes === 100 * MiB);
+  return r ? cpuBusbw(r) : undefined;
+};
+const rc = pickCpu('ringmaster');
+const gc = pickCpu('gloo');
+if (rc !== undefined && gc !== undefined) {
+  console.log(
+    `# CPU-only view (load-independent), N=2, 100 MiB: ringmaster/gloo = ${fmt(rc / gc, 3)}`,
+  );
+}
+// Scaling model from the measured per-step costs (docs/collectives.md): each of the 2(N−1)
+// steps moves S/N bytes per rank and costs α + (S/N)/min(B_link, B_cpu), where B_cpu is the
+// bytes a rank can push through per CPU-second (its CPU time at N=2, 100 MiB) and α the
+// per-step latency (the 4-byte all-reduce at N=2 takes 2 steps).
+const RESNET50_BYTES = 25_557_032 * 4;
+const linkGbE = [25, 100];
+const modelWorlds = [8, 64, 256];
+console.log(
+  `# scaling model, all-reduce of ResNet50 gradients (${fmt(RESNET50_BYTES / 1e6, 1)} MB), seconds:`,
+);
+console.log(
+  `impl        B_cpu(GB/s)  alpha(ms)  ${modelWorlds.flatMap((n) => linkGbE.map((g) => `N=${n}@${g}GbE`.padStart(12))).join(' ')}`,
+);
+const ideal = (n: number, gbe: number): number =>
+  ((2 * (n - 1)) / n) * (RESNET50_BYTES / ((gbe * 1e9) / 8));
+console.log(
+  `${'ideal'.padEnd(10)}  ${'-'.padStart(11)}  ${'-'.padStart(9)}  ${modelWorlds.flatMap((n) => linkGbE.map((g) => fmt(ideal(n, g), 3).padStart(12))).join(' ')}`,
+);
+for (const impl of ['ringmaster', 'tcp', 'gloo']) {
+  const big = rows.find((x) => x.impl === impl && x.N === 2 && x.t.bytes === 100 * MiB);
+  const tiny = rows.find((x) => x.impl === impl && x.N === 2 && x.t.bytes === 4);
+  if (!big || !tiny) continue;
+  const bCpu = cpuBusbw(big) * 1e9; // bytes per CPU-second, per rank, per direction
+  const alpha = tiny.t.medianS / 2;
+  const model = (n: number, gbe: number): number =>
+    2 * (n - 1) * (alpha + RESNET50_BYTES / n / Math.min((gbe * 1e9) / 8, bCpu));
+  console.log(
+    `${impl.padEnd(10)}  ${fmt(bCpu / 1e9, 3).padStart(11)}  ${fmt(alpha * 1000, 2).padStart(9)}  ${modelWorlds.flatMap((n) => linkGbE.map((g) => fmt(model(n, g), 3).padStart(12))).join(' ')}`,
+  );
+}
 console.log(`ratio=${rm !== undefined && gl !== undefined ? fmt(rm / gl, 3) : 'n/a'}`);

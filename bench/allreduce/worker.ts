@@ -21,12 +21,13 @@ interface Cfg {
 const cfg = JSON.parse(process.argv[2]!) as Cfg;
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
-type Timed = { bytes: number; iters: number; medianS: number; minS: number };
+/** medianS: wall time of the slowest rank; cpuS: CPU time (user+sys) of the busiest rank. */
+type Timed = { bytes: number; iters: number; medianS: number; minS: number; cpuS: number };
 
 async function measure(
   allReduce: (x: Float32Array) => Promise<void>,
   barrier: () => Promise<void>,
-  gatherMax: (t: number) => Promise<number>,
+  gatherMax: (t: number[]) => Promise<number[]>,
 ): Promise<Timed[]> {
   const out: Timed[] = [];
   for (let k = 0; k < cfg.sizes.length; k++) {
@@ -34,14 +35,36 @@ async function measure(
     const x = new Float32Array(bytes / 4).fill(1);
     await allReduce(x); // warm-up
     const times: number[] = [];
+    const cpus: number[] = [];
     for (let i = 0; i < cfg.iters[k]!; i++) {
       await barrier();
+      const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       await allReduce(x);
       const t = Number(process.hrtime.bigint() - t0) / 1e9;
-      times.push(await gatherMax(t)); // a collective ends when its slowest rank ends
+      const c = process.cpuUsage(c0);
+      // A collective ends when its slowest rank ends.
+      const [tMax, cMax] = await gatherMax([t, (c.user + c.system) / 1e6]);
+      times.push(tMax!);
+      cpus.push(cMax!);
     }
-    out.push({ bytes, iters: times.length, medianS: median(times), minS: Math.min(...times) });
+    out.push({
+      bytes,
+      iters: times.length,
+      medianS: median(times),
+      minS: Math.min(...times),
+      cpuS: median(cpus),
+    });
+  }
+  return out;
+}
+
+/** Element-wise maximum over ranks of float64 vectors gathered as bytes. */
+function maxOver(pieces: Uint8Array[], n: number): number[] {
+  const out = new Array<number>(n).fill(-Infinity);
+  for (const p of pieces) {
+    const v = new Float64Array(p.buffer, p.byteOffset, n);
+    for (let i = 0; i < n; i++) out[i] = Math.max(out[i]!, v[i]!);
   }
   return out;
 }
@@ -61,10 +84,7 @@ if (cfg.transports.includes('ringmaster')) {
   result.ringmaster = await measure(
     (x) => g.allReduce(x),
     () => g.barrier(),
-    async (t) => {
-      const pieces = await g.allGather(new Uint8Array(new Float64Array([t]).buffer));
-      return Math.max(...pieces.map((p) => new Float64Array(p.buffer, p.byteOffset, 1)[0]!));
-    },
+    async (t) => maxOver(await g.allGather(new Uint8Array(new Float64Array(t).buffer)), t.length),
   );
   await g.close();
 }
@@ -89,10 +109,7 @@ if (cfg.transports.includes('tcp')) {
     async () => {
       await gather(link, new Uint8Array(0));
     },
-    async (t) => {
-      const pieces = await gather(link, new Uint8Array(new Float64Array([t]).buffer));
-      return Math.max(...pieces.map((p) => new Float64Array(p.buffer, p.byteOffset, 1)[0]!));
-    },
+    async (t) => maxOver(await gather(link, new Uint8Array(new Float64Array(t).buffer)), t.length),
   );
   close();
 }

@@ -66,6 +66,8 @@ function fieldSize(v: number): number {
  * is given. `reserve` bytes are left free at the start of the returned buffer (for a length
  * prefix); `alignBase` is the offset at which the receiver's transport will place the
  * message in a buffer (5 for gRPC's framing), so that `data` lands 4-byte aligned there.
+ * With `scratch`, the frame is written into that reusable buffer (grown as needed): only for
+ * callers that copy the result before encoding the next frame.
  */
 export function encodeFrame(
   h: FrameHeader,
@@ -73,6 +75,7 @@ export function encodeFrame(
   fill: (dst: Uint8Array) => void,
   reserve = 0,
   alignBase = 0,
+  scratch?: { buf: Buffer },
 ): Buffer {
   const fixed =
     fieldSize(h.generation) +
@@ -86,7 +89,15 @@ export function encodeFrame(
   const before = alignBase + fixed + 2 + tail;
   const p = (4 - (before % 4)) % 4;
   const headerLen = fixed + 2 + p + tail;
-  const buf = Buffer.allocUnsafe(reserve + headerLen + dataBytes);
+  const total = reserve + headerLen + dataBytes;
+  let buf: Buffer;
+  if (scratch) {
+    if (scratch.buf.length < total)
+      scratch.buf = Buffer.allocUnsafeSlow(Math.max(total, 2 * scratch.buf.length));
+    buf = scratch.buf.subarray(0, total);
+  } else {
+    buf = Buffer.allocUnsafe(total);
+  }
   let pos = reserve;
   pos = writeField(buf, pos, 1, h.generation);
   pos = writeField(buf, pos, 2, h.op);

@@ -68,10 +68,14 @@ export interface OutFrame {
  * copying on the way in. gRPC puts a 5-byte prefix before each message: the encoder aligns
  * the payload relative to it.
  */
+const encodeScratch = { buf: Buffer.alloc(0) };
+
 export const collectiveService: grpc.ServiceDefinition = {
   Pull: {
     ...pullDef,
-    responseSerialize: (m: OutFrame) => encodeFrame(m.h, m.bytes, m.fill, 0, 5),
+    // grpc-js copies the serialized message into its own framed buffer at once
+    // (serializeMessage), so one reusable buffer serves every frame of the process.
+    responseSerialize: (m: OutFrame) => encodeFrame(m.h, m.bytes, m.fill, 0, 5, encodeScratch),
     responseDeserialize: (b: Buffer) => decodeFrame(b),
   } as unknown as grpc.MethodDefinition<PullRequest, OutFrame>,
 };
