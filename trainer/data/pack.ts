@@ -38,6 +38,8 @@ export interface PackOptions {
   samplesPerShard?: number;
   /** 'full' reads every shard back and compares its SHA-256 (default); 'size' checks sizes only. */
   verify?: 'full' | 'size';
+  /** Shards in progress at once (memory: about this many shards' bytes, twice). Default 2. */
+  shardConcurrency?: number;
   /** Image files read at once while building a shard. Default 16. */
   readConcurrency?: number;
   onProgress?: (p: PackProgress) => void;
@@ -131,13 +133,24 @@ async function mapLimit<T, R>(
 ): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < items.length && !failed) {
       const i = next++;
-      out[i] = await fn(items[i]!, i);
+      try {
+        out[i] = await fn(items[i]!, i);
+      } catch (err) {
+        // Stop handing out work, but let the others finish what they hold before rethrowing.
+        failed = true;
+        throw err;
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const results = await Promise.allSettled(
+    Array.from({ length: Math.min(limit, items.length) }, worker),
+  );
+  const bad = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (bad) throw bad.reason;
   return out;
 }
 
@@ -231,38 +244,34 @@ export async function packSamples(
       // An unreadable old index is simply rewritten.
     }
   }
-  const shards: ShardInfo[] = [];
   let written = 0;
-  for (let si = 0; si < plan.length; si++) {
+  // Shards are built, uploaded and verified `shardConcurrency` at a time, so reading the next
+  // shard's images overlaps the upload of the previous one.
+  const shards = await mapLimit(plan, opts.shardConcurrency ?? 2, async (positions, si) => {
     const name = shardName(opts.split, si);
-    const planned = plan[si]!.map((i) => samples[i]!);
+    const planned = positions.map((i) => samples[i]!);
     const rec = previous.get(name) ?? (await readRecord(dest, name));
+    let info: ShardInfo;
     if (recordMatches(rec, name, planned) && (await dest.size(name)) === rec.size) {
-      shards.push(rec);
+      info = rec;
       total.shardsSkipped++;
     } else {
       const { tar, members } = await buildShard(planned, opts.readConcurrency ?? 16);
       const sha256 = createHash('sha256').update(tar).digest('hex');
       await dest.put(name, tar, { contentType: 'application/x-tar' });
       await verifyShard(dest, name, tar.length, sha256, opts.verify ?? 'full');
-      const info: ShardInfo = {
-        name,
-        numSamples: members.length,
-        size: tar.length,
-        sha256,
-        members,
-      };
+      info = { name, numSamples: members.length, size: tar.length, sha256, members };
       await dest.put(`${RECORD_DIR}/${name}.json`, Buffer.from(JSON.stringify(info)), {
         contentType: 'application/json',
       });
-      shards.push(info);
       written++;
     }
     total.shardsDone++;
     total.samplesDone += planned.length;
     total.bytesDone += planned.reduce((a, s) => a + s.size, 0);
     opts.onProgress?.({ ...total });
-  }
+    return info;
+  });
   // Shards of an earlier, larger plan would be orphans: remove them so the prefix is clean.
   const keep = new Set(shards.map((s) => s.name));
   for (const key of await dest.list(`${opts.split}-`)) {

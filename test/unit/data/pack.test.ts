@@ -151,7 +151,8 @@ describe('shards: tar, ImageFolder scan, pack', () => {
       onProgress: (p) => progress.push(p.samplesDone),
     });
     assert.equal(r1.shardsWritten, 5);
-    assert.deepEqual(progress, [5, 10, 15, 20, 21]);
+    assert.equal(progress.length, 5);
+    assert.equal(progress.at(-1), 21); // shards finish in any order (two at a time)
     const idx = await readIndex(dest);
     assert.equal(idx.numSamples, 21);
     assert.deepEqual(idx.classes, ['class0', 'class1', 'class2']);
@@ -210,6 +211,7 @@ describe('shards: tar, ImageFolder scan, pack', () => {
       packImageFolder(src, dest, {
         split: 'val',
         samplesPerShard: 4,
+        shardConcurrency: 1, // one shard at a time: the crash point is exact
         onProgress: () => {
           if (++n === 2) throw new Error('killed');
         },
