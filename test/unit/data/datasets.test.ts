@@ -113,6 +113,10 @@ describe('datasets', function () {
       d.pixels[i0 * 784 + 200],
       'pixels copied exactly (PNG is lossless)',
     );
+    const viaUri = await resolveDataUri('fashion-mnist:?limit=20', 'train', { cacheDir: dir });
+    const uriIndex = await readIndex(new LocalStorage(viaUri));
+    assert.equal(uriIndex.numSamples, 20);
+    assert.equal(uriIndex.split, 'train');
     const st = new LocalStorage(path.join(dir, 'shards'));
     const res = await packFashionMnist('val', st, { limit: 50 });
     assert.deepEqual(res.index.classes, [...FASHION_MNIST_CLASSES]);
