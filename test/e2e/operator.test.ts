@@ -72,7 +72,7 @@ export class OperatorProcess {
 function recipeYaml(
   name: string,
   output: string,
-  opts: { workers?: number; epochs?: number; extra?: string } = {},
+  opts: { workers?: number; epochs?: number; extra?: string; spec?: string } = {},
 ): string {
   return `apiVersion: ringmaster.dev/v1alpha1
 kind: TrainingRecipe
@@ -86,7 +86,7 @@ spec:
   data:
     train: synthetic:tiny
     val: synthetic:tiny
-  output: ${output}
+  output: ${output}${opts.spec ?? ''}
   recipe:
     epochs: ${opts.epochs ?? 6}
     lrWarmupEpochs: 0
@@ -341,5 +341,56 @@ describe('e2e: operator, node agent and kubectl', function () {
       'the workers were started exactly once',
     );
     await sleep(100);
+  });
+  it('a lost node: its pod stuck Terminating is force-deleted, the group restarts on other nodes → Succeeded', async () => {
+    const spot = (nodeName: string) =>
+      NodeAgent.start({
+        kubeConfig: cp!.kubeConfig,
+        nodeName,
+        gpus: 1,
+        labels: { pool: 'spot' },
+        baseEnv: { SIM_EPOCH_MS: '700' },
+      });
+    const agents = [await spot('spot-a'), await spot('spot-b')];
+    try {
+      const out = outputDir('spot');
+      await cp!.kubectl(['apply', '-f', '-'], {
+        input: recipeYaml('spot', out, { epochs: 8, spec: '\n  nodeSelector:\n    pool: spot' }),
+      });
+      await waitPhase('spot', 'Running');
+      await waitFor(async () => ((await getRecipe('spot')).status?.progress?.epoch ?? 0) >= 1, {
+        timeoutMs: 30_000,
+        what: 'epoch 1',
+      });
+      const victim = (await pods('spot')).find(
+        (p) => p.metadata!.labels!['ringmaster.dev/rank'] === '1',
+      )!;
+      const lost = agents.find((a) => a.nodeName === victim.spec!.nodeName)!;
+      // The node dies; then someone deletes its pod: no kubelet will ever confirm that.
+      await lost.markNodeLost();
+      await cp!.kubectl(['delete', 'pod', '-n', NS, victim.metadata!.name!, '--wait=false']);
+      agents.push(await spot('spot-c'));
+      const done = await waitPhase('spot', 'Succeeded', 120_000);
+      assert.equal(done.status?.restarts, 1);
+      assert.equal(done.status?.groupGeneration, 2);
+      const nodes = (await pods('spot')).map((p) => p.spec?.nodeName).sort();
+      assert.ok(
+        !nodes.includes(lost.nodeName),
+        `new group avoided the lost node: ${nodes.join(', ')}`,
+      );
+      const events = await cp!.kubectl([
+        'get',
+        'events',
+        '-n',
+        NS,
+        '--field-selector',
+        'involvedObject.name=spot',
+      ]);
+      assert.match(events, /ForceDeleted/);
+      const gen2 = starts(out).filter(([g]) => g === 2);
+      assert.ok(gen2.length === 2 && gen2.every(([, , e]) => e >= 1), JSON.stringify(gen2));
+    } finally {
+      for (const a of agents) await a.stop({ deleteNode: true });
+    }
   });
 });
