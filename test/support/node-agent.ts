@@ -775,6 +775,14 @@ export class NodeAgent {
     });
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
+    // The end of the output, for terminationMessagePolicy: FallbackToLogsOnError.
+    let tail = '';
+    const keepTail = (d: Buffer): void => {
+      tail = (tail + d.toString()).slice(-4096);
+    };
+    child.stdout?.on('data', keepTail);
+    child.stderr?.on('data', keepTail);
+    const spec = run.pod.spec?.containers.find((c) => c.name === cr.name);
     cr.child = child;
     cr.startedAt = new Date();
     cr.state = { running: { startedAt: cr.startedAt } };
@@ -791,7 +799,11 @@ export class NodeAgent {
             exitCode,
             ...(signal ? { signal: signalNumbers[signal] ?? 0 } : {}),
             reason: errMsg ? 'StartError' : exitCode === 0 ? 'Completed' : 'Error',
-            ...(errMsg ? { message: errMsg } : {}),
+            ...(errMsg
+              ? { message: errMsg }
+              : exitCode !== 0 && spec?.terminationMessagePolicy === 'FallbackToLogsOnError'
+                ? { message: logTailMessage(tail) }
+                : {}),
             startedAt: cr.startedAt,
             finishedAt: new Date(),
             containerID: `local://${child.pid ?? 0}`,
@@ -801,9 +813,16 @@ export class NodeAgent {
         // Report promptly rather than at the next tick.
         if (!this.lost && !this.stopped) void this.sync();
       };
-      child.once('exit', (codeNum, signal) =>
-        finish(codeNum ?? 128 + (signal ? (signalNumbers[signal] ?? 0) : 0), signal),
-      );
+      child.once('exit', (codeNum, signal) => {
+        const code = codeNum ?? 128 + (signal ? (signalNumbers[signal] ?? 0) : 0);
+        // Output can still be in the pipes when 'exit' fires; 'close' follows once they are
+        // drained, unless a grandchild holds them open, hence the time limit.
+        const timer = setTimeout(() => finish(code, signal), 500);
+        child.once('close', () => {
+          clearTimeout(timer);
+          finish(code, signal);
+        });
+      });
       child.once('error', (err) => finish(128, null, err.message));
     });
   }
@@ -1114,6 +1133,12 @@ function fieldValue(path: string, pod: k8s.V1Pod, ip: string, node: string): str
     default:
       return '';
   }
+}
+
+/** What a kubelet keeps of the log as a termination message: the last 80 lines, ≤ 2 KiB. */
+function logTailMessage(tail: string): string {
+  const lines = tail.trimEnd().split('\n').slice(-80).join('\n');
+  return Buffer.byteLength(lines) <= 2048 ? lines : lines.slice(-2048);
 }
 
 /** $(VAR) references to earlier env entries, as the kubelet expands them. */

@@ -77,12 +77,16 @@ describe('node agent (local kubelet stand-in)', function () {
   });
 
   it('runs a pod to Failed with the exit code of its process', async () => {
-    await core.createNamespacedPod({ namespace: ns, body: pod('exit3', 'process.exit(3)') });
+    const failing = pod('exit3', `console.error('boom: out of cheese'); process.exit(3)`);
+    failing.spec!.containers[0]!.terminationMessagePolicy = 'FallbackToLogsOnError';
+    await core.createNamespacedPod({ namespace: ns, body: failing });
     const p = await waitPhase('exit3', 'Failed');
     assert.equal(p.spec?.nodeName, 'gpu-node-1');
     const t = p.status?.containerStatuses?.[0]?.state?.terminated;
     assert.equal(t?.exitCode, 3);
     assert.equal(t?.reason, 'Error');
+    // FallbackToLogsOnError: the end of the log becomes the termination message.
+    assert.match(t?.message ?? '', /boom: out of cheese/);
   });
 
   it('gives the process the env from Secrets, ConfigMaps and the downward API, and mounts volumes', async () => {
