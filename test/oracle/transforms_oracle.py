@@ -121,6 +121,13 @@ def ta_cases(manifest):
                 out = _apply_op(img, op, m, interpolation=InterpolationMode.BILINEAR, fill=None)
                 name = f"ta_{image[:-4]}_{op}_{m:+.6f}.png".replace("+", "p").replace("-", "m")
                 cases.append({"image": image, "op": op, "magnitude": m, "output": save_png(out, name)})
+    # The affine ops with bicubic (a recipe with --interpolation bicubic passes it to TA-wide).
+    for image in ["scene_a.png", "scene_b.png"]:
+        img = load(image)
+        for op, m in [("Rotate", 30.0), ("Rotate", -112.5), ("ShearX", 0.5), ("ShearY", -0.33), ("TranslateX", -7.0)]:
+            out = _apply_op(img, op, m, interpolation=InterpolationMode.BICUBIC, fill=None)
+            name = f"ta_bicubic_{image[:-4]}_{op}_{m:+.3f}.png".replace("+", "p").replace("-", "m")
+            cases.append({"image": image, "op": op, "magnitude": m, "interpolation": "bicubic", "output": save_png(out, name)})
     manifest["ta"] = cases
 
 

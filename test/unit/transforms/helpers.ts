@@ -57,7 +57,13 @@ export interface Box {
 export interface OracleManifest {
   torchvision: string;
   taSpace: Record<string, { magnitudes: number[] | null; signed: boolean }>;
-  ta: Array<{ image: string; op: string; magnitude: number; output: string }>;
+  ta: Array<{
+    image: string;
+    op: string;
+    magnitude: number;
+    interpolation?: 'bilinear' | 'bicubic';
+    output: string;
+  }>;
   rrc: Array<{
     image: string;
     box: Box;

@@ -62,7 +62,7 @@ describe('transforms vs torchvision (PIL backend) oracle', function () {
     for (const c of m.ta) {
       const img = inputs.get(c.image)!;
       const expected = await loadRgb(join(ORACLE, c.output));
-      const got = applyTaOp(img, c.op as TaWideOp, c.magnitude, 'bilinear');
+      const got = applyTaOp(img, c.op as TaWideOp, c.magnitude, c.interpolation ?? 'bilinear');
       assert.equal(got.width, expected.width);
       assert.equal(got.height, expected.height);
       const d = diff(got.data, expected.data);

@@ -9,7 +9,7 @@ import { allocImage, type RgbImage } from './image.js';
 import { affineWasm } from './resample-simd.js';
 
 export type AffineMatrix = readonly [number, number, number, number, number, number];
-export type AffineInterpolation = 'bilinear' | 'nearest';
+export type AffineInterpolation = 'bilinear' | 'bicubic' | 'nearest';
 
 // As CPython: math.radians multiplies by the constant pi/180.
 const DEG_TO_RAD = Math.PI / 180;
@@ -113,6 +113,7 @@ export function affineTransformJs(
   const dst = out.data;
   const stride = W * 3;
   const [f0, f1, f2] = fill;
+  if (interpolation === 'bicubic') return affineBicubic(img, m, fill);
   const nearest = interpolation === 'nearest';
   let o = 0;
   for (let y = 0; y < H; y++) {
@@ -194,6 +195,91 @@ function shiftCopy(
   for (let y = Math.max(0, dy); y < Math.min(H, H + dy); y++) {
     const s = ((y - dy) * W + (xFrom - dx)) * 3;
     dst.set(src.subarray(s, s + (xTo - xFrom) * 3), (y * W + xFrom) * 3);
+  }
+  return out;
+}
+
+/** Geometry.c's BICUBIC: the cubic through four samples at fraction d (a = −0.5 kernel). */
+function cubic(v1: number, v2: number, v3: number, v4: number, d: number): number {
+  const p1 = v2;
+  const p2 = -v1 + v3;
+  const p3 = 2 * (v1 - v2) + v3 - v4;
+  const p4 = -v1 + v2 - v3 + v4;
+  return p1 + d * (p2 + d * (p3 + d * p4));
+}
+
+/**
+ * PIL's AFFINE transform with BICUBIC (bicubic_filter32RGB): a 4×4 neighbourhood, columns
+ * clamped to the image, rows beyond the last one replaced by the row before, then clamped to
+ * 0..255 and truncated.
+ */
+function affineBicubic(
+  img: RgbImage,
+  m: AffineMatrix,
+  fill: readonly [number, number, number],
+): RgbImage {
+  const { width: W, height: H, data: src } = img;
+  const [a0, a1, a2, a3, a4, a5] = m;
+  const out = allocImage(W, H);
+  const dst = out.data;
+  const stride = W * 3;
+  const xs = [0, 0, 0, 0];
+  const v = [0, 0, 0, 0];
+  let o = 0;
+  for (let y = 0; y < H; y++) {
+    const yc = y + 0.5;
+    for (let x = 0; x < W; x++, o += 3) {
+      const xc = x + 0.5;
+      let xin = a0 * xc + a1 * yc + a2;
+      let yin = a3 * xc + a4 * yc + a5;
+      if (!(xin >= 0 && xin < W && yin >= 0 && yin < H)) {
+        dst[o] = fill[0];
+        dst[o + 1] = fill[1];
+        dst[o + 2] = fill[2];
+        continue;
+      }
+      xin -= 0.5;
+      yin -= 0.5;
+      let xi = xin < 0 ? Math.floor(xin) : Math.trunc(xin);
+      let yi = yin < 0 ? Math.floor(yin) : Math.trunc(yin);
+      const dx = xin - xi;
+      const dy = yin - yi;
+      xi--;
+      yi--;
+      for (let k = 0; k < 4; k++) {
+        const xx = xi + k;
+        xs[k] = (xx < 0 ? 0 : xx < W ? xx : W - 1) * 3;
+      }
+      // Row 0 is clamped into the image; rows 1..3 exist or repeat the previous value.
+      const r0 = (yi < 0 ? 0 : yi < H ? yi : H - 1) * stride;
+      for (let c = 0; c < 3; c++) {
+        let r = r0;
+        v[0] = cubic(
+          src[r + xs[0]! + c]!,
+          src[r + xs[1]! + c]!,
+          src[r + xs[2]! + c]!,
+          src[r + xs[3]! + c]!,
+          dx,
+        );
+        for (let k = 1; k < 4; k++) {
+          const yy = yi + k;
+          if (yy >= 0 && yy < H) {
+            r = yy * stride;
+            v[k] = cubic(
+              src[r + xs[0]! + c]!,
+              src[r + xs[1]! + c]!,
+              src[r + xs[2]! + c]!,
+              src[r + xs[3]! + c]!,
+              dx,
+            );
+          } else {
+            v[k] = v[k - 1]!;
+          }
+        }
+        const t = cubic(v[0]!, v[1]!, v[2]!, v[3]!, dy);
+        dst[o + c] = t <= 0 ? 0 : t >= 255 ? 255 : t;
+      }
+    }
   }
   return out;
 }

@@ -13,6 +13,7 @@
  */
 import type { Rng } from '../../rng.js';
 import { InputError } from '../../errors.js';
+import type { AffineInterpolation } from './affine.js';
 import { decodeImage, decodeJpegSync, decodeRgb, peekImageSize } from './decode.js';
 import { evalResizeCrop } from './eval.js';
 import { flipParams } from './flip.js';
@@ -102,9 +103,9 @@ export function transformConfigFromRecipe(
   });
 }
 
-/** Affine ops of TA-wide take the pipeline's interpolation; bicubic affine is not built. */
-function affineInterpolation(i: Interpolation): 'bilinear' | 'nearest' {
-  return i === 'nearest' ? 'nearest' : 'bilinear';
+/** Affine ops of TA-wide take the pipeline's interpolation, as the reference passes it. */
+function affineInterpolation(i: Interpolation): AffineInterpolation {
+  return i;
 }
 
 /** The largest DCT scale 1/d that keeps the crop at least `size` in both dimensions. */
