@@ -135,8 +135,25 @@ export class Controller {
     this.resyncTimer.unref();
   }
 
+  private phasesCountedAt = 0;
+
+  /** ringmaster_recipes{phase}: recounted from the cache at most once a second. */
+  private countPhases(): void {
+    const now = Date.now();
+    if (now - this.phasesCountedAt < 1000) return;
+    this.phasesCountedAt = now;
+    const counts = new Map<string, number>();
+    for (const r of this.caches.recipes.list()) {
+      const phase = r.status?.phase ?? 'Pending';
+      counts.set(phase, (counts.get(phase) ?? 0) + 1);
+    }
+    this.d.metrics.recipesByPhase.reset();
+    for (const [phase, n] of counts) this.d.metrics.recipesByPhase.set({ phase }, n);
+  }
+
   private async process(key: string): Promise<void> {
     const end = this.d.metrics.reconcileSeconds.startTimer();
+    this.countPhases();
     try {
       const result = await this.reconciler.reconcile(key);
       this.queue.forget(key);

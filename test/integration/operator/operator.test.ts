@@ -179,6 +179,7 @@ describe('operator on a real API server', function () {
     const metrics = await (await fetch(`http://127.0.0.1:${op.httpPort}/metrics`)).text();
     assert.match(metrics, /ringmaster_operator_reconcile_total\{result="requeue"\} [1-9]/);
     assert.match(metrics, /ringmaster_recipe_epoch\{namespace="ml",name="steady"\} 1/);
+    assert.match(metrics, /ringmaster_recipes\{phase="Running"\} 1/);
     assert.equal((await fetch(`http://127.0.0.1:${op.httpPort}/readyz`)).status, 200);
     assert.equal((await fetch(`http://127.0.0.1:${op.httpPort}/healthz`)).status, 200);
   });
