@@ -28,6 +28,7 @@ import { samplerFor, samplerKindFor, type Sampler } from './data/sampler.js';
 import { transformConfigFromRecipe } from './data/transforms/presets.js';
 import { initBackend } from './engine/backend.js';
 import { ExitCode, RingmasterError } from './errors.js';
+import { distributedStep } from './step.js';
 import { sendToLauncher, type RunSummary } from './local/messages.js';
 import type { Logger } from './log.js';
 import { countMacs, countParams, getArch } from './models/arch.js';
@@ -35,10 +36,8 @@ import { createResNet, type ResNetModel } from './models/resnet.js';
 import { decodeSafetensors } from './models/safetensors.js';
 import { loadStateDict, stateDict } from './models/weights.js';
 import { encodeSafetensors } from './models/safetensors.js';
-import { trainStepGrads } from './models/train-step.js';
 import { emaDecay } from './optim/ema-decay.js';
 import { ModelEma } from './optim/ema.js';
-import { smoothedCrossEntropy } from './optim/loss.js';
 import { accuracyFromCounts, addCounts, topk, type TopkCounts } from './optim/metrics.js';
 import { lrAtEpoch } from './optim/schedule.js';
 import { paramGroups, SGD } from './optim/sgd.js';
@@ -331,7 +330,6 @@ async function trainOneEpoch(run: Run, epoch: number, firstStep: number): Promis
   const { recipe, model, group, cfg } = run;
   const lr = lrAtEpoch(recipe, epoch);
   const numClasses = model.numClasses;
-  const names = [...model.params.keys()];
   const loader = run.train.epoch({
     epoch,
     indices: run.trainSampler.indices(epoch),
@@ -356,32 +354,27 @@ async function trainOneEpoch(run: Run, epoch: number, firstStep: number): Promis
         batch.images,
         batch.labels,
         numClasses,
-        { mixupAlpha: recipe.mixupAlpha, cutmixAlpha: recipe.cutmixAlpha },
+        // The loader's batch buffer is ours: mix in place.
+        { mixupAlpha: recipe.mixupAlpha, cutmixAlpha: recipe.cutmixAlpha, inPlace: true },
         new Rng(recipe.seed, MIX_STREAM, epoch, step, cfg.rank),
         H,
         W,
         3,
       );
-      const x = tf.tensor4d(mixed.images, [B, H, W, 3]);
-      const t = tf.tensor2d(mixed.targets, [B, numClasses]);
-      const { loss, grads } = trainStepGrads(model, x, (logits) =>
-        smoothedCrossEntropy(logits, t, recipe.labelSmoothing),
-      );
-      x.dispose();
-      t.dispose();
-
-      // Average the gradients over the ring; two extra numbers ride along: the loss (for
-      // the log) and the stop flag, so every rank stops at the same step.
-      const flat = names.map((n) => Float32Array.from(grads.get(n)!.dataSync() as Float32Array));
-      const extra = new Float32Array([loss, run.stop.requested ? 1 : 0]);
-      if (cfg.worldSize > 1) await group.allReduce([...flat, extra], 'mean');
-      const averaged = new Map<string, tf.Tensor>();
-      names.forEach((n, i) => {
-        averaged.set(n, tf.tensor(flat[i]!, grads.get(n)!.shape, 'float32'));
-        grads.get(n)!.dispose();
+      const shared = new Float32Array([run.stop.requested ? 1 : 0]);
+      const { loss } = await distributedStep({
+        model,
+        sgd: run.sgd,
+        group: cfg.worldSize > 1 ? group : null,
+        images: mixed.images,
+        targets: mixed.targets,
+        batch: B,
+        height: H,
+        width: W,
+        labelSmoothing: recipe.labelSmoothing,
+        lr,
+        shared,
       });
-      run.sgd.step(model.params, averaged, lr);
-      for (const g of averaged.values()) g.dispose();
 
       if (run.ema) {
         run.ema.afterStep(
@@ -396,7 +389,7 @@ async function trainOneEpoch(run: Run, epoch: number, firstStep: number): Promis
         );
       }
 
-      lossSum += extra[0]!;
+      lossSum += loss;
       lossCount += 1;
       images += B * cfg.worldSize;
       const now = Date.now();
@@ -416,16 +409,16 @@ async function trainOneEpoch(run: Run, epoch: number, firstStep: number): Promis
           epochs: recipe.epochs,
           step: done,
           steps: run.itersPerEpoch,
-          loss: extra[0]!,
+          loss,
           lr,
           imagesPerSec: smoothedRate,
           etaSeconds: eta,
         },
         cfg.rank,
       );
-      await reportProgress(run, epoch, done, { loss: extra[0]!, rate: smoothedRate, eta }, false);
+      await reportProgress(run, epoch, done, { loss, rate: smoothedRate, eta }, false);
 
-      if (extra[1]! > 0) {
+      if (shared[0]! > 0) {
         // Someone asked to stop: checkpoint where we are, then leave.
         if (done < run.itersPerEpoch) await checkpoint(run, epoch, done);
         else await checkpoint(run, epoch + 1, 0);

@@ -33,6 +33,13 @@ export interface LaunchOptions {
   out?: NodeJS.WriteStream;
   /** Collective deadline per operation. */
   opTimeoutMs?: number;
+  /** Decode threads per worker. */
+  loaderThreads?: number;
+  /** Sees every message of rank 0 (tests use it to inject faults at a chosen step). */
+  onMessage?: (
+    msg: WorkerMessage,
+    group: { kill(rank: number, signal?: NodeJS.Signals): void },
+  ) => void;
 }
 
 export class LaunchError extends RingmasterError {
@@ -108,6 +115,11 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
     for (const w of current) w.child.kill('SIGINT');
   };
   let current: WorkerProc[] = [];
+  const control = {
+    kill(rank: number, signal: NodeJS.Signals = 'SIGKILL') {
+      current[rank]?.child.kill(signal);
+    },
+  };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
 
@@ -132,7 +144,13 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
           ...(opts.allowRecipeChange ? { RINGMASTER_ALLOW_RECIPE_CHANGE: '1' } : {}),
           ...(opts.opTimeoutMs ? { RINGMASTER_OP_TIMEOUT_MS: String(opts.opTimeoutMs) } : {}),
         };
-        const child = fork(BIN, ['worker'], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+        const args = [
+          'worker',
+          ...(opts.loaderThreads !== undefined
+            ? ['--loader-threads', String(opts.loaderThreads)]
+            : []),
+        ];
+        const child = fork(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
         const log = createWriteStream(join(logDir, `worker-${rank}.log`), { flags: 'a' });
         child.stdout?.pipe(log, { end: false });
         const lines = createInterface({ input: child.stderr! });
@@ -150,6 +168,7 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
           }
         });
         child.on('message', (m: WorkerMessage) => {
+          opts.onMessage?.(m, control);
           if (m.type === 'progress') {
             const line = formatProgressLine(m);
             if (tty) live(line);
@@ -187,12 +206,18 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
       const first = await Promise.race(
         current.map((w) => w.exit.then((e) => ({ ...e, rank: w.rank }))),
       );
-      if (first.code !== 0) {
-        setTimeout(() => {
-          for (const w of current) if (w.child.exitCode === null) w.child.kill('SIGKILL');
-        }, 30_000).unref();
-      }
-      const results = await Promise.all(current.map((w) => w.exit));
+      const group = current;
+      const reaper =
+        first.code !== 0
+          ? setTimeout(
+              () => {
+                for (const w of group) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+              },
+              (opts.opTimeoutMs ?? 120_000) + 30_000,
+            )
+          : undefined;
+      const results = await Promise.all(group.map((w) => w.exit));
+      clearTimeout(reaper);
       await Promise.all(current.map((w) => new Promise((r) => w.log.end(r))));
       if (results.every((r) => r.code === 0)) {
         if (!summary) throw new LaunchError('workers exited without a summary', ExitCode.internal);
