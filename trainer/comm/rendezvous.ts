@@ -183,8 +183,10 @@ export class Coordinator {
     this.onFault(f);
   }
 
+  private resumedAt = 0;
+
   private seen(rank: number): number {
-    return Math.max(this.lastSeen.get(rank) ?? 0, this.formedAt);
+    return Math.max(this.lastSeen.get(rank) ?? 0, this.formedAt, this.resumedAt);
   }
 
   /** The member silent for longest, if it has missed a few beats. */
@@ -207,8 +209,16 @@ export class Coordinator {
   /** Members silent for longer than timeoutMs become the group's fault. */
   startLiveness(intervalMs: number, timeoutMs: number): void {
     this.heartbeatMs = intervalMs;
+    let lastTick = Date.now();
     this.livenessTimer = setInterval(() => {
       const now = Date.now();
+      if (now - lastTick > 2 * intervalMs) {
+        // This process's event loop was blocked (a long synchronous step): the members'
+        // heartbeats are still queued, unread. Start their silence over rather than
+        // declare live members dead.
+        this.resumedAt = now;
+      }
+      lastTick = now;
       for (let r = 1; r < this.worldSize; r++) {
         if (this.left.has(r)) continue;
         const seen = this.seen(r);
@@ -370,7 +380,10 @@ export class HeartbeatClient {
 
   private schedule(ms: number): void {
     if (this.stopped) return;
+    const due = Date.now() + ms;
     this.timer = setTimeout(() => {
+      // Fired late: this process was blocked, so the silence is ours, not the coordinator's.
+      if (Date.now() - due > this.intervalMs) this.lastOk = Date.now();
       void this.beat(false)
         .catch(() => undefined)
         .finally(() => this.schedule(this.intervalMs));

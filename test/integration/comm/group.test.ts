@@ -225,6 +225,27 @@ describe('comm/group over gRPC (in one process)', function () {
     await assert.rejects(g1!.allReduce(new Float32Array(4)), GroupClosedError);
   });
 
+  it('a blocked event loop (a long synchronous step) longer than opMs is not taken for a dead peer', async () => {
+    const results = await startGroup(2, () => ({ deadlines: { rendezvousMs: 3000, opMs: 500 } }));
+    try {
+      const gs = groups(results);
+      await new Promise((r) => setTimeout(r, 300)); // heartbeats are flowing
+      const until = Date.now() + 1500;
+      while (Date.now() < until) {
+        // busy: like a training step computed synchronously
+      }
+      await new Promise((r) => setTimeout(r, 700)); // the liveness check runs meanwhile
+      const xs = gs.map((g) => new Float32Array([g.rank + 1]));
+      await Promise.all(gs.map((g, r) => g.allReduce(xs[r]!)));
+      assert.deepEqual(
+        xs.map((x) => x[0]),
+        [3, 3],
+      );
+    } finally {
+      await closeAll(results);
+    }
+  });
+
   it('a collective waiting on a silent peer fails by opMs, naming the peer', async () => {
     const results = await startGroup(2, () => ({ deadlines: { rendezvousMs: 3000, opMs: 600 } }));
     try {

@@ -179,9 +179,10 @@ describe('comm: collectives between processes (loopback)', function () {
 
   it('a killed peer makes the others exit 75 promptly, naming it', async () => {
     const port = await freePort();
+    // opMs is long: a death must be noticed from the broken streams, not by the timeout.
     const run = launch(
       3,
-      { token: 't', generation: 1, rendezvousMs: 30_000, opMs: 5_000, scenario: 'loop' },
+      { token: 't', generation: 1, rendezvousMs: 30_000, opMs: 20_000, scenario: 'loop' },
       port,
     );
     await run.printed('looping', [0, 1, 2]);
@@ -197,7 +198,7 @@ describe('comm: collectives between processes (loopback)', function () {
       assert.match(String(l.error), /rank 1 \(127\.0\.0\.1:\d+\)/);
       assert.ok((l.closeMs as number) < 6000, `close took ${String(l.closeMs)} ms`);
     }
-    assert.ok(elapsed < 5_000, `took ${elapsed} ms`);
+    assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
   });
 
   it('a stopped (stalled) peer makes the others exit 75 within the deadline, naming it', async () => {
@@ -225,7 +226,8 @@ describe('comm: collectives between processes (loopback)', function () {
         }),
       ]);
       const elapsed = Date.now() - t0;
-      assert.ok(elapsed < opMs * 3, `took ${elapsed} ms`);
+      // opMs to notice, up to a second for the verdict, then close and exit (slow under load).
+      assert.ok(elapsed < opMs + 8_000, `took ${elapsed} ms`);
       for (const o of survivors) assert.equal(o.code, ExitCode.retryable);
     } finally {
       run.procs[2]!.kill('SIGKILL');
