@@ -55,12 +55,12 @@ const SPLIT_STREAM = { train: 1, val: 2 } as const;
 /** Renders image `i` of a split: raw RGB bytes, side × side × 3. */
 export function renderShape(label: number, side: number, rng: Rng): Uint8Array {
   const px = new Uint8Array(side * side * 3);
-  // Background: a linear gradient between two random colours plus per-pixel noise.
+  // Background: a gentle linear gradient around a random colour plus per-pixel noise.
   const bg0 = [rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255)];
-  const bg1 = [rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255)];
+  const bg1 = bg0.map((c) => Math.max(0, Math.min(255, c + rng.uniform(-50, 50))));
   const gAngle = rng.uniform(0, 2 * Math.PI);
-  const noise = rng.uniform(5, 30);
-  // Foreground: a colour far enough from the background's mean to be visible.
+  const noise = rng.uniform(3, 15);
+  // Foreground: a colour far enough from the background everywhere to be visible.
   let fg: number[];
   do fg = [rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255)];
   while (
@@ -68,13 +68,13 @@ export function renderShape(label: number, side: number, rng: Rng): Uint8Array {
       fg[0]! - (bg0[0]! + bg1[0]!) / 2,
       fg[1]! - (bg0[1]! + bg1[1]!) / 2,
       fg[2]! - (bg0[2]! + bg1[2]!) / 2,
-    ) < 90
+    ) < 130
   );
-  const r = side * rng.uniform(0.18, 0.34); // shape "radius"
+  const r = side * rng.uniform(0.22, 0.38); // shape "radius"
   const cx = rng.uniform(r, side - r);
   const cy = rng.uniform(r, side - r);
   const rot = rng.uniform(-0.35, 0.35);
-  const lw = r * rng.uniform(0.22, 0.38); // line width of outline shapes
+  const lw = r * rng.uniform(0.25, 0.4); // line width of outline shapes
   const period = r * rng.uniform(0.35, 0.6);
   const stripeAngle = rng.uniform(0, Math.PI);
   const cos = Math.cos(rot);
