@@ -13,7 +13,12 @@ import { InputError } from '../errors.js';
 import { LocalStorage } from '../storage/local-storage.js';
 import { packFashionMnist } from './fashion-mnist.js';
 import { INDEX_FILE } from './shard-index.js';
-import { packSynthetic, SYNTHETIC_DEFAULTS, type SyntheticOptions } from './synthetic.js';
+import {
+  packSynthetic,
+  SYNTHETIC_DEFAULTS,
+  SYNTHETIC_VERSION,
+  type SyntheticOptions,
+} from './synthetic.js';
 
 export interface ResolveOptions {
   /** Where generated datasets live, e.g. $RINGMASTER_CACHE. A `datasets/` folder is made in it. */
@@ -70,7 +75,7 @@ export async function resolveDataUri(
       size: intParam(q, 'size', uri, 8) ?? SYNTHETIC_DEFAULTS.size,
       seed: intParam(q, 'seed', uri, 0) ?? SYNTHETIC_DEFAULTS.seed,
     };
-    dirName = `synthetic-shapes-t${o.train}-v${o.val}-s${o.size}-seed${o.seed}`;
+    dirName = `synthetic-shapes-g${SYNTHETIC_VERSION}-t${o.train}-v${o.val}-s${o.size}-seed${o.seed}`;
     build = (dir, s) => packSynthetic(s, new LocalStorage(dir), o, { verify: 'size' });
   } else {
     if (name !== '')

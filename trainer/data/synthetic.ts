@@ -42,6 +42,12 @@ export interface SyntheticOptions {
   quality?: number;
 }
 
+/**
+ * Bumped whenever the rendering changes, so caches of generated datasets are never stale
+ * (it is part of the cache directory's name).
+ */
+export const SYNTHETIC_VERSION = 2;
+
 export const SYNTHETIC_DEFAULTS = {
   train: 2000,
   val: 500,
