@@ -9,4 +9,13 @@ import { register as train } from './train.js';
 import { register as worker } from './worker.js';
 
 /** Each subcommand lives in its own file and registers itself here (one line each). */
-export const commands: Array<(program: Command) => void> = [pack, dataset, plan, train, worker, exportWeights, predict, augment];
+export const commands: Array<(program: Command) => void> = [
+  pack,
+  dataset,
+  plan,
+  train,
+  worker,
+  exportWeights,
+  predict,
+  augment,
+];
