@@ -4,7 +4,9 @@
  * threads, measured in the same run. Ends with `ratio=<ringmaster / pytorch 1 thread, resnet18>`.
  *
  * Env: BENCH_STEPS (timed steps on wasm, default 3), BENCH_SKIP_CPU=1 (skip the slow tfjs cpu
- * backend), BENCH_PYTHON (python with torch; default $RINGMASTER_CACHE/venv/bin/python).
+ * backend), BENCH_CPU_BATCH_DIVISOR (default 8: the cpu backend runs one step at batch/8 —
+ * its images/s hardly depends on the batch, and a full-batch step takes tens of minutes on a
+ * loaded machine), BENCH_PYTHON (python with torch; default $RINGMASTER_CACHE/venv/bin/python).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -29,6 +31,7 @@ const configs: Config[] = [
 ];
 const steps = Number(process.env.BENCH_STEPS ?? 3);
 const skipCpu = process.env.BENCH_SKIP_CPU === '1';
+const cpuBatchDivisor = Number(process.env.BENCH_CPU_BATCH_DIVISOR ?? 8);
 const cache = process.env.RINGMASTER_CACHE ?? join(homedir(), '.cache', 'ringmaster');
 const python = process.env.BENCH_PYTHON ?? join(cache, 'venv', 'bin', 'python');
 
@@ -59,7 +62,7 @@ class MiniSgd {
   }
 }
 
-function tfjsImagesPerSecond(c: Config, timedSteps: number): number {
+function tfjsImagesPerSecond(c: Config, timedSteps: number, warmup: boolean): number {
   const model = createResNet(getArch(c.arch), { numClasses: 1000, seed: 0 });
   const sgd = new MiniSgd(model);
   const x = tf.randomNormal([c.batch, c.size, c.size, 3]) as tf.Tensor4D;
@@ -71,7 +74,7 @@ function tfjsImagesPerSecond(c: Config, timedSteps: number): number {
   const lossFn = (logits: tf.Tensor2D): tf.Scalar =>
     tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1))) as tf.Scalar);
   const step = (): void => sgd.step(trainStepGrads(model, x, lossFn).grads);
-  step(); // warm-up: XNNPACK operator setup, wasm memory growth
+  if (warmup) step(); // XNNPACK operator setup, wasm memory growth
   const t0 = performance.now();
   for (let i = 0; i < timedSteps; i++) step();
   const dt = (performance.now() - t0) / 1000 / timedSteps;
@@ -98,7 +101,8 @@ function torchImagesPerSecond(c: Config, threads: number): number | null {
   return (JSON.parse(out.trim().split('\n').pop()!) as { images_per_s: number }).images_per_s;
 }
 
-const fmt = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(2));
+const fmt = (v: number | null): string =>
+  v === null ? 'n/a' : v < 1 ? v.toPrecision(3) : v.toFixed(2);
 const ratio = (a: number | null, b: number | null): string =>
   a === null || b === null ? 'n/a' : (a / b).toFixed(2);
 
@@ -106,13 +110,17 @@ let headline: number | null = null;
 for (const c of configs) {
   const label = `${c.arch} ${c.size}x${c.size} batch ${c.batch}`;
   await initBackend('wasm');
-  const wasm = tfjsImagesPerSecond(c, steps);
+  const wasm = tfjsImagesPerSecond(c, steps, true);
   console.log(`${label}: ringmaster wasm ${fmt(wasm)} img/s`);
   let cpu: number | null = null;
   if (!skipCpu) {
     await initBackend('cpu');
-    cpu = tfjsImagesPerSecond(c, 1);
-    console.log(`${label}: tfjs cpu ${fmt(cpu)} img/s (ringmaster ${ratio(wasm, cpu)}x)`);
+    // One step, no warm-up: the cpu backend has nothing to warm up and a step takes minutes.
+    const cpuBatch = Math.max(1, Math.floor(c.batch / cpuBatchDivisor));
+    cpu = tfjsImagesPerSecond({ ...c, batch: cpuBatch }, 1, false);
+    console.log(
+      `${label}: tfjs cpu ${fmt(cpu)} img/s (one step at batch ${cpuBatch}; ringmaster ${ratio(wasm, cpu)}x)`,
+    );
   }
   const t1 = torchImagesPerSecond(c, 1);
   const t2 = torchImagesPerSecond(c, 2);

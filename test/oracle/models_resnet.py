@@ -5,6 +5,8 @@ Writes test/fixtures/oracle/models/:
                               that eval-mode BN is not the identity
   <case>.io.safetensors       input (NCHW), logits in eval mode, logits of one training-mode
                               forward, and every BN buffer after that forward ("after.<name>")
+  <case>.grads.safetensors    loss and every parameter's gradient of one training step
+                              (cross-entropy, labels i % classes), for the two small cases
   state_dict_shapes.json      names/shapes/dtypes of full-size torchvision state_dicts
   predict.png, predict.io.safetensors
                               an image, and the eval logits of basic_imagenet_stem on it after
@@ -105,6 +107,18 @@ def main():
             if "running" in k or "num_batches" in k:
                 io["after." + k] = v.detach().clone().contiguous()
         save_file(io, os.path.join(OUT, f"{name}.io.safetensors"))
+        if name != "basic_imagenet_stem":
+            # Gradients of one training step: cross-entropy on labels i % classes, from the
+            # saved weights (a fresh model: the forward above moved the BN buffers only).
+            g_model = build(case, 100 + i)
+            g_model.train()
+            labels = torch.arange(x.shape[0]) % case["num_classes"]
+            loss = torch.nn.functional.cross_entropy(g_model(x), labels)
+            loss.backward()
+            grads = {"loss": loss.detach().reshape(1)}
+            for k, p in g_model.named_parameters():
+                grads["grad." + k] = p.grad.detach().clone().contiguous()
+            save_file(grads, os.path.join(OUT, f"{name}.grads.safetensors"))
         print(name, "params", sum(p.numel() for p in m.parameters()))
 
     # predict: a synthetic 90x75 RGB image (smooth gradients + noise), PNG (lossless).
