@@ -132,7 +132,10 @@ describe('one training step: gradients vs torch autograd (oracle fixtures)', fun
         x,
         (logits) => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1))) as tf.Scalar,
       );
-      assert.ok(Math.abs(loss - ref.get('loss')!.data[0]!) < 1e-5 * Math.abs(loss), `loss ${loss}`);
+      assert.ok(
+        Math.abs(loss - Number(ref.get('loss')!.data[0]!)) < 1e-5 * Math.abs(loss),
+        `loss ${loss}`,
+      );
       let checked = 0;
       for (const [name, g] of grads) {
         const torchLayout = tf.tidy(() =>
