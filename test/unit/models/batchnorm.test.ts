@@ -24,8 +24,14 @@ function relErr(a: Float32Array, b: Float32Array): number {
 for (const backend of ['wasm', 'cpu'] as const) {
   describe(`batchNormTrain (custom gradient) vs autograd on ${backend}`, function () {
     this.timeout(30000);
+    let previous = '';
     before(async () => {
+      previous = tf.getBackend() ?? '';
       await initBackend(backend);
+    });
+    // Leave the process on the backend it had: other test files share it.
+    after(async () => {
+      if (previous) await tf.setBackend(previous);
     });
 
     it('forward, dx, dγ, dβ and the batch statistics', () => {

@@ -62,8 +62,14 @@ function nhwc(t: { shape: number[]; data: Float32Array }): tf.Tensor4D {
 for (const backend of ['wasm', 'cpu'] as const) {
   describe(`ResNet vs torchvision (oracle fixtures) on ${backend}`, function () {
     this.timeout(60000);
+    let previous = '';
     before(async () => {
+      previous = tf.getBackend() ?? '';
       await initBackend(backend);
+    });
+    // Leave the process on the backend it had: other test files share it.
+    after(async () => {
+      if (previous) await tf.setBackend(previous);
     });
 
     for (const c of cases) {
