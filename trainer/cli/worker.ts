@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { describeError, exitCodeOf } from '../errors.js';
 import { log } from '../log.js';
 import { loadTrainingRecipeFile } from '../recipe/load.js';
-import { train } from '../train.js';
+import { StoppedError, train } from '../train.js';
 import { workerConfigFromEnv } from '../worker-config.js';
 
 /**
@@ -41,10 +41,13 @@ export function register(program: Command): void {
           loaderThreads: opts.loaderThreads,
         });
       } catch (err) {
-        log.error(
-          { rank: cfg.rank, err: describeError(err), exitCode: exitCodeOf(err) },
-          'worker failed',
-        );
+        if (err instanceof StoppedError) log.info({ rank: cfg.rank }, err.message);
+        else {
+          log.error(
+            { rank: cfg.rank, err: describeError(err), exitCode: exitCodeOf(err) },
+            'worker failed',
+          );
+        }
         process.exitCode = exitCodeOf(err);
         // A failed rank must exit (the operator reads its exit code), even if sockets or
         // worker threads would keep the process alive.
