@@ -16,6 +16,7 @@ import { isGeneratedDataUri } from '../data/resolve.js';
 import { INDEX_FILE, readIndex } from '../data/shard-index.js';
 import { SHAPE_CLASSES, SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import { loadTrainingRecipeFile, nameFromSource } from '../recipe/load.js';
+import { measureStepSeconds } from '../step-timing.js';
 import { LocalStorage } from '../storage/local-storage.js';
 import type { TrainingRecipeSpec } from '../recipe/schema.js';
 import type { Command } from 'commander';
@@ -30,6 +31,8 @@ interface PlanFlags {
   valSamples?: string;
   numClasses?: string;
   json?: boolean;
+  measure?: boolean;
+  backend?: string;
 }
 
 export function register(program: Command): void {
@@ -50,6 +53,11 @@ export function register(program: Command): void {
       `number of classes (default: from a local index.json, else ${IMAGENET_CLASSES})`,
     )
     .option('--json', 'print the plan as JSON')
+    .option(
+      '--measure',
+      'time a few training steps on this machine and estimate the duration (one worker per device)',
+    )
+    .option('--backend <name>', 'backend for --measure (default: the one a worker would pick)')
     .action(async (file: string, flags: PlanFlags) => {
       process.stdout.write(await runPlan(file, flags));
     });
@@ -68,6 +76,29 @@ export async function runPlan(file: string, flags: PlanFlags): Promise<string> {
     valSamples: counts.valSamples,
     numClasses: counts.numClasses,
   });
+  if (flags.measure) {
+    const timing = await measureStepSeconds(spec.recipe, counts.numClasses ?? 1000, {
+      ...(flags.backend ? { backend: flags.backend } : {}),
+    });
+    // Training steps plus evaluation (a forward pass costs about a third of a step) of model
+    // and EMA each epoch; the all-reduce is not included (it overlaps little on CPU, and on
+    // GPUs it depends on the network).
+    const evalSteps =
+      plan.valSamplesPerRank === null
+        ? 0
+        : Math.ceil(plan.valSamplesPerRank / spec.recipe.batchSize) *
+          (spec.recipe.modelEma ? 2 : 1) *
+          spec.recipe.epochs;
+    plan.estimatedSeconds = timing.secondsPerStep * (plan.totalSteps + evalSteps / 3);
+    plan.warnings.push(
+      `estimated time from ${timing.steps} measured steps on this machine (${timing.backend}, ` +
+        `${timing.secondsPerStep.toFixed(3)} s per step of ${spec.recipe.batchSize}` +
+        (timing.measuredBatch !== spec.recipe.batchSize
+          ? `, scaled from batch ${timing.measuredBatch}`
+          : '') +
+        `), one worker per device; all-reduce and data loading not included`,
+    );
+  }
   const name = metadata.name ?? nameFromSource(file);
   if (flags.json) {
     return `${JSON.stringify({ recipe: name, source: file, countsNote: counts.note, ...plan }, null, 2)}\n`;
@@ -246,7 +277,11 @@ function renderPlan(
     ],
   ];
   if (plan.estimatedSeconds !== undefined) {
-    rows.push(['estimated time', `${(plan.estimatedSeconds / 3600).toFixed(1)} h`]);
+    const s = plan.estimatedSeconds;
+    rows.push([
+      'estimated time',
+      s < 3600 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(1)} h`,
+    ]);
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);

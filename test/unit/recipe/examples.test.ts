@@ -111,9 +111,13 @@ describe('examples', () => {
     assert.ok(r.weightDecay > 0);
 
     const plan = planRecipe(spec, { trainSamples: 2048, valSamples: 512, numClasses: 10 });
-    // The LR is the final recipe's, scaled linearly to this global batch: no LR warning.
-    assert.equal(r.lr, (0.5 * plan.globalBatch) / 1024);
-    assert.ok(!plan.warnings.some((w) => w.includes('lr ')), plan.warnings.join('\n'));
+    // A few-minute run uses a larger LR than linear scaling of the final recipe's would give;
+    // plan says so.
+    assert.ok(r.lr > (0.5 * plan.globalBatch) / 1024);
+    assert.ok(
+      plan.warnings.some((w) => w.includes('not scaled automatically')),
+      plan.warnings.join('\n'),
+    );
     // The EMA is updated several times per epoch and really averages (decay well below 1, above 0).
     assert.ok(plan.emaUpdatesPerEpoch >= 4, `${plan.emaUpdatesPerEpoch}`);
     assert.ok(plan.emaDecay! > 0.5 && plan.emaDecay! < 0.99, `${plan.emaDecay}`);
