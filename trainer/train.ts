@@ -281,12 +281,7 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
           etaSeconds: 0,
           loss: last?.trainLoss ?? null,
           lr: last?.lr ?? 0,
-          metrics: {
-            acc1: last?.acc1 ?? null,
-            acc5: last?.acc5 ?? null,
-            emaAcc1: last?.emaAcc1 ?? null,
-            emaAcc5: last?.emaAcc5 ?? null,
-          },
+          metrics: metricsOf(last),
           lastCheckpoint: run.lastCheckpoint,
           weights: weightsUri,
         },
@@ -295,10 +290,7 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
     }
     await group.barrier();
     const summary: RunSummary = {
-      acc1: last?.acc1 ?? null,
-      acc5: last?.acc5 ?? null,
-      emaAcc1: last?.emaAcc1 ?? null,
-      emaAcc5: last?.emaAcc5 ?? null,
+      ...metricsOf(last),
       weights: weightsUri,
       report: reportUri,
       epochs: recipe.epochs,
@@ -460,12 +452,7 @@ async function reportProgress(
       etaSeconds: live?.eta ?? null,
       loss: live?.loss ?? last?.trainLoss ?? null,
       lr: lrAtEpoch(run.recipe, Math.min(epoch, run.recipe.epochs - 1)),
-      metrics: {
-        acc1: last?.acc1 ?? null,
-        acc5: last?.acc5 ?? null,
-        emaAcc1: last?.emaAcc1 ?? null,
-        emaAcc5: last?.emaAcc5 ?? null,
-      },
+      metrics: metricsOf(last),
       lastCheckpoint: run.lastCheckpoint,
       weights: null,
     },
@@ -519,6 +506,21 @@ async function evaluate(run: Run, model: ResNetModel): Promise<EvalResult> {
   }
   const { acc1, acc5 } = accuracyFromCounts(total);
   return { acc1, acc5, count: total.count, biased };
+}
+
+/** The last epoch's accuracies, null where not measured yet. */
+function metricsOf(row: EpochMetrics | null | undefined): {
+  acc1: number | null;
+  acc5: number | null;
+  emaAcc1: number | null;
+  emaAcc5: number | null;
+} {
+  return {
+    acc1: row?.acc1 ?? null,
+    acc5: row?.acc5 ?? null,
+    emaAcc1: row?.emaAcc1 ?? null,
+    emaAcc5: row?.emaAcc5 ?? null,
+  };
 }
 
 function copyEmaInto(ema: ModelEma, target: ResNetModel): void {
