@@ -7,6 +7,7 @@
 // objects, finalizes namespaces or creates default ServiceAccounts; pods are bound by
 // test/support/node-agent.ts. Binaries come from KUBEBUILDER_ASSETS, envtest's
 // TEST_ASSET_* variables, or $RINGMASTER_CACHE/bin (built by .ci/setup.d/30-kube.sh).
+import { freePort } from '../../trainer/local/ports.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
@@ -18,7 +19,6 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -84,19 +84,7 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-/** Ports the kernel hands out for port 0 are free right now (a race is possible, but rare). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 interface Managed {
   name: string;

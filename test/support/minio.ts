@@ -3,10 +3,10 @@
  * directory. The binary comes from MINIO_BIN or $RINGMASTER_CACHE/bin/minio (built by
  * .ci/setup.d/20-minio.sh); `minioBinary()` is undefined when neither exists so tests can skip.
  */
+import { freePort } from '../../trainer/local/ports.js';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -22,16 +22,7 @@ export function minioBinary(): string | undefined {
   return candidates.find((c): c is string => !!c && existsSync(c));
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface MinioServer {
   endpoint: string;

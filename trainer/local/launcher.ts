@@ -8,13 +8,13 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, RingmasterError } from '../errors.js';
 import { formatProgressLine } from '../report/progress.js';
 import type { RunSummary, WorkerMessage } from './messages.js';
+import { freePort } from './ports.js';
 
 const BIN = fileURLToPath(new URL('../../bin/ringmaster.js', import.meta.url));
 
@@ -49,18 +49,6 @@ export class LaunchError extends RingmasterError {
   ) {
     super(message);
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => res(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
 }
 
 interface WorkerProc {
