@@ -10,6 +10,15 @@ import {
   welch,
   welchInterval,
 } from '../../bench/learning/stats.js';
+import type { SeedResult, SideResult } from '../../bench/learning/summary.js';
+import {
+  emaRatio,
+  formatSummary,
+  parseSeeds,
+  sideResult,
+  summarize,
+  summaryJson,
+} from '../../bench/learning/summary.js';
 
 const close = (actual: number, expected: number, tol: number, what = '') =>
   assert.ok(
@@ -125,5 +134,117 @@ describe('bench/learning/stats', () => {
     assert.equal(docs.level, 0.95);
     const ci90 = welchInterval(RM_EMA, TORCH_EMA, 0.9);
     assert.ok(ci90.halfWidth < docs.halfWidth);
+  });
+});
+
+// docs/learning.md's six seeds per side (model Acc@1, EMA Acc@1, last-epoch loss).
+const DOCS_TORCH: [number, number, number][] = [
+  [52.6, 48.4, 1.833],
+  [47.2, 46.9, 1.894],
+  [51.5, 53.65, 1.933],
+  [45.45, 46.2, 1.908],
+  [50.55, 52.95, 1.918],
+  [40.85, 40.6, 1.874],
+];
+const DOCS_RM: [number, number, number][] = [
+  [42.9, 45.15, 1.895],
+  [49.0, 45.6, 1.868],
+  [49.05, 52.45, 1.851],
+  [42.9, 42.55, 1.861],
+  [49.35, 50.6, 1.81],
+  [41.25, 43.4, 1.841],
+];
+
+const side = ([acc1, emaAcc1, trainLoss]: [number, number, number]): SideResult =>
+  sideResult(
+    [
+      { epoch: 0, acc1: 10, emaAcc1: 9, trainLoss: 2.3 },
+      { epoch: 1, acc1, emaAcc1, trainLoss },
+    ],
+    1,
+  );
+
+function docsSeeds(skip?: 'pytorch' | 'ringmaster'): SeedResult[] {
+  return DOCS_TORCH.map((t, seed) => {
+    const pytorch = skip === 'pytorch' ? null : side(t);
+    const ringmaster = skip === 'ringmaster' ? null : side(DOCS_RM[seed]!);
+    return {
+      seed,
+      dir: `/tmp/seed-${seed}`,
+      pytorch,
+      ringmaster,
+      emaRatio: emaRatio(pytorch, ringmaster),
+    };
+  });
+}
+
+describe('bench/learning/summary', () => {
+  it('parses BENCH_SEEDS / BENCH_SEED', () => {
+    assert.deepEqual(parseSeeds(undefined, undefined), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(parseSeeds('', ''), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(parseSeeds('3, 7,11', undefined), [3, 7, 11]);
+    assert.deepEqual(parseSeeds(undefined, '4'), [4]);
+    assert.throws(() => parseSeeds('1,2', '3'), /not both/);
+    assert.throws(() => parseSeeds('1,x', undefined), /BENCH_SEEDS must be/);
+    assert.throws(() => parseSeeds('1,-2', undefined), /BENCH_SEEDS must be/);
+    assert.throws(() => parseSeeds('1,,2', undefined), /BENCH_SEEDS must be/);
+    assert.throws(() => parseSeeds('1,1', undefined), /repeats/);
+    assert.throws(() => parseSeeds(undefined, '1,2'), /BENCH_SEEDS for a list/);
+  });
+
+  it('reproduces the six-seed figures of docs/learning.md', () => {
+    const s = summarize(docsSeeds());
+    close(s.pytorch!.emaAcc1.mean!, 48.12, 0.005);
+    close(s.pytorch!.emaAcc1.sd!, 4.81, 0.005);
+    close(s.ringmaster!.acc1.mean!, 45.74, 0.005);
+    close(s.ringmaster!.acc1.sd!, 3.77, 0.005);
+    close(s.ringmaster!.trainLoss.mean!, 1.854, 0.0005);
+    close(s.ratio!, 0.969, 0.0005);
+    close(s.comparison!.acc1.ratioOfMeans!, 0.952, 0.0005);
+    close(s.comparison!.emaAcc1.t!, -0.584066677201859, 1e-12);
+    close(s.comparison!.emaAcc1.df!, 9.676999816617238, 1e-12);
+    close(s.comparison!.acc1.t!, -0.96, 0.005);
+    close(s.comparison!.emaAcc1.ci95.halfWidth!, 5.7, 0.05);
+    close(s.seeds[0]!.emaRatio!, 45.15 / 48.4, 1e-12);
+    const text = formatSummary(s);
+    const lines = text.trimEnd().split('\n');
+    assert.equal(lines.at(-1), `ratio=${(46.625 / 48.11666666666667).toFixed(4)}`);
+    assert.equal(lines.at(-1), 'ratio=0.9690');
+    assert.match(text, /ratio of means: EMA Acc@1 0\.9690, Acc@1 0\.952\d/);
+    assert.match(text, /EMA Acc@1: -1\.49 \(Welch t -0\.58, df 9\.7; 95% CI \[-7\.\d\d, 4\.\d\d\]/);
+    assert.match(
+      text,
+      /\n {4}0 │  52\.60  48\.40  1\.833 │  42\.90  45\.15  1\.895 │    0\.9329\n/,
+    );
+  });
+
+  it('with one side skipped: that side’s stats and ratio=n/a', () => {
+    const s = summarize(docsSeeds('pytorch'));
+    assert.equal(s.pytorch, null);
+    assert.equal(s.comparison, null);
+    assert.equal(s.ratio, null);
+    close(s.ringmaster!.emaAcc1.mean!, 46.625, 1e-12);
+    const text = formatSummary(s);
+    assert.match(text, /pytorch {4}did not run/);
+    assert.match(text, /ringmaster Acc@1 45\.74 ± 3\.77 \(n 6\)/);
+    assert.equal(text.trimEnd().split('\n').at(-1), 'ratio=n/a (one side did not run)');
+  });
+
+  it('one seed: no sd or test, but a ratio; summary.json stays valid JSON', () => {
+    const s = summarize(docsSeeds().slice(0, 1));
+    assert.equal(s.pytorch!.emaAcc1.sd, null);
+    assert.equal(s.comparison!.emaAcc1.t, null);
+    close(s.ratio!, 45.15 / 48.4, 1e-12);
+    assert.equal(formatSummary(s).trimEnd().split('\n').at(-1), 'ratio=0.9329');
+    const json = JSON.parse(summaryJson(s, { seeds: [0] })) as {
+      config: { seeds: number[] };
+      ratio: number;
+      comparison: { emaAcc1: { df: number | null } };
+      seeds: { pytorch: { epochs: unknown[] } }[];
+    };
+    assert.deepEqual(json.config.seeds, [0]);
+    assert.equal(json.comparison.emaAcc1.df, null);
+    close(json.ratio, 45.15 / 48.4, 1e-12);
+    assert.equal(json.seeds[0]!.pytorch.epochs.length, 2);
   });
 });
