@@ -1,7 +1,8 @@
 /**
  * `npm run bench:allreduce`: ring all-reduce between N processes on this machine, for
- * Ringmaster (gRPC), torch.distributed + gloo (the peer) and the same ring over raw TCP (the
- * ceiling), in one run. Prints time, algbw and busbw (nccl-tests definitions: algbw = S/t,
+ * Ringmaster (its TCP data plane, the default), Ringmaster with frames on the gRPC Pull
+ * stream, torch.distributed + gloo (the peer) and raw TCP moving the same bytes with no
+ * arithmetic (the ceiling), in one run. Prints time, algbw and busbw (nccl-tests definitions: algbw = S/t,
  * busbw = algbw·2(N−1)/N) and ends with `ratio=<Ringmaster busbw / gloo busbw, N=2, 100 MiB>`.
  *
  * Env: RINGMASTER_PYTHON (a python with torch; default $RINGMASTER_CACHE/venv/bin/python),
@@ -40,7 +41,7 @@ async function freePort(): Promise<number> {
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const port = (s.address() as net.AddressInfo).port;
     await new Promise<void>((r) => s.close(() => r()));
-    if (port < 65000) return port; // the TCP ring uses port+1+rank
+    if (port < 65000) return port; // the worker also uses port+1 … port+3+N
   }
 }
 
@@ -108,7 +109,14 @@ for (const N of worlds) {
       '--import',
       'tsx',
       path.join(here, 'worker.ts'),
-      JSON.stringify({ rank, worldSize: N, port, sizes, iters, transports: ['ringmaster', 'tcp'] }),
+      JSON.stringify({
+        rank,
+        worldSize: N,
+        port,
+        sizes,
+        iters,
+        transports: ['ringmaster', 'ringmaster-grpc', 'tcp'],
+      }),
     ],
   ]);
   for (const [impl, list] of Object.entries(node)) for (const t of list) rows.push({ impl, N, t });
@@ -135,13 +143,13 @@ const busbw = (r: { N: number; t: Timed }): number =>
 const cpuBusbw = (r: { N: number; t: Timed }): number =>
   (r.t.bytes / r.t.cpuS / 1e9) * ((2 * (r.N - 1)) / r.N);
 console.log(
-  'impl        N  size       time(ms)  algbw(GB/s)  busbw(GB/s)  cpu/rank(ms)  busbw@cpu(GB/s)',
+  'impl             N  size       time(ms)  algbw(GB/s)  busbw(GB/s)  cpu/rank(ms)  busbw@cpu(GB/s)',
 );
 for (const r of rows) {
   const algbw = r.t.bytes / r.t.medianS / 1e9;
   console.log(
     [
-      r.impl.padEnd(10),
+      r.impl.padEnd(15),
       String(r.N).padStart(2),
       sizeLabel(r.t.bytes).padEnd(8),
       fmt(r.t.medianS * 1000, 1).padStart(10),
@@ -188,14 +196,14 @@ console.log(
   `# scaling model, all-reduce of ResNet50 gradients (${fmt(RESNET50_BYTES / 1e6, 1)} MB), seconds:`,
 );
 console.log(
-  `impl        B_cpu(GB/s)  alpha(ms)  ${modelWorlds.flatMap((n) => linkGbE.map((g) => `N=${n}@${g}GbE`.padStart(12))).join(' ')}`,
+  `impl             B_cpu(GB/s)  alpha(ms)  ${modelWorlds.flatMap((n) => linkGbE.map((g) => `N=${n}@${g}GbE`.padStart(12))).join(' ')}`,
 );
 const ideal = (n: number, gbe: number): number =>
   ((2 * (n - 1)) / n) * (RESNET50_BYTES / ((gbe * 1e9) / 8));
 console.log(
-  `${'ideal'.padEnd(10)}  ${'-'.padStart(11)}  ${'-'.padStart(9)}  ${modelWorlds.flatMap((n) => linkGbE.map((g) => fmt(ideal(n, g), 3).padStart(12))).join(' ')}`,
+  `${'ideal'.padEnd(15)}  ${'-'.padStart(11)}  ${'-'.padStart(9)}  ${modelWorlds.flatMap((n) => linkGbE.map((g) => fmt(ideal(n, g), 3).padStart(12))).join(' ')}`,
 );
-for (const impl of ['ringmaster', 'tcp', 'gloo']) {
+for (const impl of ['ringmaster', 'ringmaster-grpc', 'tcp', 'gloo']) {
   const big = rows.find((x) => x.impl === impl && x.N === 2 && x.t.bytes === 100 * MiB);
   const tiny = rows.find((x) => x.impl === impl && x.N === 2 && x.t.bytes === 4);
   if (!big || !tiny) continue;
@@ -204,7 +212,7 @@ for (const impl of ['ringmaster', 'tcp', 'gloo']) {
   const model = (n: number, gbe: number): number =>
     2 * (n - 1) * (alpha + RESNET50_BYTES / n / Math.min((gbe * 1e9) / 8, bCpu));
   console.log(
-    `${impl.padEnd(10)}  ${fmt(bCpu / 1e9, 3).padStart(11)}  ${fmt(alpha * 1000, 2).padStart(9)}  ${modelWorlds.flatMap((n) => linkGbE.map((g) => fmt(model(n, g), 3).padStart(12))).join(' ')}`,
+    `${impl.padEnd(15)}  ${fmt(bCpu / 1e9, 3).padStart(11)}  ${fmt(alpha * 1000, 2).padStart(9)}  ${modelWorlds.flatMap((n) => linkGbE.map((g) => fmt(model(n, g), 3).padStart(12))).join(' ')}`,
   );
 }
 console.log(`ratio=${rm !== undefined && gl !== undefined ? fmt(rm / gl, 3) : 'n/a'}`);

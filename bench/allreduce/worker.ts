@@ -1,12 +1,10 @@
 /**
- * One rank of the all-reduce benchmark: Ringmaster's gRPC group, then the same ring over
- * raw TCP, on the same sizes. Rank 0 prints one JSON line with the per-size times.
+ * One rank of the all-reduce benchmark: Ringmaster's group with its TCP data plane (the
+ * default), the same group with frames on the gRPC Pull stream, and the raw-TCP ceiling, on
+ * the same sizes. Rank 0 prints one JSON line with the per-size times.
  */
-import { connectGroup } from '../../trainer/comm/index.js';
-import { Flat } from '../../trainer/comm/flat.js';
-import { Kind } from '../../trainer/comm/frame.js';
-import { ringAllGather, ringAllReduce, type Link } from '../../trainer/comm/ring.js';
-import { TcpLink } from './tcp-link.js';
+import { connectGroup, type Group } from '../../trainer/comm/index.js';
+import { ceilingRing } from './tcp-link.js';
 
 interface Cfg {
   rank: number;
@@ -15,7 +13,7 @@ interface Cfg {
   sizes: number[];
   iters: number[];
   chunkBytes?: number;
-  transports: ('ringmaster' | 'tcp')[];
+  transports: ('ringmaster' | 'ringmaster-grpc' | 'tcp')[];
 }
 
 const cfg = JSON.parse(process.argv[2]!) as Cfg;
@@ -70,47 +68,51 @@ function maxOver(pieces: Uint8Array[], n: number): number[] {
 }
 
 const result: Record<string, Timed[]> = {};
-if (cfg.transports.includes('ringmaster')) {
-  const g = await connectGroup({
+const group = (transport: 'tcp' | 'grpc', port: number): Promise<Group> =>
+  connectGroup({
     rank: cfg.rank,
     worldSize: cfg.worldSize,
-    coordinator: `127.0.0.1:${cfg.port}`,
-    listen: cfg.rank === 0 ? `127.0.0.1:${cfg.port}` : '127.0.0.1:0',
-    token: 'bench',
+    coordinator: `127.0.0.1:${port}`,
+    listen: cfg.rank === 0 ? `127.0.0.1:${port}` : '127.0.0.1:0',
+    dataListen: '127.0.0.1:0',
+    token: 'bench-token-bench-token',
     generation: 1,
+    transport,
     deadlines: { rendezvousMs: 60_000, opMs: 60_000 },
     ...(cfg.chunkBytes ? { chunkBytes: cfg.chunkBytes } : {}),
   });
-  result.ringmaster = await measure(
+const gatherMaxOn =
+  (g: Group) =>
+  async (t: number[]): Promise<number[]> =>
+    maxOver(await g.allGather(new Uint8Array(new Float64Array(t).buffer)), t.length);
+
+// Each transport gets a group of its own (ports: base, base+1, base+2 for the coordinators).
+const impls = [
+  ['ringmaster', 'tcp'],
+  ['ringmaster-grpc', 'grpc'],
+] as const;
+for (const [k, [name, transport]] of impls.entries()) {
+  if (!cfg.transports.includes(name)) continue;
+  const g = await group(transport, cfg.port + k);
+  result[name] = await measure(
     (x) => g.allReduce(x),
     () => g.barrier(),
-    async (t) => maxOver(await g.allGather(new Uint8Array(new Float64Array(t).buffer)), t.length),
+    gatherMaxOn(g),
   );
   await g.close();
 }
 if (cfg.transports.includes('tcp')) {
+  // The ceiling moves bytes only; a Ringmaster group times it (barrier, max over ranks).
   const N = cfg.worldSize;
-  const base = cfg.port + 1;
-  const { link, close } = await TcpLink.ring(base + cfg.rank, base + ((cfg.rank + 1) % N), 60_000);
-  const ctx = {
-    rank: cfg.rank,
-    worldSize: N,
-    generation: 1,
-    chunkBytes: cfg.chunkBytes ?? 1 << 20,
-  };
-  let op = 0;
-  const gather = (l: Link, bytes: Uint8Array) =>
-    ringAllGather(l, ctx, ++op, bytes, Kind.allGatherU8);
+  const g = await group('tcp', cfg.port + 2);
+  const base = cfg.port + 3;
+  const ring = await ceilingRing(N, base + cfg.rank, base + ((cfg.rank - 1 + N) % N));
   result.tcp = await measure(
-    async (x) => {
-      const flat = new Flat([x]);
-      await ringAllReduce(link, ctx, ++op, flat, 0, x.length, x.length, false);
-    },
-    async () => {
-      await gather(link, new Uint8Array(0));
-    },
-    async (t) => maxOver(await gather(link, new Uint8Array(new Float64Array(t).buffer)), t.length),
+    (x) => ring.move(x.byteLength),
+    () => g.barrier(),
+    gatherMaxOn(g),
   );
-  close();
+  ring.close();
+  await g.close();
 }
 if (cfg.rank === 0) process.stdout.write(JSON.stringify(result) + '\n');

@@ -1,3 +1,5 @@
+import { addInto } from './sum.js';
+
 /**
  * A list of Float32Arrays seen as one flat vector, so a collective can fuse many tensors
  * into one ring pass without copying them into a bucket first: chunks are gathered straight
@@ -50,10 +52,24 @@ export class Flat {
     });
   }
 
+  /**
+   * The bytes of elements [start, start+len) without a copy, when one array holds them all;
+   * undefined when they span arrays (gatherBytes then).
+   */
+  viewBytes(start: number, len: number): Uint8Array | undefined {
+    let result: Uint8Array | undefined;
+    let pieces = 0;
+    this.each(start, len, (a, from, to) => {
+      pieces++;
+      result = new Uint8Array(a.buffer, a.byteOffset + from * 4, (to - from) * 4);
+    });
+    return pieces === 1 ? result : undefined;
+  }
+
   /** this[start + i] += src[i]. */
   add(start: number, src: Float32Array): void {
     this.each(start, src.length, (a, from, to, at) => {
-      for (let i = from, j = at; i < to; i++, j++) a[i]! += src[j]!;
+      addInto(a.subarray(from, to), src.subarray(at, at + (to - from)));
     });
   }
 

@@ -1,10 +1,13 @@
 /**
- * A process group over gRPC: rendezvous at rank 0, then a ring in which every rank pulls
- * the frames of its predecessor through one server stream. The group runs collectives one
- * at a time, in call order; the first failure breaks the group for good (a ring cannot take
- * a member back: the trainer exits with the retryable code and the whole group restarts).
+ * A process group: rendezvous and liveness over gRPC at rank 0, then a ring in which every
+ * rank takes the frames of its predecessor over one stream — a TCP connection it opens to
+ * the predecessor's data port (the default, tcp.ts) or the gRPC Pull stream. The group runs
+ * collectives one at a time, in call order; the first failure breaks the group for good (a
+ * ring cannot take a member back: the trainer exits with the retryable code and the whole
+ * group restarts).
  */
 import type { Http2Session } from 'node:http2';
+import type net from 'node:net';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { InputError, RingmasterError } from '../errors.js';
@@ -34,6 +37,15 @@ import {
   type PullRequest,
 } from './proto.js';
 import { Coordinator, HeartbeatClient, joinGroup } from './rendezvous.js';
+import {
+  REFUSE_FAILED_PRECONDITION,
+  REFUSE_UNAUTHENTICATED,
+  TcpDataServer,
+  TcpLink,
+  tokenMatches,
+  type DataHello,
+  type DataHelloReply,
+} from './tcp.js';
 import {
   ringAllGather,
   ringAllReduce,
@@ -78,6 +90,17 @@ export interface GroupOptions {
   chunkBytes?: number;
   /** Optional mutual TLS; plaintext when absent (the token still authenticates). */
   tls?: TlsOptions;
+  /**
+   * How frames travel: 'tcp' (default), one TCP connection per neighbour pair next to the
+   * gRPC control plane, about 3× cheaper in CPU; or 'grpc', the Collective.Pull stream.
+   * Every rank of a group must use the same.
+   */
+  transport?: 'tcp' | 'grpc';
+  /**
+   * Where the TCP data plane listens. Default: the listen host, on the listen port + 1 (a
+   * fixed port, so a NetworkPolicy can name it), or any free port when that port is 0.
+   */
+  dataListen?: string;
   logger?: Logger;
 }
 
@@ -123,6 +146,8 @@ interface Resolved {
   bucketElems: number;
   chunkBytes: number;
   tls: TlsOptions | undefined;
+  transport: 'tcp' | 'grpc';
+  dataListen: string;
   log: Logger;
 }
 
@@ -153,12 +178,28 @@ function resolve(opts: GroupOptions): Resolved {
   if (!(d.rendezvousMs > 0))
     issues.push({ path: 'deadlines.rendezvousMs', message: 'must be > 0' });
   if (!(d.opMs > 0)) issues.push({ path: 'deadlines.opMs', message: 'must be > 0' });
+  const transport = opts.transport ?? 'tcp';
+  if (transport !== 'tcp' && transport !== 'grpc') {
+    issues.push({
+      path: 'transport',
+      message: `must be "tcp" or "grpc", not "${String(transport)}"`,
+    });
+  }
+  const listen = opts.listen ?? (opts.rank === 0 ? opts.coordinator : '0.0.0.0:0');
+  let dataListen = opts.dataListen;
+  if (dataListen === undefined && /^.*:\d+$/.test(listen)) {
+    const [h, p] = splitHostPort(listen);
+    dataListen = `${h}:${p === 0 ? 0 : p + 1}`;
+  }
+  if (transport === 'tcp' && opts.worldSize > 1 && !/^.*:\d+$/.test(dataListen ?? '')) {
+    issues.push({ path: 'dataListen', message: `"${dataListen}" is not host:port` });
+  }
   if (issues.length > 0) throw new InputError('invalid process-group options', issues);
   return {
     rank: opts.rank,
     worldSize: opts.worldSize,
     coordinator: opts.coordinator,
-    listen: opts.listen ?? (opts.rank === 0 ? opts.coordinator : '0.0.0.0:0'),
+    listen,
     advertise: opts.advertise ?? (opts.rank === 0 ? opts.coordinator : undefined),
     token: opts.token,
     generation: opts.generation,
@@ -167,6 +208,8 @@ function resolve(opts: GroupOptions): Resolved {
     bucketElems: Math.max(1, Math.floor(bucketBytes / 4)),
     chunkBytes,
     tls: opts.tls,
+    transport,
+    dataListen: dataListen ?? '0.0.0.0:0',
     log: (opts.logger ?? rootLog).child({ component: 'comm', rank: opts.rank }),
   };
 }
@@ -300,15 +343,20 @@ class RingGroup implements Group {
   private readonly log: Logger;
   private readonly tokenOk: (md: grpc.Metadata) => boolean;
   private readonly server: grpc.Server;
-  private readonly link: GrpcLink;
+  /** The active data path: `tcpLink` or `grpcLink`. */
+  private readonly link: GrpcLink | TcpLink;
+  private readonly grpcLink: GrpcLink;
+  private readonly tcpLink: TcpLink | undefined;
+  private dataServer: TcpDataServer | undefined;
+  private dataAddress = '';
   private coordinator: Coordinator | undefined;
   private heartbeat: HeartbeatClient | undefined;
   private inClient: grpc.Client | undefined;
   private inCall: grpc.ClientReadableStream<Frame> | undefined;
   private addresses: string[] = [];
   private address = '?';
-  private successorArrived!: (call: grpc.ServerWritableStream<PullRequest, OutFrame>) => void;
-  private readonly successorPromise: Promise<grpc.ServerWritableStream<PullRequest, OutFrame>>;
+  private successorArrived!: () => void;
+  private readonly successorPromise: Promise<void>;
   private tail: Promise<unknown> = Promise.resolve();
   private opSeq = 0;
   private failure: Error | undefined;
@@ -323,27 +371,30 @@ class RingGroup implements Group {
     this.log = o.log;
     this.tokenOk = tokenChecker(o.token);
     this.server = new grpc.Server(SERVER_OPTIONS);
-    this.link = new GrpcLink(
-      o.opMs,
-      (ms) => {
-        const p = this.predecessor();
-        return new PeerError(
-          `no data from rank ${p} (${this.addresses[p]}) for ${(ms / 1000).toFixed(1)} s ` +
-            `(peer stalled or dead; deadline opMs=${o.opMs})`,
-          p,
-          this.addresses[p] ?? '?',
-        );
-      },
-      (ms) => {
-        const s = this.successor();
-        return new PeerError(
-          `rank ${s} (${this.addresses[s]}) took no data for ${(ms / 1000).toFixed(1)} s ` +
-            `(peer stalled or dead; deadline opMs=${o.opMs})`,
-          s,
-          this.addresses[s] ?? '?',
-        );
-      },
-    );
+    const onRecvTimeout = (ms: number): Error => {
+      const p = this.predecessor();
+      return new PeerError(
+        `no data from rank ${p} (${this.addresses[p]}) for ${(ms / 1000).toFixed(1)} s ` +
+          `(peer stalled or dead; deadline opMs=${o.opMs})`,
+        p,
+        this.addresses[p] ?? '?',
+      );
+    };
+    const onSendTimeout = (ms: number): Error => {
+      const s = this.successor();
+      return new PeerError(
+        `rank ${s} (${this.addresses[s]}) took no data for ${(ms / 1000).toFixed(1)} s ` +
+          `(peer stalled or dead; deadline opMs=${o.opMs})`,
+        s,
+        this.addresses[s] ?? '?',
+      );
+    };
+    this.grpcLink = new GrpcLink(o.opMs, onRecvTimeout, onSendTimeout);
+    this.tcpLink =
+      o.transport === 'tcp'
+        ? new TcpLink(o.opMs, o.chunkBytes, onRecvTimeout, onSendTimeout)
+        : undefined;
+    this.link = this.tcpLink ?? this.grpcLink;
     this.successorPromise = new Promise((r) => (this.successorArrived = r));
   }
 
@@ -394,10 +445,12 @@ class RingGroup implements Group {
     const [host] = splitHostPort(o.listen);
     this.address = o.advertise ?? `${WILDCARD.has(host) ? hostname() : host}:${port}`;
     this.log.debug({ listen: o.listen, port, address: this.address }, 'serving collectives');
+    if (this.tcpLink) await this.serveData();
 
     const creds = this.channelCredentials();
+    let dataAddresses: string[] = [];
     if (this.coordinator) {
-      this.coordinator.registerSelf(this.address);
+      this.coordinator.registerSelf(this.address, this.dataAddress);
       this.addresses = await withDeadline(this.coordinator.formation, deadlineAt, () => {
         const missing = this.coordinator!.missingRanks();
         return new RendezvousTimeoutError(
@@ -405,27 +458,49 @@ class RingGroup implements Group {
             `rank(s) ${missing.join(', ')} never joined the coordinator at ${o.coordinator}`,
         );
       });
+      dataAddresses = this.coordinator.dataAddresses();
     } else {
-      this.addresses = await joinGroup(
+      const reply = await joinGroup(
         o.coordinator,
         {
           generation: o.generation,
           rank: o.rank,
           worldSize: o.worldSize,
           address: this.address,
+          dataAddress: this.dataAddress,
         },
         o.token,
         creds,
         deadlineAt,
         this.log,
       );
+      this.addresses = reply.addresses;
+      dataAddresses = reply.dataAddresses ?? [];
     }
     this.link.predecessorName = this.name(this.predecessor());
     this.link.successorName = this.name(this.successor());
-    this.log.debug({ addresses: this.addresses }, 'ring formed');
+    this.log.debug({ addresses: this.addresses, dataAddresses }, 'ring formed');
 
-    await this.openInbound(creds, deadlineAt);
-    const out = await withDeadline(
+    if (this.tcpLink) {
+      const p = this.predecessor();
+      const addr = dataAddresses[p] ?? '';
+      if (!addr) {
+        throw new RingmasterError(
+          `${this.name(p)} serves no TCP data plane: every rank of a group must use the same ` +
+            `transport (this one uses "tcp"; see RINGMASTER_COMM_TRANSPORT)`,
+        );
+      }
+      await this.openInboundTcp(this.tcpLink, addr, deadlineAt);
+    } else {
+      if (dataAddresses.some((a) => a)) {
+        throw new RingmasterError(
+          `the group mixes transports: this rank uses "grpc", others "tcp" ` +
+            `(every rank must use the same; see RINGMASTER_COMM_TRANSPORT)`,
+        );
+      }
+      await this.openInbound(creds, deadlineAt);
+    }
+    await withDeadline(
       this.successorPromise,
       deadlineAt,
       () =>
@@ -435,7 +510,6 @@ class RingGroup implements Group {
           this.addresses[this.successor()] ?? '?',
         ),
     );
-    this.link.out = out;
 
     const hbInterval = Math.min(2000, Math.max(100, Math.floor(o.opMs / 5)));
     if (this.coordinator) {
@@ -474,10 +548,18 @@ class RingGroup implements Group {
       );
       return;
     }
-    if (req.rank !== this.successor() || this.link.out || this.closing) {
+    if (this.tcpLink) {
       refuse(
         grpc.status.FAILED_PRECONDITION,
-        `rank ${req.rank} may not pull from rank ${this.rank} (successor is ${this.successor()}, already connected: ${this.link.out !== undefined})`,
+        `rank ${this.rank} sends frames over its TCP data plane, not Pull ` +
+          `(every rank must use the same transport; see RINGMASTER_COMM_TRANSPORT)`,
+      );
+      return;
+    }
+    if (req.rank !== this.successor() || this.grpcLink.out || this.closing) {
+      refuse(
+        grpc.status.FAILED_PRECONDITION,
+        `rank ${req.rank} may not pull from rank ${this.rank} (successor is ${this.successor()}, already connected: ${this.grpcLink.out !== undefined})`,
       );
       return;
     }
@@ -494,7 +576,97 @@ class RingGroup implements Group {
     });
     call.on('error', () => undefined);
     call.sendMetadata(new grpc.Metadata());
-    this.successorArrived(call);
+    this.grpcLink.out = call;
+    this.successorArrived();
+  }
+
+  /** Serves the TCP data plane; the successor dials it and says hello. */
+  private async serveData(): Promise<void> {
+    const o = this.o;
+    const [host, want] = splitHostPort(o.dataListen);
+    const server = new TcpDataServer(
+      o.tls,
+      (h) => this.checkDataHello(h),
+      (sock) => this.acceptData(sock),
+      (msg) => this.log.warn(msg),
+    );
+    this.dataServer = server;
+    const port = await server.listen(host, want).catch((e: Error) => {
+      throw new RingmasterError(
+        `cannot serve the data plane at ${o.dataListen}: ${e.message}` +
+          (want !== 0 ? ' (it takes the port after the listen port; set dataListen)' : ''),
+        { cause: e },
+      );
+    });
+    const [advHost] = splitHostPort(this.address);
+    this.dataAddress = `${advHost}:${port}`;
+    this.log.debug({ dataListen: o.dataListen, dataAddress: this.dataAddress }, 'serving data');
+  }
+
+  private checkDataHello(h: DataHello): DataHelloReply {
+    const no = (code: number, message: string): DataHelloReply => ({ ok: false, code, message });
+    if (!tokenMatches(this.o.token, h.token))
+      return no(REFUSE_UNAUTHENTICATED, 'missing or wrong job token');
+    if (h.generation !== this.generation) {
+      return no(
+        REFUSE_FAILED_PRECONDITION,
+        `stale generation: rank ${this.rank} is at generation ${this.generation}, caller at ${h.generation}`,
+      );
+    }
+    if (h.rank !== this.successor() || this.successorConnected || this.closing) {
+      return no(
+        REFUSE_FAILED_PRECONDITION,
+        `rank ${h.rank} may not take frames from rank ${this.rank} (successor is ${this.successor()}, already connected: ${this.successorConnected})`,
+      );
+    }
+    this.successorConnected = true;
+    return { ok: true, code: 0, message: '' };
+  }
+
+  private successorConnected = false;
+
+  private acceptData(sock: net.Socket): void {
+    this.tcpLink!.attachOut(
+      sock,
+      () =>
+        new PeerError(
+          `${this.name(this.successor())} disconnected from this rank's ring stream`,
+          this.successor(),
+          this.addresses[this.successor()] ?? '?',
+        ),
+    );
+    this.successorArrived();
+  }
+
+  /** Dials the predecessor's data plane; retried while it cannot be reached, until the deadline. */
+  private async openInboundTcp(link: TcpLink, addr: string, deadlineAt: number): Promise<void> {
+    const p = this.predecessor();
+    let backoff = 50;
+    for (;;) {
+      try {
+        await link.connectIn(
+          addr,
+          { generation: this.generation, rank: this.rank, token: this.o.token },
+          this.o.tls,
+          p,
+          Math.max(1, Math.min(10_000, deadlineAt - Date.now())),
+        );
+        return;
+      } catch (e) {
+        if (e instanceof RingmasterError) throw e; // a refusal: retrying cannot help
+        if (Date.now() >= deadlineAt) {
+          throw new PeerError(
+            `rendezvous timed out connecting to the data plane of ${this.name(p)} at ${addr}: ${(e as Error).message}`,
+            p,
+            addr,
+          );
+        }
+      }
+      await new Promise((r) =>
+        setTimeout(r, Math.min(backoff, Math.max(0, deadlineAt - Date.now()))),
+      );
+      backoff = Math.min(backoff * 2, 1000);
+    }
   }
 
   /** Pull from the predecessor; retried while it cannot be reached, until the deadline. */
@@ -536,9 +708,9 @@ class RingGroup implements Group {
       if (outcome === 'ok') {
         this.inClient = client;
         this.inCall = call;
-        call.on('data', (f: Frame) => this.link.inbox.push(f));
+        call.on('data', (f: Frame) => this.grpcLink.inbox.push(f));
         call.on('error', (e: grpc.ServiceError) =>
-          this.link.inbox.end(
+          this.grpcLink.inbox.end(
             new PeerError(
               `lost the ring stream from ${this.name(p)}: ${e.details ?? e.message}`,
               p,
@@ -550,7 +722,7 @@ class RingGroup implements Group {
           ),
         );
         call.on('end', () =>
-          this.link.inbox.end(
+          this.grpcLink.inbox.end(
             new PeerError(`${this.name(p)} closed its ring stream (left the group)`, p, addr),
           ),
         );
@@ -754,14 +926,22 @@ class RingGroup implements Group {
     await this.heartbeat?.stop();
     this.log.debug({ ms: Date.now() - t0 }, 'closing: heartbeats stopped');
     // Let the successor take the frames already queued, then stop serving; bounded.
-    this.link.out?.end();
+    this.grpcLink.out?.end();
     this.inCall?.cancel();
     this.inClient?.close();
     if (this.failure) {
       // A broken ring has nothing worth flushing, and a stalled peer would hold us up.
+      this.tcpLink?.unref();
+      this.tcpLink?.destroy();
+      this.dataServer?.close();
       shutdownNow(this.server);
       this.log.debug({ ms: Date.now() - t0 }, 'process group closed (forced)');
       return;
+    }
+    if (this.tcpLink) {
+      await this.tcpLink.finishOut(CLOSE_GRACE_MS);
+      this.tcpLink.destroy();
+      this.dataServer?.close();
     }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {

@@ -28,10 +28,13 @@ export interface JoinRequest {
   rank: number;
   worldSize: number;
   address: string;
+  /** Empty when this rank takes frames over the gRPC Pull stream. */
+  dataAddress?: string;
 }
 export interface JoinReply {
   generation: number;
   addresses: string[];
+  dataAddresses?: string[];
 }
 export interface HeartbeatRequest {
   generation: number;

@@ -32,6 +32,7 @@ type JoinCallback = (err: grpc.ServiceError | null, reply?: JoinReply) => void;
 
 export class Coordinator {
   private readonly members = new Map<number, string>();
+  private readonly dataMembers = new Map<number, string>();
   private readonly waiting = new Set<JoinCallback>();
   private addresses: string[] | undefined;
   private formedAt = 0;
@@ -54,8 +55,13 @@ export class Coordinator {
   }
 
   /** Rank 0 joins its own group without a call. */
-  registerSelf(address: string): void {
-    this.admit(0, address);
+  registerSelf(address: string, dataAddress = ''): void {
+    this.admit(0, address, dataAddress);
+  }
+
+  /** TCP data-plane addresses by rank ('' for a rank without one); complete once formed. */
+  dataAddresses(): string[] {
+    return Array.from({ length: this.worldSize }, (_, r) => this.dataMembers.get(r) ?? '');
   }
 
   missingRanks(): number[] {
@@ -107,7 +113,11 @@ export class Coordinator {
     if (this.addresses) {
       // A retry after a lost reply is fine; anyone else is too late: a ring cannot take a member back.
       if (this.members.get(req.rank) === req.address) {
-        cb(null, { generation: this.generation, addresses: this.addresses });
+        cb(null, {
+          generation: this.generation,
+          addresses: this.addresses,
+          dataAddresses: this.dataAddresses(),
+        });
       } else {
         cb(
           refuse(
@@ -120,22 +130,25 @@ export class Coordinator {
     }
     this.waiting.add(cb);
     call.on('cancelled', () => this.waiting.delete(cb));
-    this.admit(req.rank, req.address);
+    this.admit(req.rank, req.address, req.dataAddress ?? '');
   }
 
-  private admit(rank: number, address: string): void {
+  private admit(rank: number, address: string, dataAddress: string): void {
     const before = this.members.get(rank);
     if (before !== undefined && before !== address) {
       this.log.warn({ rank, before, address }, 'rank re-joined with a new address');
     }
     this.members.set(rank, address);
+    this.dataMembers.set(rank, dataAddress);
     this.log.debug({ rank, address, joined: this.members.size }, 'rank joined');
     if (this.members.size === this.worldSize && !this.addresses) {
       const addresses: string[] = [];
       for (let r = 0; r < this.worldSize; r++) addresses.push(this.members.get(r)!);
       this.addresses = addresses;
       this.formedAt = Date.now();
-      for (const w of this.waiting) w(null, { generation: this.generation, addresses });
+      const dataAddresses = this.dataAddresses();
+      for (const w of this.waiting)
+        w(null, { generation: this.generation, addresses, dataAddresses });
       this.waiting.clear();
       this.formedResolve(addresses);
     }
@@ -269,7 +282,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /**
  * Joins the group at `coordinator`, retrying with backoff while it cannot be reached (in a
  * fresh pod set its DNS name may not resolve yet), until `deadlineAt`. Returns the ring's
- * addresses by rank.
+ * addresses (and data-plane addresses) by rank.
  */
 export async function joinGroup(
   coordinator: string,
@@ -278,7 +291,7 @@ export async function joinGroup(
   credentials: grpc.ChannelCredentials,
   deadlineAt: number,
   log: Logger,
-): Promise<string[]> {
+): Promise<JoinReply> {
   let backoff = 50;
   let lastError = 'no attempt';
   for (let attempt = 1; ; attempt++) {
@@ -293,7 +306,7 @@ export async function joinGroup(
     const client = new grpc.Client(coordinator, credentials, CHANNEL_OPTIONS);
     try {
       const reply = await unary(client, joinMethod, req, token, Date.now() + remaining);
-      return reply.addresses;
+      return reply;
     } catch (e) {
       const err = e as grpc.ServiceError;
       lastError = err.details ?? err.message;

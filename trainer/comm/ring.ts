@@ -16,8 +16,13 @@ import { Flat } from './flat.js';
 import { float32View, Kind, type Frame, type FrameHeader } from './frame.js';
 
 export interface Link {
-  /** Queues a frame for the successor; `fill` copies the payload before send returns. */
-  send(h: FrameHeader, bytes: number, fill: (dst: Uint8Array) => void): void;
+  /**
+   * Queues a frame for the successor. The payload is either copied by `fill` before send
+   * returns, or — when `view` is given and the link can use it — read from `view` later, up
+   * to flush(): the ring only passes views of memory it does not change before the
+   * successor has received them (see ringAllReduce).
+   */
+  send(h: FrameHeader, bytes: number, fill: (dst: Uint8Array) => void, view?: Uint8Array): void;
   /** The next frame from the predecessor; rejects when the wait deadline passes or the link fails. */
   recv(): Promise<Frame>;
   /**
@@ -26,6 +31,13 @@ export interface Link {
    * serializes the frame) and the caller is free to overwrite its arrays afterwards.
    */
   flush?(): Promise<void>;
+  /** The ring is done with a received frame (its buffer may be reused). */
+  release?(f: Frame): void;
+  /**
+   * Announces where the payload of a frame still to come belongs, so a link that can may
+   * receive it there directly (the frame's `data` is then that very view).
+   */
+  expect?(op: number, step: number, index: number, dst: Uint8Array): void;
   /** "rank 3 (host:port)", for messages. */
   readonly predecessorName: string;
 }
@@ -107,11 +119,36 @@ export async function ringAllReduce(
   });
   const send = (step: number, s: number, c: number): void => {
     const [a, b] = chunkRange(s, c);
-    link.send(header(step, c), (b - a) * 4, (dst) => flat.gatherBytes(a, b - a, dst));
+    link.send(
+      header(step, c),
+      (b - a) * 4,
+      (dst) => flat.gatherBytes(a, b - a, dst),
+      flat.viewBytes(a, b - a),
+    );
   };
   const scratch = { buf: new Float32Array(0) };
+  // The all-gather's frames can land where they belong: announce that before any await.
+  const landed = (f: Frame, a: number, b: number, dst: Uint8Array | undefined): boolean =>
+    dst !== undefined &&
+    f.data.buffer === dst.buffer &&
+    f.data.byteOffset === dst.byteOffset &&
+    f.data.byteLength === (b - a) * 4;
+  const gatherDst: (Uint8Array | undefined)[][] = [];
+  for (let k = 0; k <= N - 2; k++) {
+    const s = mod(r - k, N);
+    const row: (Uint8Array | undefined)[] = [];
+    for (let c = 0; c < nChunks(s); c++) {
+      const [a, b] = chunkRange(s, c);
+      const v = link.expect ? flat.viewBytes(a, b - a) : undefined;
+      if (v) link.expect!(op, N - 1 + k, c, v);
+      row.push(v);
+    }
+    gatherDst.push(row);
+  }
 
-  // Reduce-scatter. Step 0: my own segment r, as it is.
+  // Zero-copy sends are safe here: a chunk's elements change again only when its final value
+  // arrives (all-gather), and that value was computed from what we sent, so by then the
+  // successor has received those bytes. Reduce-scatter. Step 0: my own segment r, as it is.
   for (let c = 0; c < nChunks(r); c++) send(0, r, c);
   for (let k = 0; k <= N - 2; k++) {
     const s = mod(r - 1 - k, N);
@@ -121,6 +158,7 @@ export async function ringAllReduce(
       const [a, b] = chunkRange(s, c);
       expectBytes(link, f, (b - a) * 4);
       flat.add(a, float32View(f.data, scratch));
+      link.release?.(f);
       if (k < N - 2) {
         send(k + 1, s, c);
       } else {
@@ -139,7 +177,10 @@ export async function ringAllReduce(
       expectFrame(link, f, header(step, c));
       const [a, b] = chunkRange(s, c);
       expectBytes(link, f, (b - a) * 4);
-      flat.copy(a, float32View(f.data, scratch));
+      if (!landed(f, a, b, gatherDst[k]![c])) {
+        flat.copy(a, float32View(f.data, scratch));
+        link.release?.(f);
+      }
       if (k < N - 2) send(step + 1, s, c);
     }
   }
@@ -171,7 +212,12 @@ export async function ringBroadcast(
   ];
   const send = (c: number): void => {
     const [a, b] = range(c);
-    link.send(header(c), (b - a) * 4, (dst) => flat.gatherBytes(a, b - a, dst));
+    link.send(
+      header(c),
+      (b - a) * 4,
+      (dst) => flat.gatherBytes(a, b - a, dst),
+      flat.viewBytes(a, b - a),
+    );
   };
   if (ctx.rank === root) {
     for (let c = 0; c < n; c++) send(c);
@@ -186,6 +232,7 @@ export async function ringBroadcast(
     const [a, b] = range(c);
     expectBytes(link, f, (b - a) * 4);
     flat.copy(a, float32View(f.data, scratch));
+    link.release?.(f);
     if (forward) send(c);
   }
   await link.flush?.();
@@ -221,7 +268,7 @@ export async function ringAllGather(
   const own = pieces[r];
   for (let c = 0; c < chunksOf(own.byteLength); c++) {
     const part = own.subarray(c * chunk, Math.min(own.byteLength, (c + 1) * chunk));
-    link.send(header(0, c, own.byteLength), part.byteLength, (dst) => dst.set(part));
+    link.send(header(0, c, own.byteLength), part.byteLength, (dst) => dst.set(part), part);
   }
   for (let k = 0; k <= N - 2; k++) {
     const src = mod(r - 1 - k, N);
@@ -242,10 +289,13 @@ export async function ringAllGather(
         total = chunksOf(f.count);
       }
       expectBytes(link, f, Math.min(piece.byteLength, (c + 1) * chunk) - c * chunk);
+      const n = f.data.byteLength;
       piece.set(f.data, c * chunk);
+      link.release?.(f);
       if (k < N - 2) {
-        const data = f.data;
-        link.send(header(k + 1, c, f.count), data.byteLength, (dst) => dst.set(data));
+        // Forward our copy: `piece` is not written again, `f.data` may be reused.
+        const data = piece.subarray(c * chunk, c * chunk + n);
+        link.send(header(k + 1, c, f.count), data.byteLength, (dst) => dst.set(data), data);
       }
     }
     pieces[src] = piece!;
