@@ -124,6 +124,8 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
     coordinator: cfg.coordinator,
     listen: cfg.listen,
     advertise: cfg.advertise,
+    transport: cfg.transport,
+    ...(cfg.dataListen ? { dataListen: cfg.dataListen } : {}),
     token: cfg.token,
     generation: cfg.generation,
     deadlines: { rendezvousMs: cfg.rendezvousTimeoutMs, opMs: cfg.opTimeoutMs },

@@ -16,6 +16,10 @@ export interface WorkerConfig {
   listen: string;
   /** Address the other ranks use to reach this one. */
   advertise: string;
+  /** How frames travel between ranks (RINGMASTER_COMM_TRANSPORT, default tcp). */
+  transport: 'tcp' | 'grpc';
+  /** Where the TCP data plane listens (RINGMASTER_DATA_LISTEN; default: listen port + 1). */
+  dataListen: string | undefined;
   token: string;
   /** Incremented by whoever restarts the group, so a stale member never mixes in. */
   generation: number;
@@ -73,6 +77,13 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
   const advertise =
     env.RINGMASTER_ADVERTISE ??
     (env.RINGMASTER_POD_IP ? `${env.RINGMASTER_POD_IP}:${port}` : listen);
+  const transport = env.RINGMASTER_COMM_TRANSPORT || 'tcp';
+  if (transport !== 'tcp' && transport !== 'grpc') {
+    issues.push({
+      path: 'RINGMASTER_COMM_TRANSPORT',
+      message: `must be "tcp" or "grpc", got "${transport}"`,
+    });
+  }
   if (issues.length) throw new InputError('invalid worker environment', issues);
   return Object.freeze({
     rank,
@@ -80,6 +91,8 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     coordinator,
     listen,
     advertise,
+    transport: transport as 'tcp' | 'grpc',
+    dataListen: env.RINGMASTER_DATA_LISTEN || undefined,
     token,
     generation: int(env, 'RINGMASTER_GENERATION', issues, 0),
     recipePath,

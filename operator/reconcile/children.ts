@@ -16,6 +16,8 @@ import {
   MANAGED_BY,
   RECIPE_FILE,
   RECIPE_MOUNT_DIR,
+  RING_DATA_PORT,
+  RING_DATA_PORT_NAME,
   RING_PORT,
   RING_PORT_NAME,
   SCRATCH_DIR,
@@ -110,12 +112,20 @@ export function buildService(meta: Meta): k8s.V1Service {
       clusterIP: 'None',
       publishNotReadyAddresses: true,
       selector: { [LABEL_RECIPE]: meta.name },
-      ports: [{ name: RING_PORT_NAME, port: RING_PORT, targetPort: RING_PORT, protocol: 'TCP' }],
+      ports: [
+        { name: RING_PORT_NAME, port: RING_PORT, targetPort: RING_PORT, protocol: 'TCP' },
+        {
+          name: RING_DATA_PORT_NAME,
+          port: RING_DATA_PORT,
+          targetPort: RING_DATA_PORT,
+          protocol: 'TCP',
+        },
+      ],
     },
   });
 }
 
-/** Only the recipe's own pods and the operator may reach the ring port; nothing else gets in. */
+/** Only the recipe's own pods and the operator may reach the ring ports; nothing else gets in. */
 export function buildNetworkPolicy(meta: Meta, settings: PlannerSettings): k8s.V1NetworkPolicy {
   return withHash({
     apiVersion: 'networking.k8s.io/v1',
@@ -135,7 +145,10 @@ export function buildNetworkPolicy(meta: Meta, settings: PlannerSettings): k8s.V
               podSelector: { matchLabels: { ...settings.operatorPodLabels } },
             },
           ],
-          ports: [{ port: RING_PORT, protocol: 'TCP' }],
+          ports: [
+            { port: RING_PORT, protocol: 'TCP' },
+            { port: RING_DATA_PORT, protocol: 'TCP' },
+          ],
         },
       ],
     },
@@ -193,7 +206,10 @@ export function buildPod({ meta, spec, rank, generation, settings }: PodInputs):
     image: spec.image ?? settings.defaultImage,
     command: [...settings.workerCommand],
     env,
-    ports: [{ name: RING_PORT_NAME, containerPort: RING_PORT, protocol: 'TCP' }],
+    ports: [
+      { name: RING_PORT_NAME, containerPort: RING_PORT, protocol: 'TCP' },
+      { name: RING_DATA_PORT_NAME, containerPort: RING_DATA_PORT, protocol: 'TCP' },
+    ],
     resources,
     volumeMounts: [
       { name: 'recipe', mountPath: RECIPE_MOUNT_DIR, readOnly: true },

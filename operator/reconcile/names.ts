@@ -18,6 +18,9 @@ export const ANNOTATION_BACKEND = 'ringmaster.dev/backend';
 
 export const RING_PORT = 29500;
 export const RING_PORT_NAME = 'ring';
+/** The TCP data plane of the collectives: the worker's default, the ring port + 1. */
+export const RING_DATA_PORT = RING_PORT + 1;
+export const RING_DATA_PORT_NAME = 'ring-data';
 export const WORKER_CONTAINER = 'worker';
 export const RECIPE_MOUNT_DIR = '/etc/ringmaster';
 export const RECIPE_FILE = 'recipe.json';

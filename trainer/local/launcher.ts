@@ -124,6 +124,8 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
           RINGMASTER_COORDINATOR: `127.0.0.1:${port}`,
           RINGMASTER_LISTEN: `127.0.0.1:${rank === 0 ? port : ports[rank]}`,
           RINGMASTER_ADVERTISE: `127.0.0.1:${rank === 0 ? port : ports[rank]}`,
+          // Any free port: the one after the listen port is not known to be free here.
+          RINGMASTER_DATA_LISTEN: '127.0.0.1:0',
           RINGMASTER_TOKEN: token,
           RINGMASTER_GENERATION: String(attempt),
           RINGMASTER_RECIPE: recipePath,

@@ -1,6 +1,7 @@
 /**
- * The gRPC process group with all ranks in this one process (loopback, real servers and
- * channels): rendezvous, collectives, tokens, generations, deadlines, close().
+ * The process group with all ranks in this one process (loopback, real servers, channels
+ * and sockets): rendezvous, collectives on both transports, tokens, generations, deadlines,
+ * close().
  */
 import assert from 'node:assert/strict';
 import {
@@ -34,6 +35,7 @@ async function startGroup(
         worldSize: N,
         coordinator: `127.0.0.1:${port}`,
         listen: rank === 0 ? `127.0.0.1:${port}` : '127.0.0.1:0',
+        dataListen: '127.0.0.1:0',
         token: 'secret',
         generation: 4,
         deadlines: { rendezvousMs: 3000, opMs: 2000 },
@@ -56,7 +58,7 @@ async function closeAll(results: PromiseSettledResult<Group>[]): Promise<void> {
   await Promise.all(results.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
 }
 
-describe('comm/group over gRPC (in one process)', function () {
+describe('comm/group (in one process)', function () {
   this.timeout(30_000);
 
   it('world size 1 needs no network: collectives are the identity', async () => {
@@ -92,28 +94,46 @@ describe('comm/group over gRPC (in one process)', function () {
     );
   });
 
-  it('runs every collective correctly with N=3', async () => {
-    const results = await startGroup(3);
-    try {
-      const gs = groups(results);
-      const inputs = gs.map((g) => [intInput(g.rank, 1000), intInput(g.rank + 5, 3)]);
-      await Promise.all(gs.map((g, r) => g.allReduce(inputs[r]!, 'sum')));
-      const want0 = exactSum([0, 1, 2].map((r) => intInput(r, 1000)));
-      const want1 = exactSum([0, 1, 2].map((r) => intInput(r + 5, 3)));
-      for (const x of inputs) {
-        assert.equal(firstMismatch(x[0]!, want0), undefined);
-        assert.equal(firstMismatch(x[1]!, want1), undefined);
-      }
-      const b = gs.map((g) => (g.rank === 1 ? intInput(9, 77) : new Float32Array(77)));
-      await Promise.all(gs.map((g, r) => g.broadcast(b[r]!, 1)));
-      for (const x of b) assert.equal(firstMismatch(x, intInput(9, 77)), undefined);
-      const gathered = await Promise.all(gs.map((g) => g.allGather(intInput(g.rank, g.rank + 1))));
-      for (const all of gathered) {
-        all.forEach((piece, r) =>
-          assert.equal(firstMismatch(piece, intInput(r, r + 1)), undefined),
+  for (const transport of ['tcp', 'grpc'] as const) {
+    it(`runs every collective correctly with N=3 (${transport} data plane)`, async () => {
+      const results = await startGroup(3, () => ({ transport }));
+      try {
+        const gs = groups(results);
+        const inputs = gs.map((g) => [intInput(g.rank, 1000), intInput(g.rank + 5, 3)]);
+        await Promise.all(gs.map((g, r) => g.allReduce(inputs[r]!, 'sum')));
+        const want0 = exactSum([0, 1, 2].map((r) => intInput(r, 1000)));
+        const want1 = exactSum([0, 1, 2].map((r) => intInput(r + 5, 3)));
+        for (const x of inputs) {
+          assert.equal(firstMismatch(x[0]!, want0), undefined);
+          assert.equal(firstMismatch(x[1]!, want1), undefined);
+        }
+        const b = gs.map((g) => (g.rank === 1 ? intInput(9, 77) : new Float32Array(77)));
+        await Promise.all(gs.map((g, r) => g.broadcast(b[r]!, 1)));
+        for (const x of b) assert.equal(firstMismatch(x, intInput(9, 77)), undefined);
+        const gathered = await Promise.all(
+          gs.map((g) => g.allGather(intInput(g.rank, g.rank + 1))),
         );
+        for (const all of gathered) {
+          all.forEach((piece, r) =>
+            assert.equal(firstMismatch(piece, intInput(r, r + 1)), undefined),
+          );
+        }
+        await Promise.all(gs.map((g) => g.barrier()));
+      } finally {
+        await closeAll(results);
       }
-      await Promise.all(gs.map((g) => g.barrier()));
+    });
+  }
+
+  it('ranks configured with different transports refuse to form a ring, saying why', async () => {
+    const results = await startGroup(2, (r) => ({ transport: r === 0 ? 'tcp' : 'grpc' }));
+    try {
+      const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+      assert.ok(errors.length >= 1, 'a mixed group must not form');
+      assert.ok(
+        errors.some((e) => /same transport|mixes transports/.test(e.message)),
+        errors.map((e) => e.message).join(' | '),
+      );
     } finally {
       await closeAll(results);
     }

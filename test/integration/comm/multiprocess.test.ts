@@ -148,6 +148,18 @@ describe('comm: collectives between processes (loopback)', function () {
     assert.deepEqual(a, b);
   });
 
+  it('N=2 and N=3 with frames on the gRPC Pull stream: up to 100 MiB, small chunks, bit-identical', async () => {
+    await runCollectives(2, [1, 3, 1_000_003, 26_214_400], {
+      bucketBytes: 64 << 20,
+      transport: 'grpc',
+    });
+    const extra = { chunkBytes: 16 << 10, bucketBytes: 1 << 20, transport: 'grpc' as const };
+    const a = await runCollectives(3, [1, 2, 1001, 300_001], extra);
+    // The same collectives over TCP give the same bytes: transports never change results.
+    const b = await runCollectives(3, [1, 2, 1001, 300_001], { ...extra, transport: 'tcp' });
+    assert.deepEqual(a, b);
+  });
+
   it('N=4: up to 4 MiB', async () => {
     await runCollectives(4, [1, 3, 5, 1_048_579]);
   });
@@ -177,29 +189,38 @@ describe('comm: collectives between processes (loopback)', function () {
     }
   });
 
-  it('a killed peer makes the others exit 75 promptly, naming it', async () => {
-    const port = await freePort();
-    // opMs is long: a death must be noticed from the broken streams, not by the timeout.
-    const run = launch(
-      3,
-      { token: 't', generation: 1, rendezvousMs: 30_000, opMs: 20_000, scenario: 'loop' },
-      port,
-    );
-    await run.printed('looping', [0, 1, 2]);
-    const t0 = Date.now();
-    run.procs[1]!.kill('SIGKILL');
-    const outcomes = await run.outcomes;
-    const elapsed = Date.now() - t0;
-    assert.equal(outcomes[1]!.signal, 'SIGKILL');
-    for (const o of [outcomes[0]!, outcomes[2]!]) {
-      const l = last(o);
-      assert.equal(o.code, ExitCode.retryable, JSON.stringify(l));
-      assert.equal(l.ok, false);
-      assert.match(String(l.error), /rank 1 \(127\.0\.0\.1:\d+\)/);
-      assert.ok((l.closeMs as number) < 6000, `close took ${String(l.closeMs)} ms`);
-    }
-    assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
-  });
+  for (const transport of ['tcp', 'grpc'] as const) {
+    it(`a killed peer makes the others exit 75 promptly, naming it (${transport})`, async () => {
+      const port = await freePort();
+      // opMs is long: a death must be noticed from the broken streams, not by the timeout.
+      const run = launch(
+        3,
+        {
+          token: 't',
+          generation: 1,
+          rendezvousMs: 30_000,
+          opMs: 20_000,
+          scenario: 'loop',
+          transport,
+        },
+        port,
+      );
+      await run.printed('looping', [0, 1, 2]);
+      const t0 = Date.now();
+      run.procs[1]!.kill('SIGKILL');
+      const outcomes = await run.outcomes;
+      const elapsed = Date.now() - t0;
+      assert.equal(outcomes[1]!.signal, 'SIGKILL');
+      for (const o of [outcomes[0]!, outcomes[2]!]) {
+        const l = last(o);
+        assert.equal(o.code, ExitCode.retryable, JSON.stringify(l));
+        assert.equal(l.ok, false);
+        assert.match(String(l.error), /rank 1 \(127\.0\.0\.1:\d+\)/);
+        assert.ok((l.closeMs as number) < 6000, `close took ${String(l.closeMs)} ms`);
+      }
+      assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
+    });
+  }
 
   it('a stopped (stalled) peer makes the others exit 75 within the deadline, naming it', async () => {
     const port = await freePort();

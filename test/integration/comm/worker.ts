@@ -17,6 +17,8 @@ export interface WorkerConfig {
   opMs: number;
   chunkBytes?: number;
   bucketBytes?: number;
+  /** The data plane (default: the group's default, tcp). */
+  transport?: 'tcp' | 'grpc';
   /** Sleep this long before connecting (a late joiner). */
   delayMs?: number;
   scenario: 'collectives' | 'loop' | 'stall';
@@ -106,6 +108,8 @@ async function main(): Promise<void> {
       worldSize: cfg.worldSize,
       coordinator: cfg.coordinator,
       listen: cfg.rank === 0 ? cfg.coordinator : '127.0.0.1:0',
+      dataListen: '127.0.0.1:0',
+      ...(cfg.transport ? { transport: cfg.transport } : {}),
       token: cfg.token,
       generation: cfg.generation,
       deadlines: { rendezvousMs: cfg.rendezvousMs, opMs: cfg.opMs },

@@ -100,7 +100,10 @@ describe('operator planner: desiredState', () => {
         runAsNonRoot: true,
         capabilities: { drop: ['ALL'] },
       });
-      assert.deepEqual(c.ports, [{ name: 'ring', containerPort: 29500, protocol: 'TCP' }]);
+      assert.deepEqual(c.ports, [
+        { name: 'ring', containerPort: 29500, protocol: 'TCP' },
+        { name: 'ring-data', containerPort: 29501, protocol: 'TCP' },
+      ]);
       assert.deepEqual(pod.spec!.nodeSelector, { pool: 'gpu' });
       assert.equal(pod.spec!.tolerations?.[0]?.key, 'spot');
       const vols = Object.fromEntries(pod.spec!.volumes!.map((v) => [v.name, v]));
@@ -135,6 +138,12 @@ describe('operator planner: desiredState', () => {
       assert.equal(
         from[1]!.namespaceSelector!.matchLabels!['kubernetes.io/metadata.name'],
         'ringmaster-system',
+      );
+      // Both ring ports, the gRPC one and the TCP data plane (the worker's default: port + 1).
+      const ports = (plan.children.networkPolicy!.spec!.ingress![0] as any).ports;
+      assert.deepEqual(
+        ports.map((p: { port: number }) => p.port),
+        [29500, 29501],
       );
     });
   });
