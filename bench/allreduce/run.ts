@@ -6,7 +6,9 @@
  * busbw = algbw·2(N−1)/N) and ends with `ratio=<Ringmaster busbw / gloo busbw, N=2, 100 MiB>`.
  *
  * Env: RINGMASTER_PYTHON (a python with torch; default $RINGMASTER_CACHE/venv/bin/python),
- * BENCH_WORLD (e.g. "2,4"), BENCH_ITERS_LARGE / BENCH_ITERS_SMALL.
+ * BENCH_WORLD (e.g. "2,4"), BENCH_ITERS_LARGE / BENCH_ITERS_SMALL, BENCH_ROUNDS (default 3:
+ * the implementations take turns, round after round, so a slow spell of the machine does not
+ * land on one of them; each figure is the median over rounds of the per-round medians).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -25,6 +27,7 @@ const iters = [
   Number(process.env.BENCH_ITERS_SMALL ?? 20),
 ];
 const worlds = (process.env.BENCH_WORLD ?? '2,4').split(',').map(Number);
+const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 
 interface Timed {
   bytes: number;
@@ -90,6 +93,13 @@ async function runRanks(N: number, argv: (rank: number) => [string, string[]]): 
 const fmt = (x: number, d = 2): string => x.toFixed(d);
 const sizeLabel = (b: number): string => (b >= MiB ? `${b / MiB} MiB` : `${b} B`);
 const rows: { impl: string; N: number; t: Timed }[] = [];
+const perRound = new Map<string, { impl: string; N: number; ts: Timed[] }>();
+const record = (impl: string, N: number, t: Timed): void => {
+  const key = `${impl}/${N}/${t.bytes}`;
+  if (!perRound.has(key)) perRound.set(key, { impl, N, ts: [] });
+  perRound.get(key)!.ts.push(t);
+};
+const med = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
 const python = findPython();
 console.log(
@@ -99,43 +109,63 @@ console.log(
     .join(' ')}`,
 );
 console.log(
-  `# sizes ${sizes.map(sizeLabel).join(', ')}; iterations ${iters.join(', ')}; median of per-iteration max over ranks`,
+  `# sizes ${sizes.map(sizeLabel).join(', ')}; iterations ${iters.join(', ')} per round, ${rounds} rounds; ` +
+    `median over rounds of the median of per-iteration max over ranks`,
 );
-for (const N of worlds) {
-  const port = await freePort();
-  const node = await runRanks(N, (rank) => [
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(here, 'worker.ts'),
-      JSON.stringify({
-        rank,
-        worldSize: N,
-        port,
-        sizes,
-        iters,
-        transports: ['ringmaster', 'ringmaster-grpc', 'tcp'],
-      }),
-    ],
-  ]);
-  for (const [impl, list] of Object.entries(node)) for (const t of list) rows.push({ impl, N, t });
-  if (python) {
-    const gport = await freePort();
-    const gloo = await runRanks(N, (rank) => [
-      python,
+for (let round = 0; round < rounds; round++)
+  for (const N of worlds) {
+    const port = await freePort();
+    const node = await runRanks(N, (rank) => [
+      process.execPath,
       [
-        path.join(here, 'gloo.py'),
-        String(rank),
-        String(N),
-        String(gport),
-        JSON.stringify(sizes),
-        JSON.stringify(iters),
+        '--import',
+        'tsx',
+        path.join(here, 'worker.ts'),
+        JSON.stringify({
+          rank,
+          worldSize: N,
+          port,
+          sizes,
+          iters,
+          transports: ['ringmaster', 'ringmaster-grpc', 'tcp'],
+        }),
       ],
     ]);
-    for (const t of gloo.gloo!) rows.push({ impl: 'gloo', N, t });
+    for (const [impl, list] of Object.entries(node)) for (const t of list) record(impl, N, t);
+    if (python) {
+      const gport = await freePort();
+      const gloo = await runRanks(N, (rank) => [
+        python,
+        [
+          path.join(here, 'gloo.py'),
+          String(rank),
+          String(N),
+          String(gport),
+          JSON.stringify(sizes),
+          JSON.stringify(iters),
+        ],
+      ]);
+      for (const t of gloo.gloo!) record('gloo', N, t);
+    }
   }
+for (const { impl, N, ts } of perRound.values()) {
+  rows.push({
+    impl,
+    N,
+    t: {
+      bytes: ts[0]!.bytes,
+      iters: ts.reduce((a, t) => a + t.iters, 0),
+      medianS: med(ts.map((t) => t.medianS)),
+      minS: Math.min(...ts.map((t) => t.minS)),
+      cpuS: med(ts.map((t) => t.cpuS)),
+    },
+  });
 }
+const implOrder = ['ringmaster', 'ringmaster-grpc', 'tcp', 'gloo'];
+rows.sort(
+  (a, b) =>
+    a.N - b.N || implOrder.indexOf(a.impl) - implOrder.indexOf(b.impl) || b.t.bytes - a.t.bytes,
+);
 
 const busbw = (r: { N: number; t: Timed }): number =>
   (r.t.bytes / r.t.medianS / 1e9) * ((2 * (r.N - 1)) / r.N);

@@ -34,8 +34,8 @@ const MAX_HEADER = 1024;
 const MAX_DATA = 1 << 30;
 /** Reads that are not payload land here (prefix + header, and what follows them). */
 const HEAD_BYTES = 4096;
-/** Receive buffers kept for reuse (each one chunk); more than a bucket pass never waits. */
-const POOL_LIMIT = 256;
+/** Receive buffers kept for reuse (each one chunk); a burst beyond this is left to the GC. */
+const POOL_LIMIT = 64;
 
 const root = protobuf.loadSync(PROTO_PATH);
 const HelloType = root.lookupType('ringmaster.comm.v1.DataHello');
