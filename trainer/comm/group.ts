@@ -583,7 +583,8 @@ class RingGroup implements Group {
   /** Serves the TCP data plane; the successor dials it and says hello. */
   private async serveData(): Promise<void> {
     const o = this.o;
-    const [host, want] = splitHostPort(o.dataListen);
+    const [bracketed, want] = splitHostPort(o.dataListen);
+    const host = bracketed.replace(/^\[(.*)\]$/, '$1'); // "[::]" → "::" for net.listen
     const server = new TcpDataServer(
       o.tls,
       (h) => this.checkDataHello(h),
