@@ -22,6 +22,7 @@ import {
 import { Kind, type Frame, type FrameHeader } from './frame.js';
 import { Flat } from './flat.js';
 import { Inbox } from './inbox.js';
+import { Writes } from './writes.js';
 import {
   CHANNEL_OPTIONS,
   collectiveService,
@@ -276,31 +277,24 @@ class GrpcLink implements Link {
   predecessorName = '?';
   successorName = '?';
   out: grpc.ServerWritableStream<PullRequest, OutFrame> | undefined;
-  outGone: Error | undefined;
   readonly inbox: Inbox;
-  private written = 0;
-  private done = 0;
-  private pendingFlush:
-    { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | undefined;
+  private readonly writes: Writes;
 
   constructor(
-    private readonly opMs: number,
+    opMs: number,
     onTimeout: (waitedMs: number) => Error,
-    private readonly onSendTimeout: (waitedMs: number) => Error,
+    onSendTimeout: (waitedMs: number) => Error,
   ) {
     this.inbox = new Inbox(opMs, onTimeout);
+    this.writes = new Writes(opMs, () => this.inbox.failure ?? onSendTimeout(opMs));
   }
 
   send(h: FrameHeader, bytes: number, fill: (dst: Uint8Array) => void): void {
-    const failure = this.inbox.failure ?? this.outGone;
+    const failure = this.inbox.failure ?? this.writes.gone;
     if (failure) throw failure;
     // No await on 'drain': awaiting could deadlock the ring (everyone blocked on send while
     // nobody reads). What is queued is bounded by one bucket pass, and flush() bounds time.
-    this.written++;
-    this.out!.write({ h, bytes, fill }, () => {
-      this.done++;
-      if (this.done === this.written) this.settleFlush();
-    });
+    this.out!.write({ h, bytes, fill }, this.writes.track());
   }
 
   recv(): Promise<Frame> {
@@ -308,30 +302,12 @@ class GrpcLink implements Link {
   }
 
   flush(): Promise<void> {
-    if (this.done === this.written) return Promise.resolve();
-    if (this.outGone) return Promise.reject(this.outGone);
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => this.settleFlush(this.inbox.failure ?? this.onSendTimeout(this.opMs)),
-        this.opMs,
-      );
-      this.pendingFlush = { resolve, reject, timer };
-    });
+    return this.writes.flush();
   }
 
   /** The successor's stream is gone: no pending flush can complete. */
   closeOut(err: Error): void {
-    this.outGone ??= err;
-    this.settleFlush(err);
-  }
-
-  private settleFlush(err?: Error): void {
-    const p = this.pendingFlush;
-    if (!p) return;
-    this.pendingFlush = undefined;
-    clearTimeout(p.timer);
-    if (err) p.reject(err);
-    else p.resolve();
+    this.writes.close(err);
   }
 }
 

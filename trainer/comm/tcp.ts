@@ -21,6 +21,7 @@ import { RingmasterError } from '../errors.js';
 import { AuthError, PeerError, StaleGenerationError } from './errors.js';
 import { decodeFrame, type Frame, type FrameHeader } from './frame.js';
 import { Inbox } from './inbox.js';
+import { Writes } from './writes.js';
 import { PROTO_PATH } from './proto.js';
 import type { Link } from './ring.js';
 
@@ -273,20 +274,17 @@ export class TcpLink implements Link {
   successorName = '?';
   readonly inbox: Inbox;
   private out: net.Socket | undefined;
-  private outGone: Error | undefined;
   private reader: RecordReader | undefined;
-  private written = 0;
-  private done = 0;
-  private pendingFlush:
-    { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | undefined;
+  private readonly writes: Writes;
 
   constructor(
-    private readonly opMs: number,
+    opMs: number,
     private readonly chunkBytes: number,
     onTimeout: (waitedMs: number) => Error,
-    private readonly onSendTimeout: (waitedMs: number) => Error,
+    onSendTimeout: (waitedMs: number) => Error,
   ) {
     this.inbox = new Inbox(opMs, onTimeout);
+    this.writes = new Writes(opMs, () => this.inbox.failure ?? onSendTimeout(opMs));
   }
 
   /** The socket the successor opened to us (after its hello was accepted). */
@@ -299,7 +297,7 @@ export class TcpLink implements Link {
   }
 
   send(h: FrameHeader, bytes: number, fill: (dst: Uint8Array) => void, view?: Uint8Array): void {
-    const failure = this.inbox.failure ?? this.outGone;
+    const failure = this.inbox.failure ?? this.writes.gone;
     if (failure) throw failure;
     const head = encodeRecord(MAGIC_FRAME, encodeFrameHeader(h), bytes);
     let payload: Uint8Array;
@@ -310,13 +308,9 @@ export class TcpLink implements Link {
       if (bytes > 0) fill(payload);
     }
     const sock = this.out!;
-    this.written++;
     // No wait for 'drain' (it could deadlock the ring); flush() bounds the time instead.
     sock.cork();
-    const onDone = (): void => {
-      this.done++;
-      if (this.done === this.written) this.settleFlush();
-    };
+    const onDone = this.writes.track();
     if (payload.byteLength > 0) {
       sock.write(head);
       sock.write(payload, onDone);
@@ -335,20 +329,12 @@ export class TcpLink implements Link {
   }
 
   flush(): Promise<void> {
-    if (this.done === this.written) return Promise.resolve();
-    if (this.outGone) return Promise.reject(this.outGone);
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => this.settleFlush(this.inbox.failure ?? this.onSendTimeout(this.opMs)),
-        this.opMs,
-      );
-      this.pendingFlush = { resolve, reject, timer };
-    });
+    return this.writes.flush();
   }
 
+  /** The successor's socket is gone: no pending flush can complete. */
   closeOut(err: Error): void {
-    this.outGone ??= err;
-    this.settleFlush(err);
+    this.writes.close(err);
   }
 
   /**
@@ -540,15 +526,6 @@ export class TcpLink implements Link {
       );
     sock.on('error', (e: Error) => lost(e.message));
     sock.on('close', () => lost('connection closed'));
-  }
-
-  private settleFlush(err?: Error): void {
-    const p = this.pendingFlush;
-    if (!p) return;
-    this.pendingFlush = undefined;
-    clearTimeout(p.timer);
-    if (err) p.reject(err);
-    else p.resolve();
   }
 }
 
