@@ -259,7 +259,12 @@ export const RunPolicySchema = Type.Object(
       Type.Integer({ minimum: 1, description: 'Fail the recipe after this long since start.' }),
     ),
     ttlSecondsAfterFinished: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'Delete the recipe this long after it finished.' }),
+      Type.Integer({
+        minimum: 0,
+        description:
+          "Delete the recipe's pods, Secret, ConfigMap, Service and NetworkPolicy this long " +
+          'after it finished; the recipe itself stays as the record of the run.',
+      }),
     ),
     suspend: Type.Boolean({
       default: false,
