@@ -255,7 +255,6 @@ async function main(): Promise<void> {
       params,
     };
     const pytorch = skipTorch ? null : await trainTorch(setup, dir);
-    if (pytorch) process.stdout.write(`[seed ${seed}] pytorch    ${brief(pytorch)}\n`);
     const ringmaster = skipRingmaster ? null : await trainRingmaster(setup, dir);
     const result: SeedResult = {
       seed,
