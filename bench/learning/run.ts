@@ -16,7 +16,7 @@
  * written to `<out>/summary.json` (rewritten after every seed, so a stopped run keeps what it
  * had). Last line: `ratio=<mean ringmaster EMA Acc@1 / mean pytorch EMA Acc@1>` (target ≥ 0.99).
  *
- * Env: BENCH_SEEDS (comma-separated, default 0,1,2,3,4,5; BENCH_SEED=N is shorthand for one),
+ * Env: BENCH_SEEDS (comma-separated, default 0–11; BENCH_SEED=N is shorthand for one),
  * BENCH_EPOCHS, BENCH_TRAIN (images), BENCH_VAL (images), BENCH_WORKERS (default: the recipe's),
  * BENCH_BACKEND (default wasm), BENCH_PYTHON (python with torch + torchvision; default
  * $RINGMASTER_CACHE/venv/bin/python, made by `bash test/oracle/setup.sh`),

@@ -62,11 +62,11 @@ export interface Summary {
   ratio: number | null;
 }
 
-export const DEFAULT_SEEDS: readonly number[] = [0, 1, 2, 3, 4, 5];
+export const DEFAULT_SEEDS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 
 /**
  * The seeds to run: BENCH_SEEDS ("0,1,2"), else BENCH_SEED ("3", shorthand for one seed),
- * else 0–5. Setting both is refused rather than guessing which one was meant.
+ * else 0–11. Setting both is refused rather than guessing which one was meant.
  */
 export function parseSeeds(seeds: string | undefined, seed: string | undefined): number[] {
   const set = (v: string | undefined) => v !== undefined && v.trim() !== '';

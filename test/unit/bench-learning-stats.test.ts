@@ -180,8 +180,8 @@ function docsSeeds(skip?: 'pytorch' | 'ringmaster'): SeedResult[] {
 
 describe('bench/learning/summary', () => {
   it('parses BENCH_SEEDS / BENCH_SEED', () => {
-    assert.deepEqual(parseSeeds(undefined, undefined), [0, 1, 2, 3, 4, 5]);
-    assert.deepEqual(parseSeeds('', ''), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(parseSeeds(undefined, undefined), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert.deepEqual(parseSeeds('', ''), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     assert.deepEqual(parseSeeds('3, 7,11', undefined), [3, 7, 11]);
     assert.deepEqual(parseSeeds(undefined, '4'), [4]);
     assert.throws(() => parseSeeds('1,2', '3'), /not both/);
