@@ -125,7 +125,8 @@ def per_image(obs, n, ops):
                 obs.add(f"ta.op.{o}", o == op)
             if op in SIGNED_OPS or op in ("Posterize", "Solarize"):
                 obs.add(f"ta.mag.{op}", abs(mag))
-            if op in SIGNED_OPS:
+            if op in SIGNED_OPS and mag != 0:
+                # Bin 0 is 0 either way (−0.0 < 0 is false): count the sign where it shows.
                 obs.add("ta.negative", mag < 0)
             fired = "erase" in cur
             obs.add("erase.fired", fired)

@@ -12,12 +12,17 @@
  * (trainer/train.ts). PyTorch side: bench/learning/aug_params.py, the real torchvision
  * transforms with their parameters read off as they are drawn.
  *
- * Prints one table: n, mean and sd per side and z = (mean_R − mean_T) / √(se_R² + se_T²).
- * With 20,000 draws a side about one row in twenty should show |z| > 2 by chance alone (the
- * table has ≈ 50 rows); a real difference shows as |z| ≫ 3 and grows with --images.
+ * Prints one table: per row the exact expected value (computed from torchvision's definitions
+ * alone, `exactValues`), n and mean ± sd per side, and the differences in standard errors
+ * z = (mean_a − mean_b) / √(se_a² + se_b²): Ringmaster − torchvision, Ringmaster − exact,
+ * torchvision − exact. About one row in twenty shows |z| > 2 by chance (the table has 42); a
+ * real difference shows as |z| ≫ 3 and grows with √n. Ringmaster's draws are ~30× cheaper than
+ * torchvision's, so `--r-images` / `--r-batches` can make its side much larger (its R − exact
+ * column then resolves differences of a few 1e-4).
  *
  * usage: node --import tsx bench/learning/aug_params.ts [--images N] [--batches N] [--seed S]
- *        [--json]  (only Ringmaster's statistics, as JSON)
+ *        [--r-images N] [--r-batches N] [--json]  (--json: Ringmaster's statistics and the
+ *        exact values only, no python)
  * Env: BENCH_PYTHON (python with torch + torchvision; default $RINGMASTER_CACHE/venv/bin/python,
  * made by `bash test/oracle/setup.sh`).
  */
@@ -34,6 +39,7 @@ import { erasingParams } from '../../trainer/data/transforms/random-erasing.js';
 import { rrcParams } from '../../trainer/data/transforms/random-resized-crop.js';
 import { TA_WIDE_OPS, taWideParams } from '../../trainer/data/transforms/trivial-augment-wide.js';
 import { Rng } from '../../trainer/rng.js';
+import { incompleteBeta } from './stats.js';
 
 /** trainer/train.ts's MIX_STREAM (not exported there; keep in step). */
 const MIX_STREAM = 0x6d1c;
@@ -45,7 +51,8 @@ const RANKS = 2;
 const SIGNED = new Set(['ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate']);
 for (const op of ['Brightness', 'Color', 'Contrast', 'Sharpness']) SIGNED.add(op);
 
-type Summary = Record<string, [n: number, mean: number, sd: number]>;
+type Summary = Record<string, Stat>;
+type Stat = [n: number, mean: number, sd: number];
 
 class Obs {
   private readonly data = new Map<string, number[]>();
@@ -82,7 +89,8 @@ function ringmasterImages(obs: Obs, n: number, seed: number): void {
     for (const o of TA_WIDE_OPS) obs.add(`ta.op.${o}`, o === op);
     if (SIGNED.has(op) || op === 'Posterize' || op === 'Solarize')
       obs.add(`ta.mag.${op}`, Math.abs(magnitude));
-    if (SIGNED.has(op)) obs.add('ta.negative', magnitude < 0);
+    // Bin 0 is 0 either way (−0 < 0 is false): count the sign where it shows.
+    if (SIGNED.has(op) && magnitude !== 0) obs.add('ta.negative', magnitude < 0);
     // erasingParams folds "not fired" and "ten misses" into null; split them with a replay.
     const state = rng.state();
     const erased = erasingParams(CROP, CROP, rng, 0.1);
@@ -139,34 +147,201 @@ function ringmasterBatches(obs: Obs, n: number, seed: number): void {
   }
 }
 
+const LN = Math.log;
+
+/**
+ * Uniform target area A ∈ [aLo, aHi] and log ratio t ∈ [tLo, tHi]; p = round(√(A·e^t)),
+ * q = round(√(A/e^t)). For each t (midpoint rule, `steps` points) the A axis is cut where p or q
+ * changes, so the inner integral is exact; the outer integrand is continuous in t, so the
+ * midpoint rule's error is O(steps⁻²). Returns P(accept) and E[f | accept] for each f.
+ */
+function integrateBox(
+  aLo: number,
+  aHi: number,
+  tLo: number,
+  tHi: number,
+  accept: (p: number, q: number) => boolean,
+  fs: ReadonlyArray<(p: number, q: number) => number>,
+  steps = 4000,
+): { pAccept: number; means: number[] } {
+  let acc = 0;
+  const sums = fs.map(() => 0);
+  for (let i = 0; i < steps; i++) {
+    const r = Math.exp(tLo + ((i + 0.5) * (tHi - tLo)) / steps);
+    const cuts = [aLo, aHi];
+    // p changes at A = (k + ½)²/r, q at A = (k + ½)²·r.
+    for (let k = 0; ; k++) {
+      const a = ((k + 0.5) * (k + 0.5)) / r;
+      if (a >= aHi) break;
+      if (a > aLo) cuts.push(a);
+    }
+    for (let k = 0; ; k++) {
+      const a = (k + 0.5) * (k + 0.5) * r;
+      if (a >= aHi) break;
+      if (a > aLo) cuts.push(a);
+    }
+    cuts.sort((x, y) => x - y);
+    for (let j = 0; j + 1 < cuts.length; j++) {
+      const len = cuts[j + 1]! - cuts[j]!;
+      if (len <= 0) continue;
+      const mid = (cuts[j]! + cuts[j + 1]!) / 2;
+      const p = Math.round(Math.sqrt(mid * r));
+      const q = Math.round(Math.sqrt(mid / r));
+      if (!accept(p, q)) continue;
+      const wgt = len / (aHi - aLo) / steps;
+      acc += wgt;
+      fs.forEach((f, n) => (sums[n]! += wgt * f(p, q)));
+    }
+  }
+  return { pAccept: acc, means: sums.map((x) => x / acc) };
+}
+
+/** Mean of torch.linspace(a, b, n) (in doubles; float32 moves it by < 1e-6). */
+function linspaceMean(a: number, b: number, n: number): number {
+  let t = 0;
+  for (let i = 0; i < n; i++) t += a + ((b - a) * i) / (n - 1);
+  return t / n;
+}
+
+/**
+ * The expected value of every row, from torchvision's definitions alone (neither sampler is
+ * used): RandomResizedCrop and RandomErasing by integration over their (area, log ratio)
+ * draw with ten tries, TrivialAugmentWide from its magnitude tables, CutMix by enumerating
+ * the half size trunc(12·√(1−λ)) (λ ~ U(0,1)) and the centre, Mixup from the Beta(0.2, 0.2)
+ * incomplete beta function: E[min(λ, 1−λ)] = I_½(α+1, α).
+ */
+function exactValues(): Record<string, number> {
+  const x: Record<string, number> = {};
+  const all = SIZE * SIZE;
+  const rrc = integrateBox(
+    0.08 * all,
+    all,
+    LN(3 / 4),
+    LN(4 / 3),
+    (w, h) => w > 0 && w <= SIZE && h > 0 && h <= SIZE,
+    [(w, h) => (w * h) / all, (w, h) => LN(w / h)],
+  );
+  const fb = (1 - rrc.pAccept) ** 10;
+  x['rrc.fallback'] = fb;
+  x['rrc.area'] = (1 - fb) * rrc.means[0]! + fb; // the fallback is the whole (square) image
+  x['rrc.logRatio'] = (1 - fb) * rrc.means[1]!;
+  x['flip'] = 0.5;
+  for (const o of TA_WIDE_OPS) x[`ta.op.${o}`] = 1 / TA_WIDE_OPS.length;
+  for (const o of ['ShearX', 'ShearY', 'Brightness', 'Color', 'Contrast', 'Sharpness'])
+    x[`ta.mag.${o}`] = linspaceMean(0, 0.99, 31);
+  x['ta.mag.TranslateX'] = x['ta.mag.TranslateY'] = linspaceMean(0, 32, 31);
+  x['ta.mag.Rotate'] = linspaceMean(0, 135, 31);
+  x['ta.mag.Solarize'] = linspaceMean(255, 0, 31);
+  let bits = 0;
+  for (let i = 0; i < 31; i++) bits += 8 - Math.round(i / 5); // i/5 is never a tie
+  x['ta.mag.Posterize'] = bits / 31;
+  x['ta.negative'] = 0.5;
+  const ce = CROP * CROP;
+  const er = integrateBox(0.02 * ce, 0.33 * ce, LN(0.3), LN(3.3), (h, w) => h < CROP && w < CROP, [
+    (h, w) => (h * w) / ce,
+  ]);
+  const noFit = (1 - er.pAccept) ** 10;
+  x['erase.fired'] = 0.1;
+  x['erase.noFit'] = noFit;
+  x['erase.areaIfFired'] = (1 - noFit) * er.means[0]!;
+  x['erase.area'] = 0.1 * x['erase.areaIfFired'];
+  // CutMix: half = trunc(12·√u), u = 1 − λ ~ U(0, 1): P(half = k) = ((k+1)² − k²)/144.
+  const halfMax = CROP / 2;
+  let lam = 0;
+  let minority = 0;
+  let empty = 0;
+  for (let k = 0; k < halfMax; k++) {
+    const pk = ((k + 1) ** 2 - k ** 2) / halfMax ** 2;
+    for (let rx = 0; rx < CROP; rx++) {
+      for (let ry = 0; ry < CROP; ry++) {
+        const wx = Math.min(rx + k, CROP) - Math.max(rx - k, 0);
+        const wy = Math.min(ry + k, CROP) - Math.max(ry - k, 0);
+        const l = 1 - (wx * wy) / ce;
+        const pr = pk / ce;
+        lam += pr * l;
+        minority += pr * Math.min(l, 1 - l);
+        if (wx * wy === 0) empty += pr;
+      }
+    }
+  }
+  x['cutmix.lambdaDrawn'] = 0.5;
+  x['cutmix.lambda'] = lam;
+  x['cutmix.boxArea'] = 1 - lam;
+  x['cutmix.emptyBox'] = empty;
+  x['mix.cutmix'] = 0.5;
+  x['mixup.lambda'] = 0.5;
+  x['mixup.minority'] = incompleteBeta(0.5, 1.2, 0.2);
+  x['mix.minority'] = 0.5 * x['mixup.minority'] + 0.5 * minority;
+  return x;
+}
+
 function fmt(x: number): string {
   if (!Number.isFinite(x)) return '—';
   const a = Math.abs(x);
   return a !== 0 && (a >= 1000 || a < 0.001) ? x.toExponential(3) : x.toFixed(4);
 }
 
-/** The side-by-side table; z is the difference of the means in standard errors. */
-function formatTable(r: Summary, t: Summary, keys: readonly string[]): string {
-  const head = ['parameter', 'n R', 'Ringmaster mean ± sd', 'n T', 'torchvision mean ± sd', 'z'];
-  const rows = keys.map((k) => {
-    const a = r[k];
-    const b = t[k];
-    let z = NaN;
-    if (a && b) {
-      const se = Math.sqrt((a[2] * a[2]) / a[0] + (b[2] * b[2]) / b[0]);
-      z = se > 0 ? (a[1] - b[1]) / se : a[1] === b[1] ? 0 : Infinity;
-    }
-    const side = (s: Summary[string] | undefined) =>
-      s ? [String(s[0]), `${fmt(s[1])} ± ${fmt(s[2])}`] : ['0', '—'];
-    const zs = Number.isNaN(z)
-      ? '—'
-      : `${z >= 0 ? '+' : ''}${z.toFixed(2)}${Math.abs(z) > 3 ? ' !' : ''}`;
-    return [k, ...side(a), ...side(b), zs];
-  });
+/** (mean_a − mean_b) / √(se_a² + se_b²); an exact value is a side with no error. */
+function zOf(a: Stat | undefined, b: Stat | number | undefined): number {
+  if (!a || b === undefined || Number.isNaN(b)) return NaN;
+  const [bm, bv] = typeof b === 'number' ? [b, 0] : [b[1], (b[2] * b[2]) / b[0]];
+  let se = Math.sqrt((a[2] * a[2]) / a[0] + bv);
+  // A rare event never seen (rate 0, sd 0) against its exact rate p: the binomial se.
+  if (se === 0 && typeof b === 'number' && b > 0 && b < 1) se = Math.sqrt((b * (1 - b)) / a[0]);
+  const d = a[1] - bm;
+  // Zero variance on both sides (e.g. a rate of exactly 0): equal, or infinitely far apart.
+  if (se === 0) return Math.abs(d) < 1e-12 ? 0 : Infinity;
+  return d / se;
+}
+
+function fmtZ(z: number): string {
+  if (Number.isNaN(z)) return '—';
+  return `${z >= 0 ? '+' : ''}${z.toFixed(2)}${Math.abs(z) > 3 ? ' !' : ''}`;
+}
+
+/**
+ * The side-by-side table: the expected value, both sides' n and mean ± sd, and the differences
+ * in standard errors: Ringmaster − torchvision, Ringmaster − exact, torchvision − exact.
+ */
+function formatTable(
+  r: Summary,
+  t: Summary,
+  exact: Record<string, number>,
+  keys: readonly string[],
+): string {
+  const head = [
+    'parameter',
+    'exact',
+    'n R',
+    'Ringmaster mean ± sd',
+    'n T',
+    'torchvision mean ± sd',
+    'z R−T',
+    'z R−x',
+    'z T−x',
+  ];
+  const side = (s: Stat | undefined) =>
+    s ? [String(s[0]), `${fmt(s[1])} ± ${fmt(s[2])}`] : ['0', '—'];
+  const rows = keys.map((k) => [
+    k,
+    exact[k] === undefined ? '—' : fmt(exact[k]),
+    ...side(r[k]),
+    ...side(t[k]),
+    fmtZ(zOf(r[k], t[k])),
+    fmtZ(zOf(r[k], exact[k])),
+    fmtZ(zOf(t[k], exact[k])),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+function tally(name: string, zs: number[]): string {
+  const ok = zs.filter((z) => !Number.isNaN(z));
+  const over2 = ok.filter((z) => Math.abs(z) > 2).length;
+  const over3 = ok.filter((z) => Math.abs(z) > 3).length;
+  return `${name}: ${ok.length} rows, |z| > 2 in ${over2} (≈ ${(ok.length * 0.0455).toFixed(1)} by chance), |z| > 3 in ${over3} (≈ ${(ok.length * 0.0027).toFixed(2)})`;
 }
 
 /** Table order: the pipeline's, ops in torchvision's order. */
@@ -196,29 +371,34 @@ function main(): void {
     options: {
       images: { type: 'string', default: '20000' },
       batches: { type: 'string', default: '20000' },
+      // Ringmaster's side is ~30× cheaper: more draws there sharpen the R − exact column.
+      'r-images': { type: 'string' },
+      'r-batches': { type: 'string' },
       seed: { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
     },
   });
-  const images = Number(values.images);
-  const batches = Number(values.batches);
+  const count = (name: string, v: string | undefined, dflt: number) => {
+    const n = v === undefined ? dflt : Number(v);
+    if (!Number.isInteger(n) || n < 2) throw new Error(`--${name} must be an integer ≥ 2`);
+    return n;
+  };
+  const images = count('images', values.images, 20000);
+  const batches = count('batches', values.batches, 20000);
+  const rImages = count('r-images', values['r-images'], images);
+  const rBatches = count('r-batches', values['r-batches'], batches);
   const seed = Number(values.seed);
-  for (const [name, v] of [
-    ['--images', images],
-    ['--batches', batches],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 2) throw new Error(`${name} must be an integer ≥ 2`);
-  }
   if (!Number.isInteger(seed) || seed < 0) throw new Error('--seed must be an integer ≥ 0');
 
   const t0 = performance.now();
   const obs = new Obs();
-  ringmasterImages(obs, images, seed);
-  ringmasterBatches(obs, batches, seed);
+  ringmasterImages(obs, rImages, seed);
+  ringmasterBatches(obs, rBatches, seed);
   const r = obs.summary();
   const msR = performance.now() - t0;
+  const exact = exactValues();
   if (values.json) {
-    console.log(JSON.stringify({ stats: r }));
+    console.log(JSON.stringify({ stats: r, exact }));
     return;
   }
 
@@ -230,44 +410,40 @@ function main(): void {
       `no python with torch at ${python}: run bash test/oracle/setup.sh or set BENCH_PYTHON`,
     );
   const t1 = performance.now();
-  const res = spawnSync(
-    python,
-    [
-      join(root, 'bench', 'learning', 'aug_params.py'),
-      '--images',
-      String(images),
-      '--batches',
-      String(batches),
-      '--seed',
-      String(seed),
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 },
-  );
+  const script = join(root, 'bench', 'learning', 'aug_params.py');
+  const args = ['--images', String(images), '--batches', String(batches), '--seed', String(seed)];
+  const res = spawnSync(python, [script, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 24,
+  });
   if (res.status !== 0) throw new Error(`aug_params.py exited ${res.status ?? res.signal}`);
   const torch = JSON.parse(res.stdout) as { torchvision: string; stats: Summary };
   const msT = performance.now() - t1;
 
   console.log(
-    `augmentation parameters, examples/fashion-mnist.yaml recipe: ${images} images, ${batches} batches a side, seed ${seed}`,
-  );
-  console.log(
-    `Ringmaster ${(msR / 1000).toFixed(1)} s; torchvision ${torch.torchvision} ${(msT / 1000).toFixed(1)} s (incl. start-up)\n`,
+    `augmentation parameters, examples/fashion-mnist.yaml recipe, seed ${seed}: Ringmaster ${rImages} images / ${rBatches} batches (${(msR / 1000).toFixed(1)} s), torchvision ${torch.torchvision} ${images} / ${batches} (${(msT / 1000).toFixed(1)} s incl. start-up)\n`,
   );
   const keys = tableKeys(r, torch.stats);
-  console.log(formatTable(r, torch.stats, keys));
-  const zs = keys
-    .map((k) => {
-      const a = r[k];
-      const b = torch.stats[k];
-      if (!a || !b) return NaN;
-      const se = Math.sqrt((a[2] * a[2]) / a[0] + (b[2] * b[2]) / b[0]);
-      return se > 0 ? (a[1] - b[1]) / se : a[1] === b[1] ? 0 : Infinity;
-    })
-    .filter((z) => !Number.isNaN(z));
-  const over2 = zs.filter((z) => Math.abs(z) > 2).length;
-  const over3 = zs.filter((z) => Math.abs(z) > 3).length;
+  console.log(formatTable(r, torch.stats, exact, keys));
+  console.log('');
   console.log(
-    `\n${zs.length} rows compared: |z| > 2 in ${over2} (≈ ${(zs.length * 0.0455).toFixed(1)} expected by chance), |z| > 3 in ${over3} (≈ ${(zs.length * 0.0027).toFixed(2)} expected)`,
+    tally(
+      'R−T',
+      keys.map((k) => zOf(r[k], torch.stats[k])),
+    ),
+  );
+  console.log(
+    tally(
+      'R−exact',
+      keys.map((k) => zOf(r[k], exact[k])),
+    ),
+  );
+  console.log(
+    tally(
+      'T−exact',
+      keys.map((k) => zOf(torch.stats[k], exact[k])),
+    ),
   );
 }
 
