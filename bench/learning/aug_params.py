@@ -30,7 +30,17 @@ from torchvision.transforms import v2 as T2
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 SIZE, CROP = 28, 24
+SMOOTHING, CLASSES = 0.1, 10
 SIGNED_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast", "Sharpness")
+
+
+def target_entropy(lam):
+    """Entropy of the smoothed target of a sample mixed with weight lam with another class's
+    (the least cross-entropy reachable on it; aug_params.ts targetEntropy)."""
+    base = SMOOTHING / CLASSES
+    pa = (1 - SMOOTHING) * lam + base
+    pb = (1 - SMOOTHING) * (1 - lam) + base
+    return -(pa * math.log(pa) + pb * math.log(pb) + (CLASSES - 2) * base * math.log(base))
 
 
 class Obs:
@@ -187,7 +197,9 @@ def per_batch(obs, n):
             lam = cur["mixup"]
             obs.add("mixup.lambda", lam)
             obs.add("mixup.minority", min(lam, 1 - lam))
+        obs.add(("cutmix" if is_cut else "mixup") + ".targetEntropy", target_entropy(lam))
         obs.add("mix.minority", min(lam, 1 - lam))
+        obs.add("mix.targetEntropy", target_entropy(lam))
 
 
 def main():

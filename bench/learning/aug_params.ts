@@ -51,6 +51,22 @@ const RANKS = 2;
 const SIGNED = new Set(['ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate']);
 for (const op of ['Brightness', 'Color', 'Contrast', 'Sharpness']) SIGNED.add(op);
 
+/** The recipe's label smoothing and class count (Fashion-MNIST). */
+const SMOOTHING = 0.1;
+const CLASSES = 10;
+
+/**
+ * The entropy of the smoothed target of a sample mixed with weight λ with a sample of another
+ * class: the least cross-entropy any prediction can reach on it, so the mixing strength in
+ * the units of the training loss.
+ */
+function targetEntropy(lam: number): number {
+  const base = SMOOTHING / CLASSES;
+  const pa = (1 - SMOOTHING) * lam + base;
+  const pb = (1 - SMOOTHING) * (1 - lam) + base;
+  return -(pa * Math.log(pa) + pb * Math.log(pb) + (CLASSES - 2) * base * Math.log(base));
+}
+
 type Summary = Record<string, Stat>;
 type Stat = [n: number, mean: number, sd: number];
 
@@ -143,7 +159,9 @@ function ringmasterBatches(obs: Obs, n: number, seed: number): void {
       obs.add('mixup.lambda', lam);
       obs.add('mixup.minority', Math.min(lam, 1 - lam));
     }
+    obs.add(`${m.applied}.targetEntropy`, targetEntropy(lam));
     obs.add('mix.minority', Math.min(lam, 1 - lam));
+    obs.add('mix.targetEntropy', targetEntropy(lam));
   }
 }
 
@@ -250,6 +268,7 @@ function exactValues(): Record<string, number> {
   let lam = 0;
   let minority = 0;
   let empty = 0;
+  let entropy = 0;
   for (let k = 0; k < halfMax; k++) {
     const pk = ((k + 1) ** 2 - k ** 2) / halfMax ** 2;
     for (let rx = 0; rx < CROP; rx++) {
@@ -260,6 +279,7 @@ function exactValues(): Record<string, number> {
         const pr = pk / ce;
         lam += pr * l;
         minority += pr * Math.min(l, 1 - l);
+        entropy += pr * targetEntropy(l);
         if (wx * wy === 0) empty += pr;
       }
     }
@@ -272,6 +292,20 @@ function exactValues(): Record<string, number> {
   x['mixup.lambda'] = 0.5;
   x['mixup.minority'] = incompleteBeta(0.5, 1.2, 0.2);
   x['mix.minority'] = 0.5 * x['mixup.minority'] + 0.5 * minority;
+  x['cutmix.targetEntropy'] = entropy;
+  // Mixup: E[g(λ)] = g(1) − ∫ g′(λ)·F(λ) dλ with F the Beta(0.2, 0.2) CDF (by parts: F is
+  // bounded where the density is not), g′(λ) = (1−ε)·(ln p_b − ln p_a), midpoint rule.
+  const steps = 20000;
+  let integral = 0;
+  for (let i = 0; i < steps; i++) {
+    const l = (i + 0.5) / steps;
+    const base = SMOOTHING / CLASSES;
+    const pa = (1 - SMOOTHING) * l + base;
+    const pb = (1 - SMOOTHING) * (1 - l) + base;
+    integral += (1 - SMOOTHING) * (Math.log(pb) - Math.log(pa)) * incompleteBeta(l, 0.2, 0.2);
+  }
+  x['mixup.targetEntropy'] = targetEntropy(1) - integral / steps;
+  x['mix.targetEntropy'] = 0.5 * x['mixup.targetEntropy'] + 0.5 * entropy;
   return x;
 }
 
