@@ -20,6 +20,7 @@ import json
 import math
 
 import torch
+import torchvision
 import torchvision.transforms as T
 import torchvision.transforms.autoaugment as AA
 import torchvision.transforms.functional as TF
@@ -207,7 +208,6 @@ def main():
     ap.add_argument("--images", type=int, default=20000)
     ap.add_argument("--batches", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=0)
-
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(1)
@@ -215,7 +215,7 @@ def main():
     ops = list(T.TrivialAugmentWide()._augmentation_space(31).keys())
     per_image(obs, a.images, ops)
     per_batch(obs, a.batches)
-    print(json.dumps({"torchvision": __import__("torchvision").__version__, "ops": ops, "stats": obs.summary()}))
+    print(json.dumps({"torchvision": torchvision.__version__, "ops": ops, "stats": obs.summary()}))
 
 
 if __name__ == "__main__":
