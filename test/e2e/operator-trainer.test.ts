@@ -67,7 +67,13 @@ describe('e2e: kubectl apply → ringmaster worker pods → weights in MinIO', f
     });
     op = makeOperator(
       cp.kubeConfig,
-      testOperatorEnv('op-train', { RINGMASTER_PROGRESS_INTERVAL_SECONDS: '2' }),
+      testOperatorEnv('op-train', {
+        RINGMASTER_PROGRESS_INTERVAL_SECONDS: '2',
+        // The recipe succeeds with rank 0; the other rank exits right after, but on a loaded
+        // machine "right after" can exceed the tests' usual 1 s grace (it was once stopped
+        // before it could exit, and its pod deleted). The product default is 60 s.
+        RINGMASTER_SUCCESS_GRACE_SECONDS: '30',
+      }),
     );
     await op.start();
   });
@@ -156,7 +162,17 @@ spec:
       keys.some((k) => /checkpoints\/epoch-\d+\/.*ema/i.test(k)),
       `EMA in the checkpoint: ${keys.join(', ')}`,
     );
-    const pods = await rest!.get<{ items: k8s.V1Pod[] }>(`/api/v1/namespaces/${NS}/pods`);
-    assert.deepEqual(pods.items.map((p) => p.status?.phase).sort(), ['Succeeded', 'Succeeded']);
+    // Every rank exits 0 by itself (none is stopped by the operator after the grace).
+    const phases = await waitFor(
+      async () => {
+        const pods = await rest!.get<{ items: k8s.V1Pod[] }>(`/api/v1/namespaces/${NS}/pods`);
+        const p = pods.items.map((x) => x.status?.phase ?? '?').sort();
+        return p.length === 2 && p.every((x) => x === 'Succeeded' || x === 'Failed')
+          ? p
+          : undefined;
+      },
+      { timeoutMs: 25_000, intervalMs: 200, what: 'both worker pods finished' },
+    );
+    assert.deepEqual(phases, ['Succeeded', 'Succeeded']);
   });
 });
