@@ -238,13 +238,6 @@ export class RecordReader {
   }
 }
 
-/** Decodes a frame record (header fields from protobuf, data as received). */
-export function frameOf(r: Record_): Frame {
-  const f = decodeFrame(r.header);
-  f.data = r.data;
-  return f;
-}
-
 export function decodeHello(header: Uint8Array): DataHello {
   const m = HelloType.toObject(HelloType.decode(header), { longs: Number, defaults: true });
   return m as DataHello;
