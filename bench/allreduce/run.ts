@@ -6,7 +6,8 @@
  * busbw = algbw·2(N−1)/N) and ends with `ratio=<Ringmaster busbw / gloo busbw, N=2, 100 MiB>`.
  *
  * Env: RINGMASTER_PYTHON (a python with torch; default $RINGMASTER_CACHE/venv/bin/python),
- * BENCH_WORLD (e.g. "2,4"), BENCH_ITERS_LARGE / BENCH_ITERS_SMALL, BENCH_ROUNDS (default 3:
+ * BENCH_WORLD (e.g. "2,4"), BENCH_ITERS_LARGE / BENCH_ITERS_SMALL, BENCH_CHUNK (frame bytes),
+ * BENCH_IMPLS (Node rows, default "ringmaster,ringmaster-grpc,tcp"), BENCH_ROUNDS (default 3:
  * the implementations take turns, round after round, so a slow spell of the machine does not
  * land on one of them; each figure is the median over rounds of the per-round medians).
  */
@@ -127,7 +128,8 @@ for (let round = 0; round < rounds; round++)
           port,
           sizes,
           iters,
-          transports: ['ringmaster', 'ringmaster-grpc', 'tcp'],
+          transports: (process.env.BENCH_IMPLS ?? 'ringmaster,ringmaster-grpc,tcp').split(','),
+          ...(process.env.BENCH_CHUNK ? { chunkBytes: Number(process.env.BENCH_CHUNK) } : {}),
         }),
       ],
     ]);
