@@ -13,11 +13,20 @@ import { SUM_WASM_BASE64 } from './sum-wasm.js';
 const SLICE = 1 << 18;
 /** Below this many elements the copies cost more than they save. */
 const MIN_SIMD = 64;
+/**
+ * Receive slots in the module's memory: a transport that reads a frame into one (the TCP
+ * data plane does) saves the copy of that operand. Fixed at creation, since growing the
+ * memory would detach every view handed out.
+ */
+export const SLOT_BYTES = 1 << 20;
+const SLOTS = 64;
 
 interface Simd {
   add: (dst: number, src: number, n: number) => void;
+  memory: WebAssembly.Memory;
   dst: Float32Array;
   src: Float32Array;
+  free: number[];
 }
 
 let simd: Simd | null | undefined;
@@ -28,13 +37,15 @@ function instance(): Simd | null {
     const mod = new WebAssembly.Module(Buffer.from(SUM_WASM_BASE64, 'base64'));
     const inst = new WebAssembly.Instance(mod, {});
     const memory = inst.exports.memory as WebAssembly.Memory;
-    const pages = Math.ceil((2 * SLICE * 4) / 65536);
+    const pages = Math.ceil((2 * SLICE * 4 + SLOTS * SLOT_BYTES) / 65536);
     memory.grow(pages - memory.buffer.byteLength / 65536);
     // Views are taken after the only growth, so they stay attached.
     simd = {
       add: inst.exports.add as Simd['add'],
+      memory,
       dst: new Float32Array(memory.buffer, 0, SLICE),
       src: new Float32Array(memory.buffer, SLICE * 4, SLICE),
+      free: Array.from({ length: SLOTS }, (_, k) => 2 * SLICE * 4 + k * SLOT_BYTES).reverse(),
     };
   } catch {
     simd = null; // no WebAssembly SIMD here: the loop below does the work
@@ -62,14 +73,33 @@ export function addInto(dst: Float32Array, src: Float32Array, useSimd = true): v
     addIntoJs(dst, src);
     return;
   }
+  // An operand already in the module's memory (a receive slot) is used where it is.
+  const inPlace = src.buffer === s.memory.buffer;
   for (let at = 0; at < dst.length; at += SLICE) {
     const n = Math.min(SLICE, dst.length - at);
     const d = dst.subarray(at, at + n);
     s.dst.set(d);
-    s.src.set(src.subarray(at, at + n));
-    s.add(0, SLICE * 4, n);
+    let srcAt = SLICE * 4;
+    if (inPlace) srcAt = src.byteOffset + at * 4;
+    else s.src.set(src.subarray(at, at + n));
+    s.add(0, srcAt, n);
     d.set(s.dst.subarray(0, n));
   }
+}
+
+/** A receive slot of `bytes` (≤ SLOT_BYTES) in the module's memory, if one is free. */
+export function takeSlot(bytes: number): Uint8Array | undefined {
+  const s = bytes <= SLOT_BYTES ? instance() : null;
+  const at = s?.free.pop();
+  return at === undefined ? undefined : new Uint8Array(s!.memory.buffer, at, bytes);
+}
+
+/** Returns a slot taken with takeSlot; false when `view` is not one. */
+export function giveSlot(view: Uint8Array): boolean {
+  const s = simd;
+  if (!s || view.buffer !== s.memory.buffer) return false;
+  s.free.push(view.byteOffset);
+  return true;
 }
 
 /** Whether additions run in WebAssembly SIMD in this process. */

@@ -21,6 +21,7 @@ import { RingmasterError } from '../errors.js';
 import { AuthError, PeerError, StaleGenerationError } from './errors.js';
 import { decodeFrame, type Frame, type FrameHeader } from './frame.js';
 import { Inbox } from './inbox.js';
+import { giveSlot, takeSlot } from './sum.js';
 import { Writes } from './writes.js';
 import { PROTO_PATH } from './proto.js';
 import type { Link } from './ring.js';
@@ -162,6 +163,7 @@ export class RecordReader {
 
   /** Hands a payload buffer back once the ring is done with the frame. */
   release(data: Uint8Array): void {
+    if (giveSlot(data)) return;
     const b = data.buffer;
     if (
       b instanceof ArrayBuffer &&
@@ -175,6 +177,9 @@ export class RecordReader {
 
   private alloc(bytes: number): Uint8Array {
     if (bytes <= this.poolBytes) {
+      // Preferably in the SIMD module's memory: the addition then reads it where it is.
+      const slot = bytes > 0 ? takeSlot(bytes) : undefined;
+      if (slot) return slot;
       let b = this.pool.pop();
       if (!b) {
         b = new ArrayBuffer(this.poolBytes);

@@ -6,7 +6,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addInto, addIntoJs, simdAvailable } from '../../../trainer/comm/sum.js';
+import {
+  addInto,
+  addIntoJs,
+  giveSlot,
+  simdAvailable,
+  SLOT_BYTES,
+  takeSlot,
+} from '../../../trainer/comm/sum.js';
 import { Rng } from '../../../trainer/rng.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -48,6 +55,36 @@ describe('comm/sum: additions of the ring all-reduce', () => {
     assert.equal(base[7], 3);
     assert.equal(base[206], 3);
     assert.equal(base[207], 1);
+  });
+
+  it('adds from a receive slot in place, bit-identical; slots come back for reuse', () => {
+    const n = 100_003;
+    const rng = new Rng(5, 17);
+    const a = randomFloats(rng, n);
+    const b = randomFloats(rng, n);
+    const slot = takeSlot(n * 4)!;
+    assert.ok(slot, 'a slot is free');
+    const src = new Float32Array(slot.buffer, slot.byteOffset, n);
+    src.set(b);
+    const viaSlot = a.slice();
+    addInto(viaSlot, src);
+    const js = a.slice();
+    addIntoJs(js, b);
+    assert.deepEqual(new Uint32Array(viaSlot.buffer), new Uint32Array(js.buffer));
+    // Returned slots are handed out again; foreign buffers are not slots.
+    assert.equal(giveSlot(slot), true);
+    assert.equal(takeSlot(16)!.byteOffset, slot.byteOffset);
+    assert.equal(giveSlot(new Uint8Array(16)), false);
+    assert.equal(takeSlot(SLOT_BYTES + 1), undefined, 'larger than a slot: none');
+  });
+
+  it('hands out at most its fixed number of slots, then none', () => {
+    const taken: Uint8Array[] = [];
+    for (let s = takeSlot(8); s; s = takeSlot(8)) taken.push(s);
+    assert.ok(taken.length >= 1 && taken.length <= 64, `${taken.length} slots`);
+    assert.equal(new Set(taken.map((t) => t.byteOffset)).size, taken.length, 'all distinct');
+    for (const t of taken) giveSlot(t);
+    assert.ok(takeSlot(8));
   });
 
   it('the committed module is sum.wat compiled (when wabt is installed)', async function () {
