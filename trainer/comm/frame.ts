@@ -114,6 +114,25 @@ export function encodeFrame(
   return buf;
 }
 
+/** Fields 1–6 of a Frame (no padding, no data): the header record of the TCP data plane. */
+export function encodeFrameHeader(h: FrameHeader): Uint8Array {
+  const buf = new Uint8Array(
+    fieldSize(h.generation) +
+      fieldSize(h.op) +
+      fieldSize(h.kind) +
+      fieldSize(h.count) +
+      fieldSize(h.step) +
+      fieldSize(h.index),
+  );
+  let pos = writeField(buf, 0, 1, h.generation);
+  pos = writeField(buf, pos, 2, h.op);
+  pos = writeField(buf, pos, 3, h.kind);
+  pos = writeField(buf, pos, 4, h.count);
+  pos = writeField(buf, pos, 5, h.step);
+  writeField(buf, pos, 6, h.index);
+  return buf;
+}
+
 export class FrameDecodeError extends RingmasterError {}
 
 /** Decodes a frame; `data` is a view into `buf` (no copy). */

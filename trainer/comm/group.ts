@@ -32,6 +32,7 @@ import {
   SERVER_OPTIONS,
   serializePull,
   tokenChecker,
+  tokenMatcher,
   tokenMetadata,
   type FaultMsg,
   type OutFrame,
@@ -43,7 +44,6 @@ import {
   REFUSE_UNAUTHENTICATED,
   TcpDataServer,
   TcpLink,
-  tokenMatches,
   type DataHello,
   type DataHelloReply,
 } from './tcp.js';
@@ -318,6 +318,7 @@ class RingGroup implements Group {
   private readonly o: Resolved;
   private readonly log: Logger;
   private readonly tokenOk: (md: grpc.Metadata) => boolean;
+  private readonly helloTokenOk: (offered: unknown) => boolean;
   private readonly server: grpc.Server;
   /** The active data path: `tcpLink` or `grpcLink`. */
   private readonly link: GrpcLink | TcpLink;
@@ -346,6 +347,7 @@ class RingGroup implements Group {
     this.generation = o.generation;
     this.log = o.log;
     this.tokenOk = tokenChecker(o.token);
+    this.helloTokenOk = tokenMatcher(o.token);
     this.server = new grpc.Server(SERVER_OPTIONS);
     const onRecvTimeout = (ms: number): Error => {
       const p = this.predecessor();
@@ -582,7 +584,7 @@ class RingGroup implements Group {
 
   private checkDataHello(h: DataHello): DataHelloReply {
     const no = (code: number, message: string): DataHelloReply => ({ ok: false, code, message });
-    if (!tokenMatches(this.o.token, h.token))
+    if (!this.helloTokenOk(h.token))
       return no(REFUSE_UNAUTHENTICATED, 'missing or wrong job token');
     if (h.generation !== this.generation) {
       return no(

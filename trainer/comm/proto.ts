@@ -105,13 +105,16 @@ export function tokenMetadata(token: string): grpc.Metadata {
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
+/** A constant-time check of an offered token (SHA-256 digests, so lengths never leak). */
+export function tokenMatcher(token: string): (offered: unknown) => boolean {
+  const want = digest(token);
+  return (v) => typeof v === 'string' && timingSafeEqual(digest(v), want);
+}
+
 /** A constant-time check of the token a call carries. */
 export function tokenChecker(token: string): (md: grpc.Metadata) => boolean {
-  const want = digest(token);
-  return (md) => {
-    const v = md.get(TOKEN_KEY)[0];
-    return typeof v === 'string' && timingSafeEqual(digest(v), want);
-  };
+  const matches = tokenMatcher(token);
+  return (md) => matches(md.get(TOKEN_KEY)[0]);
 }
 
 /** Channel/server options: no message-size limit (chunks are bounded by us), big windows. */

@@ -13,13 +13,12 @@
  * DataHello (generation, rank, token); the predecessor checks them like a Pull call and
  * answers DataHelloReply; then frames flow predecessor → successor only.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import protobuf from 'protobufjs';
 import { RingmasterError } from '../errors.js';
 import { AuthError, PeerError, StaleGenerationError } from './errors.js';
-import { decodeFrame, type Frame, type FrameHeader } from './frame.js';
+import { decodeFrame, encodeFrameHeader, type Frame, type FrameHeader } from './frame.js';
 import { Inbox } from './inbox.js';
 import { giveSlot, takeSlot } from './sum.js';
 import { Writes } from './writes.js';
@@ -73,31 +72,6 @@ export function encodeHello(h: DataHello): Buffer {
 }
 export function encodeReply(r: DataHelloReply): Buffer {
   return encodeRecord(MAGIC_REPLY, ReplyType.encode(ReplyType.fromObject(r)).finish());
-}
-
-/** Frame header fields 1–6 as protobuf (the Frame message without its data). */
-function encodeFrameHeader(h: FrameHeader): Uint8Array {
-  const out = new Uint8Array(64);
-  let pos = 0;
-  const varint = (v: number): void => {
-    while (v >= 128) {
-      out[pos++] = (v % 128) | 128;
-      v = Math.floor(v / 128);
-    }
-    out[pos++] = v;
-  };
-  const field = (n: number, v: number): void => {
-    if (v === 0) return;
-    out[pos++] = n << 3;
-    varint(v);
-  };
-  field(1, h.generation);
-  field(2, h.op);
-  field(3, h.kind);
-  field(4, h.count);
-  field(5, h.step);
-  field(6, h.index);
-  return out.subarray(0, pos);
 }
 
 export class ProtocolError extends RingmasterError {}
@@ -250,11 +224,6 @@ export function decodeHello(header: Uint8Array): DataHello {
 export function decodeReply(header: Uint8Array): DataHelloReply {
   const m = ReplyType.toObject(ReplyType.decode(header), { longs: Number, defaults: true });
   return m as DataHelloReply;
-}
-
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
-export function tokenMatches(token: string, offered: string): boolean {
-  return timingSafeEqual(digest(token), digest(offered));
 }
 
 export interface TlsMaterial {

@@ -14,9 +14,9 @@ import {
   RecordReader,
   TcpDataServer,
   TcpLink,
-  tokenMatches,
   type DataHello,
 } from '../../../trainer/comm/tcp.js';
+import { tokenMatcher } from '../../../trainer/comm/proto.js';
 import { RingmasterError } from '../../../trainer/errors.js';
 
 const POOL = 4096;
@@ -189,7 +189,7 @@ describe('comm/tcp: the data plane', () => {
       server = new TcpDataServer(
         undefined,
         (h: DataHello) => {
-          if (!tokenMatches(TOKEN, h.token))
+          if (!tokenMatcher(TOKEN)(h.token))
             return { ok: false, code: 16, message: 'missing or wrong job token' };
           if (h.generation !== 2)
             return {
