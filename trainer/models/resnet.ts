@@ -6,6 +6,7 @@
  * (weights.ts converts to PyTorch's OIHW / [out, in] on disk). Activations are NHWC.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { backend_util } from '@tensorflow/tfjs-core';
 import { bottleneckWidth, expansionOf, type ResNetArch } from './arch.js';
 import { applyBnUpdate, batchNormEval, batchNormTrain, type BnBatchStats } from './batchnorm.js';
 import { Rng } from '../rng.js';
@@ -139,7 +140,7 @@ export class ResNetModel {
     const stats: BnBatchStats[] = [];
     const logits = tf.tidy(() => {
       let h = this.convBn(x, this.stem.conv, this.stem.bn, training, stats, true);
-      if (this.arch.stem === 'imagenet') h = tf.maxPool(h, 3, 2, 1);
+      if (this.arch.stem === 'imagenet') h = maxPool3x3s2(h);
       for (const stage of this.blocks) {
         for (const block of stage) h = this.block(h, block, training, stats);
       }
@@ -280,16 +281,53 @@ function bottleneckSpecs(
 }
 
 /**
- * Conv with symmetric explicit padding (TF's 'same' pads bottom/right only at stride 2).
- * tfjs has no grouped conv: groups are convolved separately and concatenated.
+ * torchvision's symmetric padding p as tfjs's explicit form. A plain number would do on the
+ * wasm and cpu backends, but TensorFlow's kernels reject it ("supports only 'valid' and
+ * 'same'"), and 'same' is not symmetric at stride 2 (it pads bottom/right only). The explicit
+ * form reaches TF's Conv2D and both backward convs as padding=EXPLICIT: no copy of the input.
+ */
+function symmetric(p: number): 'valid' | backend_util.ExplicitPadding {
+  return p === 0
+    ? 'valid'
+    : [
+        [0, 0],
+        [p, p],
+        [p, p],
+        [0, 0],
+      ];
+}
+
+/**
+ * The stem's max-pool (3×3, stride 2, padding 1). tf.maxPool takes no explicit padding and TF's
+ * MaxPool rejects a numeric one, so the border is made explicit with -∞, which never wins a
+ * window (PyTorch's padding semantics), and the pool runs 'valid'. Identical on every backend.
+ */
+export function maxPool3x3s2(x: tf.Tensor4D): tf.Tensor4D {
+  const padded = tf.pad(
+    x,
+    [
+      [0, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ],
+    -Infinity,
+  );
+  return tf.maxPool(padded, 3, 2, 'valid');
+}
+
+/**
+ * Conv with torchvision's symmetric padding. tfjs has no grouped conv: groups are convolved
+ * separately and concatenated.
  */
 export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, c: ConvSpec): tf.Tensor4D {
-  if (c.groups === 1) return tf.conv2d(x, w, c.stride, c.padding);
+  const pad = symmetric(c.padding);
+  if (c.groups === 1) return tf.conv2d(x, w, c.stride, pad);
   const inG = c.inChannels / c.groups;
   const outG = c.outChannels / c.groups;
   const xs = tf.split(x, c.groups, 3) as tf.Tensor4D[];
   const ys = xs.map((xg, g) =>
-    tf.conv2d(xg, tf.slice(w, [0, 0, 0, g * outG], [-1, -1, inG, outG]), c.stride, c.padding),
+    tf.conv2d(xg, tf.slice(w, [0, 0, 0, g * outG], [-1, -1, inG, outG]), c.stride, pad),
   );
   return tf.concat(ys, 3) as tf.Tensor4D;
 }

@@ -1,7 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../../trainer/engine/backend.js';
+import { spawnSync } from 'node:child_process';
+import { describeBackend, initBackend, nativeLoadReason } from '../../../trainer/engine/backend.js';
+import { visibleGpus } from '../../../trainer/engine/gpu.js';
+import { backendProbe, parityBackends } from '../../support/backends.js';
 import { InputError } from '../../../trainer/errors.js';
 
 function installed(pkg: string): boolean {
@@ -55,5 +58,60 @@ describe('initBackend', function () {
       );
     }
     await initBackend('wasm');
+  });
+
+  for (const name of backendProbe.required) {
+    it(`loads ${name}, which RINGMASTER_TEST_BACKENDS requires of this run`, () => {
+      assert.ok(
+        parityBackends.includes(name),
+        `${name} did not load: ${backendProbe.missing.get(name) ?? 'not probed'}`,
+      );
+    });
+  }
+
+  it('says in one line why a native package did not load, and how to build it', () => {
+    const notInstalled = new Error("Cannot find package '@tensorflow/tfjs-node' imported from x");
+    assert.equal(
+      nativeLoadReason('@tensorflow/tfjs-node', notInstalled),
+      '@tensorflow/tfjs-node is not installed (run `npm run setup:tensorflow`)',
+    );
+    const notBuilt = new Error(
+      'The Node.js native addon module (tfjs_binding.node) can not be found at path: /x\nPlease run',
+    );
+    assert.equal(
+      nativeLoadReason('@tensorflow/tfjs-node-gpu', notBuilt),
+      '@tensorflow/tfjs-node-gpu is not built (run `npm run setup:tensorflow -- --gpu`)',
+    );
+    const lib = new Error('libtensorflow_cc.so.2: cannot open shared object file: No such file');
+    assert.match(
+      nativeLoadReason('@tensorflow/tfjs-node', lib),
+      /cannot load libtensorflow_cc\.so\.2/,
+    );
+  });
+
+  it('prints the backend line ringmaster train starts with', () => {
+    assert.equal(
+      describeBackend({ name: 'tensorflow', fellBackFrom: [], threads: 2 }),
+      'backend: tensorflow (2 threads)',
+    );
+    assert.equal(
+      describeBackend({
+        name: 'wasm',
+        fellBackFrom: ['tensorflow-gpu: no GPU visible (x)', 'tensorflow: it is not built (run y)'],
+      }),
+      'backend: wasm (tensorflow unavailable: it is not built (run y))',
+    );
+  });
+
+  it('refuses tensorflow-gpu where no GPU is visible: exit 2 naming the cause', function () {
+    if (visibleGpus().count > 0) this.skip(); // a GPU machine: the backend loads, as it should
+    const r = spawnSync(
+      process.execPath,
+      ['bin/ringmaster.js', 'predict', '--weights', 'test/fixtures/none', 'x.jpg'],
+      { env: { ...process.env, RINGMASTER_BACKEND: 'tensorflow-gpu' }, encoding: 'utf8' },
+    );
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /tensorflow-gpu.*no GPU visible/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace for the user');
   });
 });

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../trainer/engine/backend.js';
+import { parityBackends } from '../../support/backends.js';
 import { batchNormTrain, BN_EPS } from '../../../trainer/models/batchnorm.js';
 import { Rng } from '../../../trainer/rng.js';
 
@@ -21,7 +22,7 @@ function relErr(a: Float32Array, b: Float32Array): number {
   return d / m;
 }
 
-for (const backend of ['wasm', 'cpu'] as const) {
+for (const backend of parityBackends) {
   describe(`batchNormTrain (custom gradient) vs autograd on ${backend}`, function () {
     this.timeout(30000);
     let previous = '';

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../trainer/engine/backend.js';
+import { parityBackends } from '../../support/backends.js';
 import { getArch, type ResNetArch } from '../../../trainer/models/arch.js';
 import { createResNet } from '../../../trainer/models/resnet.js';
 import { trainStepGrads } from '../../../trainer/models/train-step.js';
@@ -59,7 +60,7 @@ function nhwc(t: { shape: number[]; data: Float32Array }): tf.Tensor4D {
   );
 }
 
-for (const backend of ['wasm', 'cpu'] as const) {
+for (const backend of parityBackends) {
   describe(`ResNet vs torchvision (oracle fixtures) on ${backend}`, function () {
     this.timeout(60000);
     let previous = '';
@@ -106,70 +107,77 @@ for (const backend of ['wasm', 'cpu'] as const) {
   });
 }
 
-describe('one training step: gradients vs torch autograd (oracle fixtures)', function () {
-  this.timeout(60000);
-  before(async () => {
-    await initBackend('wasm');
-  });
-
-  for (const c of cases.filter((k) => k.name !== 'basic_imagenet_stem')) {
-    it(`${c.name}: loss and every parameter's gradient`, async () => {
-      const weights = await readSafetensors(`${dir}${c.name}.weights.safetensors`);
-      const io = (await readSafetensors(`${dir}${c.name}.io.safetensors`)).tensors;
-      const ref = (await readSafetensors(`${dir}${c.name}.grads.safetensors`)).tensors;
-      const model = createResNet(c.arch, { numClasses: c.numClasses, seed: 0 });
-      loadStateDict(model, weights.tensors);
-      const x = nhwc(io.get('input')! as { shape: number[]; data: Float32Array });
-      const n = x.shape[0];
-      const y = tf.tidy(() =>
-        tf.cast(
-          tf.oneHot(
-            tf.tensor1d(
-              Array.from({ length: n }, (_, i) => i % c.numClasses),
-              'int32',
-            ),
-            c.numClasses,
-          ),
-          'float32',
-        ),
-      );
-      const { loss, grads } = trainStepGrads(
-        model,
-        x,
-        (logits) => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1))) as tf.Scalar,
-      );
-      assert.ok(
-        Math.abs(loss - Number(ref.get('loss')!.data[0]!)) < 1e-5 * Math.abs(loss),
-        `loss ${loss}`,
-      );
-      let checked = 0;
-      for (const [name, g] of grads) {
-        const torchLayout = tf.tidy(() =>
-          g.rank === 4
-            ? tf.transpose(g, [3, 2, 0, 1])
-            : name === 'fc.weight'
-              ? tf.transpose(g)
-              : g.clone(),
-        );
-        const r = ref.get(`grad.${name}`)!.data as Float32Array;
-        const m = torchLayout.dataSync() as Float32Array;
-        let maxDiff = 0;
-        let maxRef = 0;
-        r.forEach((v, i) => {
-          maxDiff = Math.max(maxDiff, Math.abs(m[i]! - v));
-          maxRef = Math.max(maxRef, Math.abs(v));
-        });
-        // Absolute floor for gradients that cancel to ~0 (float32 rounding only).
-        assert.ok(maxDiff <= 1e-4 * maxRef + 1e-6, `${name}: rel err ${maxDiff / maxRef}`);
-        torchLayout.dispose();
-        checked++;
-      }
-      assert.equal(checked, [...ref.keys()].filter((k) => k.startsWith('grad.')).length);
-      tf.dispose([x, y, ...grads.values()]);
-      model.dispose();
+for (const backend of parityBackends) {
+  describe(`one training step: gradients vs torch autograd (oracle fixtures) on ${backend}`, function () {
+    this.timeout(60000);
+    let previous = '';
+    before(async () => {
+      previous = tf.getBackend() ?? '';
+      await initBackend(backend);
     });
-  }
-});
+    after(async () => {
+      if (previous) await tf.setBackend(previous);
+    });
+
+    for (const c of cases.filter((k) => k.name !== 'basic_imagenet_stem')) {
+      it(`${c.name}: loss and every parameter's gradient`, async () => {
+        const weights = await readSafetensors(`${dir}${c.name}.weights.safetensors`);
+        const io = (await readSafetensors(`${dir}${c.name}.io.safetensors`)).tensors;
+        const ref = (await readSafetensors(`${dir}${c.name}.grads.safetensors`)).tensors;
+        const model = createResNet(c.arch, { numClasses: c.numClasses, seed: 0 });
+        loadStateDict(model, weights.tensors);
+        const x = nhwc(io.get('input')! as { shape: number[]; data: Float32Array });
+        const n = x.shape[0];
+        const y = tf.tidy(() =>
+          tf.cast(
+            tf.oneHot(
+              tf.tensor1d(
+                Array.from({ length: n }, (_, i) => i % c.numClasses),
+                'int32',
+              ),
+              c.numClasses,
+            ),
+            'float32',
+          ),
+        );
+        const { loss, grads } = trainStepGrads(
+          model,
+          x,
+          (logits) => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1))) as tf.Scalar,
+        );
+        assert.ok(
+          Math.abs(loss - Number(ref.get('loss')!.data[0]!)) < 1e-5 * Math.abs(loss),
+          `loss ${loss}`,
+        );
+        let checked = 0;
+        for (const [name, g] of grads) {
+          const torchLayout = tf.tidy(() =>
+            g.rank === 4
+              ? tf.transpose(g, [3, 2, 0, 1])
+              : name === 'fc.weight'
+                ? tf.transpose(g)
+                : g.clone(),
+          );
+          const r = ref.get(`grad.${name}`)!.data as Float32Array;
+          const m = torchLayout.dataSync() as Float32Array;
+          let maxDiff = 0;
+          let maxRef = 0;
+          r.forEach((v, i) => {
+            maxDiff = Math.max(maxDiff, Math.abs(m[i]! - v));
+            maxRef = Math.max(maxRef, Math.abs(v));
+          });
+          // Absolute floor for gradients that cancel to ~0 (float32 rounding only).
+          assert.ok(maxDiff <= 1e-4 * maxRef + 1e-6, `${name}: rel err ${maxDiff / maxRef}`);
+          torchLayout.dispose();
+          checked++;
+        }
+        assert.equal(checked, [...ref.keys()].filter((k) => k.startsWith('grad.')).length);
+        tf.dispose([x, y, ...grads.values()]);
+        model.dispose();
+      });
+    }
+  });
+}
 
 describe('full-size torchvision state_dicts (names, shapes, dtypes)', function () {
   this.timeout(60000);

@@ -3,10 +3,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
-
-import { completeTfjsCore } from '../../../trainer/engine/gradients.js';
+import type { BackendName } from '../../../trainer/engine/backend.js';
+import { parityBackends, switchBackend } from '../../support/backends.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -21,18 +19,19 @@ export async function useCpu(): Promise<void> {
   await useBackend('cpu');
 }
 
-/** The oracle comparisons run on both backends Ringmaster can always load. */
-export const testBackends = ['cpu', 'wasm'] as const;
+/** The oracle comparisons run on every backend this run can load (test/support/backends.ts). */
+export const testBackends = parityBackends;
 
 /**
  * Switch to `name` (gradients registered) and return the backend that was active, for
  * `after()` to restore: other test files share the tfjs engine.
  */
 export async function useBackend(name: string): Promise<string> {
-  completeTfjsCore();
+  if (name === 'tensorflow-gpu' || name === 'tensorflow' || name === 'wasm' || name === 'cpu')
+    return switchBackend(name as BackendName);
+  // A tfjs name handed back by an earlier call (e.g. 'tensorflow' for tfjs-node-gpu).
   const previous = tf.getBackend();
   if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
-  await tf.ready();
   return previous;
 }
 

@@ -1,0 +1,127 @@
+/**
+ * Kernels that complete tfjs-node's TensorFlow backend for torchvision's models.
+ *
+ * tfjs-node's Conv2D kernel passes explicit paddings to TensorFlow (padding=EXPLICIT), but
+ * its two backward convolutions reject them ("supports only 'valid' and 'same'"), although
+ * TensorFlow's Conv2DBackpropInput and Conv2DBackpropFilter ops take the same attribute. These
+ * replacements pass it through, so a symmetric PyTorch padding costs no copy of the input in
+ * either direction (ResNet's stride-2 convs cannot use 'same': it pads bottom/right only).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { backend_util, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+
+/** The part of tfjs-node's NodeJSKernelBackend these kernels use. */
+interface NodeBackend {
+  binding: {
+    TF_ATTR_INT: number;
+    TF_ATTR_STRING: number;
+    TF_ATTR_BOOL: number;
+    TF_ATTR_TYPE: number;
+    TF_FLOAT: number;
+  };
+  executeSingleOutput(
+    name: string,
+    attrs: Array<{ name: string; type: number; value: unknown }>,
+    inputs: TensorInfo[],
+  ): TensorInfo;
+}
+
+/** The attributes TF's backward conv ops share, padding included as TF wants it. */
+function convAttrs(b: NodeBackend, info: backend_util.Conv2DInfo) {
+  const { type, top, bottom, left, right } = info.padInfo;
+  const nhwc = info.dataFormat === 'channelsLast';
+  const attrs: Array<{ name: string; type: number; value: unknown }> = [
+    { name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
+    {
+      name: 'strides',
+      type: b.binding.TF_ATTR_INT,
+      value: [1, info.strideHeight, info.strideWidth, 1],
+    },
+    { name: 'use_cudnn_on_gpu', type: b.binding.TF_ATTR_BOOL, value: true },
+    { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: nhwc ? 'NHWC' : 'NCHW' },
+    {
+      name: 'dilations',
+      type: b.binding.TF_ATTR_INT,
+      value: [1, info.dilationHeight, info.dilationWidth, 1],
+    },
+  ];
+  if (type === 'VALID' || type === 'SAME') {
+    attrs.push({ name: 'padding', type: b.binding.TF_ATTR_STRING, value: type });
+  } else {
+    // A numeric pad arrives here as 'NUMBER' with the same four sides: both are explicit to TF.
+    const hw = [top, bottom, left, right];
+    attrs.push({ name: 'padding', type: b.binding.TF_ATTR_STRING, value: 'EXPLICIT' });
+    attrs.push({
+      name: 'explicit_paddings',
+      type: b.binding.TF_ATTR_INT,
+      value: nhwc ? [0, 0, ...hw, 0, 0] : [0, 0, 0, 0, ...hw],
+    });
+  }
+  return attrs;
+}
+
+const conv2DBackpropInput: KernelConfig = {
+  kernelName: tf.Conv2DBackpropInput,
+  backendName: 'tensorflow',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
+      attrs as unknown as tf.Conv2DBackpropInputAttrs;
+    const info = backend_util.computeConv2DInfo(
+      inputShape,
+      filter.shape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      backend_util.convertConv2DDataFormat(dataFormat),
+    );
+    const b = backend as unknown as NodeBackend;
+    const sizes = tf.tensor1d(info.inShape, 'int32');
+    try {
+      return b.executeSingleOutput(tf.Conv2DBackpropInput, convAttrs(b, info), [sizes, filter, dy]);
+    } finally {
+      sizes.dispose();
+    }
+  },
+};
+
+const conv2DBackpropFilter: KernelConfig = {
+  kernelName: tf.Conv2DBackpropFilter,
+  backendName: 'tensorflow',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+      attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+    const info = backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filterShape,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      backend_util.convertConv2DDataFormat(dataFormat),
+    );
+    const b = backend as unknown as NodeBackend;
+    const sizes = tf.tensor1d(info.filterShape, 'int32');
+    try {
+      return b.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(b, info), [x, sizes, dy]);
+    } finally {
+      sizes.dispose();
+    }
+  },
+};
+
+let registered = false;
+
+/** Replaces tfjs-node's two backward convs (idempotent). Call after tfjs-node has loaded. */
+export function registerTensorflowKernels(): void {
+  if (registered) return;
+  registered = true;
+  for (const k of [conv2DBackpropInput, conv2DBackpropFilter]) {
+    if (tf.getKernel(k.kernelName, 'tensorflow')) tf.unregisterKernel(k.kernelName, 'tensorflow');
+    tf.registerKernel(k);
+  }
+}
