@@ -51,15 +51,16 @@ export async function distributedStep(s: StepInput): Promise<StepResult> {
   const lossBox = new Float32Array([loss]);
   let averaged = grads;
   if (s.group && s.group.worldSize > 1) {
-    const flat = names.map((n) => Float32Array.from(grads.get(n)!.dataSync() as Float32Array));
-    try {
-      await s.group.allReduce([...flat, lossBox, ...(s.shared ? [s.shared] : [])], 'mean');
-    } finally {
-      averaged = new Map(
-        names.map((n, i) => [n, tf.tensor(flat[i]!, grads.get(n)!.shape, 'float32')]),
-      );
-      for (const g of grads.values()) g.dispose();
-    }
+    // Parameters, gradients and momentum stay on the backend; only the bytes the ring moves
+    // cross to the host: every gradient fused into one buffer (one read), and back once.
+    const fused = tf.tidy(() => tf.concat(names.map((n) => tf.reshape(grads.get(n)!, [-1]))));
+    for (const g of grads.values()) g.dispose();
+    // The fused tensor is ours alone: its host copy (on the cpu backend its very storage) can
+    // be reduced in place once the tensor is gone.
+    const host = fused.dataSync() as Float32Array;
+    fused.dispose();
+    await s.group.allReduce([host, lossBox, ...(s.shared ? [s.shared] : [])], 'mean');
+    averaged = unfuse(host, names, model.params);
   }
   try {
     s.sgd.step(model.params, averaged, s.lr);
@@ -67,4 +68,21 @@ export async function distributedStep(s: StepInput): Promise<StepResult> {
     for (const g of averaged.values()) g.dispose();
   }
   return { loss: lossBox[0]! };
+}
+
+/** The fused gradient back on the backend, split into tensors shaped like the parameters. */
+function unfuse(
+  host: Float32Array,
+  names: readonly string[],
+  params: ReadonlyMap<string, tf.Variable>,
+): Map<string, tf.Tensor> {
+  const shapes = names.map((n) => params.get(n)!.shape);
+  const tensors = tf.tidy(() => {
+    const parts = tf.split(
+      tf.tensor1d(host),
+      shapes.map((sh) => sh.reduce((a, b) => a * b, 1)),
+    );
+    return parts.map((t, i) => tf.reshape(t, shapes[i]!));
+  });
+  return new Map(names.map((n, i) => [n, tensors[i]!]));
 }

@@ -1,23 +1,31 @@
 /**
- * `npm run bench:train-step`: images/s of a full training step (forward, backward, SGD with
- * momentum) — Ringmaster on wasm vs tfjs's pure-JS cpu backend vs PyTorch CPU at 1 and 2
- * threads, measured in the same run. Ends with `ratio=<ringmaster / pytorch 1 thread, resnet18>`.
+ * `npm run bench:train-step`: images/s of a full training step (forward in training mode,
+ * backward, BN statistics, SGD with momentum and weight decay: the trainer's own
+ * `distributedStep` for one process) on TensorFlow's native backend, on wasm, and optionally
+ * on tfjs's pure-JS cpu backend, against PyTorch CPU (`torch_step.py`, the same torchvision
+ * model and `torch.optim.SGD`) measured in the same run, turn by turn.
  *
- * Env: BENCH_STEPS (timed steps on wasm, default 3), BENCH_SKIP_CPU=1 (skip the slow tfjs cpu
- * backend), BENCH_CPU_BATCH_DIVISOR (default 8: the cpu backend runs one step at batch/8 —
- * its images/s hardly depends on the batch, and a full-batch step takes tens of minutes on a
- * loaded machine), BENCH_PYTHON (python with torch; default $RINGMASTER_CACHE/venv/bin/python).
+ * Ends with `ratio=<native tensorflow images/s ÷ PyTorch images/s, resnet50 at 128², batch 16,
+ * both at 2 threads>`.
+ *
+ * Env: BENCH_STEPS (timed steps per turn, default 3), BENCH_ROUNDS (turns per side, default 2;
+ * the median is reported), BENCH_THREADS (threads for both sides, default 2), BENCH_SKIP_CPU
+ * (default 1: skip the tfjs cpu backend, which needs tens of minutes), BENCH_SKIP_WASM=1,
+ * BENCH_CPU_BATCH_DIVISOR (default 8), BENCH_PYTHON (python with torch; default
+ * $RINGMASTER_CACHE/venv/bin/python, made by test/oracle/setup.sh).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import { initBackend } from '../../trainer/engine/backend.js';
+import { initBackend, type BackendName } from '../../trainer/engine/backend.js';
+import { oneHotArray } from '../../trainer/data/mixup.js';
 import { getArch } from '../../trainer/models/arch.js';
-import { createResNet, type ResNetModel } from '../../trainer/models/resnet.js';
-import { trainStepGrads } from '../../trainer/models/train-step.js';
+import { createResNet } from '../../trainer/models/resnet.js';
+import { paramGroups, SGD } from '../../trainer/optim/sgd.js';
+import { Rng } from '../../trainer/rng.js';
+import { distributedStep } from '../../trainer/step.js';
 
 interface Config {
   arch: string;
@@ -27,64 +35,63 @@ interface Config {
 
 const configs: Config[] = [
   { arch: 'resnet18', size: 64, batch: 32 },
-  { arch: 'resnet50', size: 128, batch: 8 },
+  { arch: 'resnet50', size: 128, batch: 16 },
 ];
 const steps = Number(process.env.BENCH_STEPS ?? 3);
-const skipCpu = process.env.BENCH_SKIP_CPU === '1';
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const threads = Number(process.env.BENCH_THREADS ?? 2);
+const skipCpu = (process.env.BENCH_SKIP_CPU ?? '1') === '1';
+const skipWasm = process.env.BENCH_SKIP_WASM === '1';
 const cpuBatchDivisor = Number(process.env.BENCH_CPU_BATCH_DIVISOR ?? 8);
 const cache = process.env.RINGMASTER_CACHE ?? join(homedir(), '.cache', 'ringmaster');
 const python = process.env.BENCH_PYTHON ?? join(cache, 'venv', 'bin', 'python');
 
-/** Plain SGD with momentum 0.9 and weight decay, as the recipe's optimizer does it. */
-class MiniSgd {
-  private readonly bufs = new Map<string, tf.Tensor>();
-  constructor(
-    private readonly model: ResNetModel,
-    private readonly lr = 0.01,
-    private readonly wd = 2e-5,
-  ) {}
-  step(grads: Map<string, tf.Tensor>): void {
-    for (const [name, g] of grads) {
-      const p = this.model.params.get(name)!;
-      const next = tf.tidy(() => {
-        const d = tf.add(g, tf.mul(p, this.wd));
-        const old = this.bufs.get(name);
-        return old ? tf.add(tf.mul(old, 0.9), d) : d;
-      });
-      this.bufs.get(name)?.dispose();
-      this.bufs.set(name, next);
-      tf.tidy(() => p.assign(tf.sub(p, tf.mul(next, this.lr))));
-      g.dispose();
-    }
-  }
-  dispose(): void {
-    tf.dispose([...this.bufs.values()]);
-  }
-}
-
-function tfjsImagesPerSecond(c: Config, timedSteps: number, warmup: boolean): number {
+/** The trainer's step on `backend`: the median images/s of `turns` turns of `timedSteps`. */
+async function ringmasterImagesPerSecond(
+  backend: BackendName,
+  c: Config,
+  timedSteps: number,
+  turns: number,
+): Promise<number> {
+  await initBackend(backend, { threads });
   const model = createResNet(getArch(c.arch), { numClasses: 1000, seed: 0 });
-  const sgd = new MiniSgd(model);
-  const x = tf.randomNormal([c.batch, c.size, c.size, 3]) as tf.Tensor4D;
-  const labels = tf.tensor1d(
-    Array.from({ length: c.batch }, (_, i) => (i * 37) % 1000),
-    'int32',
+  const sgd = new SGD(
+    paramGroups(model.params.keys(), (n) => model.isNormParam(n), {
+      weightDecay: 2e-5,
+      normWeightDecay: 0,
+    }),
+    { momentum: 0.9 },
   );
-  const y = tf.cast(tf.oneHot(labels, 1000), 'float32') as tf.Tensor2D;
-  const lossFn = (logits: tf.Tensor2D): tf.Scalar =>
-    tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1))) as tf.Scalar);
-  const step = (): void => sgd.step(trainStepGrads(model, x, lossFn).grads);
-  if (warmup) step(); // XNNPACK operator setup, wasm memory growth
-  const t0 = performance.now();
-  for (let i = 0; i < timedSteps; i++) step();
-  const dt = (performance.now() - t0) / 1000 / timedSteps;
+  const rng = new Rng(0);
+  const images = Float32Array.from({ length: c.batch * c.size * c.size * 3 }, () => rng.normal());
+  const labels = Int32Array.from({ length: c.batch }, (_, i) => (i * 37) % 1000);
+  const targets = oneHotArray(labels, 1000);
+  const step = () =>
+    distributedStep({
+      model,
+      sgd,
+      group: null,
+      images,
+      targets,
+      batch: c.batch,
+      height: c.size,
+      width: c.size,
+      labelSmoothing: 0,
+      lr: 0.01,
+    });
+  await step(); // warm-up: kernel selection, memory growth
+  const rates: number[] = [];
+  for (let r = 0; r < turns; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < timedSteps; i++) await step();
+    rates.push((c.batch * timedSteps) / ((performance.now() - t0) / 1000));
+  }
   sgd.dispose();
   model.dispose();
-  tf.dispose([x, labels, y]);
-  return c.batch / dt;
+  return median(rates);
 }
 
-function torchImagesPerSecond(c: Config, threads: number): number | null {
+function torchImagesPerSecond(c: Config, torchThreads: number): number | null {
   if (!existsSync(python)) return null;
   const out = execFileSync(
     python,
@@ -93,7 +100,7 @@ function torchImagesPerSecond(c: Config, threads: number): number | null {
       c.arch,
       String(c.size),
       String(c.batch),
-      String(threads),
+      String(torchThreads),
       String(steps),
     ],
     { encoding: 'utf8' },
@@ -101,33 +108,57 @@ function torchImagesPerSecond(c: Config, threads: number): number | null {
   return (JSON.parse(out.trim().split('\n').pop()!) as { images_per_s: number }).images_per_s;
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
 const fmt = (v: number | null): string =>
   v === null ? 'n/a' : v < 1 ? v.toPrecision(3) : v.toFixed(2);
 const ratio = (a: number | null, b: number | null): string =>
   a === null || b === null ? 'n/a' : (a / b).toFixed(2);
 
+if (!existsSync(python))
+  console.log(`(no PyTorch at ${python}: run test/oracle/setup.sh or set BENCH_PYTHON)`);
+console.log(
+  `conditions: ${threads} threads each side, ${steps} timed steps × ${rounds} turns ` +
+    `(median), load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+);
+
 let headline: number | null = null;
 for (const c of configs) {
   const label = `${c.arch} ${c.size}x${c.size} batch ${c.batch}`;
-  await initBackend('wasm');
-  const wasm = tfjsImagesPerSecond(c, steps, true);
-  console.log(`${label}: ringmaster wasm ${fmt(wasm)} img/s`);
-  let cpu: number | null = null;
-  if (!skipCpu) {
-    await initBackend('cpu');
-    // One step, no warm-up: the cpu backend has nothing to warm up and a step takes minutes.
-    const cpuBatch = Math.max(1, Math.floor(c.batch / cpuBatchDivisor));
-    cpu = tfjsImagesPerSecond({ ...c, batch: cpuBatch }, 1, false);
+  // Turn by turn, so that a phase of load on the shared machine hits both sides alike.
+  const native: number[] = [];
+  const torch: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    native.push(await ringmasterImagesPerSecond('tensorflow', c, steps, 1));
+    const t = torchImagesPerSecond(c, threads);
+    if (t !== null) torch.push(t);
+  }
+  const tfRate = median(native);
+  const torchRate = torch.length ? median(torch) : null;
+  console.log(
+    `${label}: ringmaster tensorflow ${fmt(tfRate)} img/s [${native.map(fmt).join(', ')}], ` +
+      `pytorch ${fmt(torchRate)} img/s [${torch.map(fmt).join(', ')}], ratio ${ratio(tfRate, torchRate)}`,
+  );
+  if (!skipWasm) {
+    const wasm = await ringmasterImagesPerSecond('wasm', c, Math.max(1, Math.ceil(steps / 3)), 1);
     console.log(
-      `${label}: tfjs cpu ${fmt(cpu)} img/s (one step at batch ${cpuBatch}; ringmaster ${ratio(wasm, cpu)}x)`,
+      `${label}: ringmaster wasm ${fmt(wasm)} img/s (one thread); tensorflow / wasm = ${ratio(tfRate, wasm)}x`,
     );
   }
-  const t1 = torchImagesPerSecond(c, 1);
-  const t2 = torchImagesPerSecond(c, 2);
-  console.log(`${label}: pytorch 1 thread ${fmt(t1)} img/s, 2 threads ${fmt(t2)} img/s`);
-  console.log(
-    `${label}: ringmaster / pytorch 1 thread = ${ratio(wasm, t1)}, / 2 threads = ${ratio(wasm, t2)}`,
-  );
-  if (c.arch === 'resnet18' && t1 !== null) headline = wasm / t1;
+  if (!skipCpu) {
+    const cpuBatch = Math.max(1, Math.floor(c.batch / cpuBatchDivisor));
+    const cpu = await ringmasterImagesPerSecond('cpu', { ...c, batch: cpuBatch }, 1, 1);
+    console.log(
+      `${label}: tfjs cpu ${fmt(cpu)} img/s (one step at batch ${cpuBatch}); tensorflow / cpu = ${ratio(tfRate, cpu)}x`,
+    );
+  }
+  tf.disposeVariables();
+  if (c.arch === 'resnet50' && torchRate !== null) headline = tfRate / torchRate;
 }
 console.log(`ratio=${headline === null ? 'n/a' : headline.toFixed(3)}`);

@@ -45,6 +45,12 @@ export const backendProbe: BackendProbe = await probe();
 /** The backends every parity test runs on, native first. */
 export const parityBackends: readonly BackendName[] = backendProbe.available;
 
+/**
+ * The backends the multi-process training tests run on: the parity backends but the pure-JS
+ * cpu one, which only stands in when wasm cannot load and is ~100x too slow for whole steps.
+ */
+export const trainingBackends: readonly BackendName[] = parityBackends.filter((b) => b !== 'cpu');
+
 /** Switch to `name` (see initBackend) and return the backend that was active, for after(). */
 export async function switchBackend(name: BackendName): Promise<string> {
   const previous = tf.getBackend();
