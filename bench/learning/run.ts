@@ -18,7 +18,7 @@
  *
  * Env: BENCH_SEEDS (comma-separated, default 0–11; BENCH_SEED=N is shorthand for one),
  * BENCH_EPOCHS, BENCH_TRAIN (images), BENCH_VAL (images), BENCH_WORKERS (default: the recipe's),
- * BENCH_BACKEND (default wasm), BENCH_PYTHON (python with torch + torchvision; default
+ * BENCH_BACKEND (default tensorflow, the native backend: npm run setup:tensorflow), BENCH_PYTHON (python with torch + torchvision; default
  * $RINGMASTER_CACHE/venv/bin/python, made by `bash test/oracle/setup.sh`),
  * BENCH_SKIP_TORCH=1 / BENCH_SKIP_RINGMASTER=1, BENCH_OUT (run directory; default a temp dir).
  */
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
     );
   }
   const workers = intEnv('BENCH_WORKERS') ?? spec.workers;
-  const backend = env.BENCH_BACKEND ?? 'wasm';
+  const backend = env.BENCH_BACKEND ?? 'tensorflow';
   const skipTorch = env.BENCH_SKIP_TORCH === '1';
   const skipRingmaster = env.BENCH_SKIP_RINGMASTER === '1';
   const outDir = env.BENCH_OUT ?? (await mkdtemp(join(tmpdir(), 'ringmaster-bench-learning-')));
