@@ -9,7 +9,7 @@ import { log } from '../log.js';
 import { completeTfjsCore } from './gradients.js';
 import { visibleGpus } from './gpu.js';
 import { registerWasmTrainingKernels } from './kernels/index.js';
-import { registerTensorflowKernels } from './kernels/tensorflow.js';
+import { registerTensorflowKernels, setNativeGroupedGradients } from './kernels/tensorflow.js';
 
 export const backendNames = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof backendNames)[number];
@@ -87,6 +87,7 @@ async function activate(name: BackendName, opts: BackendOptions): Promise<void> 
         throw new Error(nativeLoadReason(nodeGpuPackage, err));
       }
       registerTensorflowKernels();
+      setNativeGroupedGradients(true);
       break;
     }
     case 'tensorflow':

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { backend_util } from '@tensorflow/tfjs-core';
 import { bottleneckWidth, expansionOf, type ResNetArch } from './arch.js';
 import { applyBnUpdate, batchNormEval, batchNormTrain, type BnBatchStats } from './batchnorm.js';
+import { groupedConv2d, useNativeGroupedConv } from '../engine/kernels/tensorflow.js';
 import { Rng } from '../rng.js';
 
 export interface ConvSpec {
@@ -317,12 +318,14 @@ export function maxPool3x3s2(x: tf.Tensor4D): tf.Tensor4D {
 }
 
 /**
- * Conv with torchvision's symmetric padding. tfjs has no grouped conv: groups are convolved
- * separately and concatenated.
+ * Conv with torchvision's symmetric padding. tfjs has no grouped conv: on a GPU it is one
+ * TensorFlow op (engine/kernels/tensorflow.ts); elsewhere groups are convolved separately and
+ * concatenated (faster than TF's grouped op on CPU).
  */
 export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, c: ConvSpec): tf.Tensor4D {
   const pad = symmetric(c.padding);
   if (c.groups === 1) return tf.conv2d(x, w, c.stride, pad);
+  if (useNativeGroupedConv()) return groupedConv2d(x, w, c.stride, pad, c.groups);
   const inG = c.inChannels / c.groups;
   const outG = c.outChannels / c.groups;
   const xs = tf.split(x, c.groups, 3) as tf.Tensor4D[];
