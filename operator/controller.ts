@@ -10,7 +10,7 @@ import type { OperatorConfig } from './config.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { ProgressSource } from './progress.js';
 import { WorkQueue } from './queue.js';
-import { Reconciler, type Caches } from './reconciler.js';
+import { Reconciler, type Caches } from './reconcile/reconciler.js';
 import { MultiCache, Reflector, objectKey, type Cache, type KubeObject } from './kube/reflector.js';
 import { paths, type KubeRest } from './kube/rest.js';
 import { LABEL_MANAGED_BY, LABEL_RECIPE, MANAGED_BY } from './reconcile/names.js';

@@ -87,7 +87,7 @@ export const Reason = Object.freeze({
   TrainingCompleted: 'TrainingCompleted',
   SuspendedByUser: 'SuspendedByUser',
   Resumed: 'Resumed',
-  // Used by the operator's planner (operator/reconcile/desired.ts).
+  // Used by the operator's plan (operator/reconcile/plan.ts and its phase files).
   /** All pods are bound to nodes; some containers are not running yet. */
   ContainersStarting: 'ContainersStarting',
   /** The group was stopped (restart, suspension or the end of the run). */

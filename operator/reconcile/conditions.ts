@@ -28,16 +28,6 @@ export function setCondition(
   return list;
 }
 
-/** Sets a condition only if it already exists (conditions appear when first relevant). */
-export function updateIfPresent(
-  conditions: readonly Condition[] | undefined,
-  next: Omit<Condition, 'lastTransitionTime'>,
-  now: Date,
-): Condition[] {
-  if (!conditions?.some((c) => c.type === next.type)) return [...(conditions ?? [])];
-  return setCondition(conditions, next, now);
-}
-
 export function findCondition(
   conditions: readonly Condition[] | undefined,
   type: ConditionType,

@@ -8,6 +8,8 @@ import {
   WORKER_CONTAINER,
   names,
 } from '../../../operator/reconcile/names.js';
+import { planRecipe } from '../../../operator/reconcile/plan.js';
+import { parseRecipeObject } from '../../../operator/reconcile/spec.js';
 import type {
   NodeHealth,
   Observed,
@@ -241,6 +243,11 @@ export function observe(pods: k8s.V1Pod[], opts: ObservedOptions = {}): Observed
   if (opts.children?.networkPolicy) o.networkPolicy = opts.children.networkPolicy;
   if (opts.progress) o.progress = opts.progress;
   return o;
+}
+
+/** As the reconciler plans: the raw recipe's spec parsed at the edge, then planRecipe. */
+export function planFor(recipe: TrainingRecipeObject, observed: Observed, ctx: PlanContext): Plan {
+  return planRecipe(parseRecipeObject(recipe), observed, ctx);
 }
 
 /** The recipe after the plan's status patch was written (what the next reconcile reads). */

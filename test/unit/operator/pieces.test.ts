@@ -4,7 +4,7 @@ import { parseOperatorConfig } from '../../../operator/config.js';
 import { microTime } from '../../../operator/kube/leader.js';
 import { resourceOf } from '../../../operator/operator.js';
 import { sanitizeProgress } from '../../../operator/progress.js';
-import { mergePatch, nodeHealth } from '../../../operator/reconciler.js';
+import { mergePatch, nodeHealth } from '../../../operator/reconcile/reconciler.js';
 
 describe('operator pieces', () => {
   it('sanitizes progress.json into what the status schema accepts', () => {

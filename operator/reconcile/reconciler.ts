@@ -1,20 +1,22 @@
 /**
- * The imperative half of reconcile(key): gather what the caches show, ask the planner, then
- * carry the plan out — status first (with the resourceVersion it was computed from as a
+ * The imperative half of reconcile(key): parse the recipe's spec (the one place it is read
+ * untyped, see spec.ts), gather what the caches show, ask for the plan (plan.ts), then
+ * carry it out — status first (with the resourceVersion it was computed from as a
  * precondition), then children and pods, then events. Errors that retrying can fix are
  * thrown back to the queue (backoff); errors that cannot be fixed by retrying become
  * conditions on the recipe.
  */
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import type { Logger } from '../trainer/log.js';
-import type { OperatorMetrics } from './metrics.js';
-import type { ProgressSource } from './progress.js';
-import { ApiError, ContentType, collectionPath, statusOf, type KubeRest } from './kube/rest.js';
-import type { Cache } from './kube/reflector.js';
-import { ConditionType, Phase, Reason, setCondition } from './reconcile/conditions.js';
-import { desiredState } from './reconcile/desired.js';
-import { LABEL_RECIPE, names } from './reconcile/names.js';
+import type { Logger } from '../../trainer/log.js';
+import type { OperatorMetrics } from '../metrics.js';
+import type { ProgressSource } from '../progress.js';
+import { ApiError, ContentType, collectionPath, statusOf, type KubeRest } from '../kube/rest.js';
+import type { Cache } from '../kube/reflector.js';
+import { ConditionType, Phase, Reason, setCondition } from './conditions.js';
+import { LABEL_RANK, LABEL_RECIPE, names } from './names.js';
+import { planRecipe } from './plan.js';
+import { parseRecipeObject, type ParsedRecipe } from './spec.js';
 import type {
   Action,
   NodeHealth,
@@ -23,7 +25,7 @@ import type {
   PlannerSettings,
   RecipeStatus,
   TrainingRecipeObject,
-} from './reconcile/types.js';
+} from './types.js';
 
 export const FIELD_MANAGER = 'ringmaster';
 const RECIPE_PATH = (ns: string, name: string) =>
@@ -96,15 +98,17 @@ export class Reconciler {
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
-    const recipe = this.d.caches.recipes.get(key);
+    const cached = this.d.caches.recipes.get(key);
     const [namespace, name] = key.split('/') as [string, string];
-    if (!recipe) {
+    if (!cached) {
       this.d.progress.forget(key);
       this.d.metrics.forgetRecipe(namespace, name);
       return {};
     }
+    // The edge: the spec is parsed here, once; everything further in is typed.
+    const recipe = parseRecipeObject(cached);
     const observed = await this.observe(recipe);
-    const plan = desiredState(recipe, observed, {
+    const plan = planRecipe(recipe, observed, {
       now: this.now(),
       newToken: randomBytes(32).toString('hex'),
       settings: this.d.settings,
@@ -114,7 +118,7 @@ export class Reconciler {
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : {};
   }
 
-  private async observe(recipe: TrainingRecipeObject): Promise<Observed> {
+  private async observe(recipe: ParsedRecipe): Promise<Observed> {
     const { namespace, name } = recipe.metadata;
     const c = this.d.caches;
     const pods = podsOf(c.pods.list(), namespace, name);
@@ -143,28 +147,26 @@ export class Reconciler {
   }
 
   /** Progress matters while a group runs, and once more when rank 0 has just finished. */
-  private async readProgress(recipe: TrainingRecipeObject, pods: k8s.V1Pod[]) {
+  private async readProgress(recipe: ParsedRecipe, pods: k8s.V1Pod[]) {
     const phase = recipe.status?.phase;
     const rank0Done = pods.some(
-      (p) => p.metadata?.labels?.['ringmaster.dev/rank'] === '0' && p.status?.phase === 'Succeeded',
+      (p) => p.metadata?.labels?.[LABEL_RANK] === '0' && p.status?.phase === 'Succeeded',
     );
     const finalRead = rank0Done && phase !== Phase.Succeeded;
     if (phase !== Phase.Running && phase !== Phase.Starting && !finalRead) return undefined;
-    const spec = recipe.spec as {
-      output?: unknown;
-      data?: { endpoint?: unknown; credentialsSecret?: unknown };
-    };
-    if (typeof spec?.output !== 'string') return undefined;
+    // An invalid spec has no output to read from (and the plan ignores progress then).
+    if (!recipe.valid) return undefined;
+    const { output, data } = recipe.spec;
     const key = `${recipe.metadata.namespace}/${recipe.metadata.name}`;
     try {
       return await this.d.progress.read(
         key,
         {
           namespace: recipe.metadata.namespace,
-          output: spec.output,
-          ...(typeof spec.data?.endpoint === 'string' ? { endpoint: spec.data.endpoint } : {}),
-          ...(typeof spec.data?.credentialsSecret === 'string'
-            ? { credentialsSecret: spec.data.credentialsSecret }
+          output,
+          ...(data.endpoint !== undefined ? { endpoint: data.endpoint } : {}),
+          ...(data.credentialsSecret !== undefined
+            ? { credentialsSecret: data.credentialsSecret }
             : {}),
         },
         finalRead,
@@ -175,7 +177,7 @@ export class Reconciler {
     }
   }
 
-  private async execute(recipe: TrainingRecipeObject, plan: Plan): Promise<void> {
+  private async execute(recipe: ParsedRecipe, plan: Plan): Promise<void> {
     const { namespace, name } = recipe.metadata;
     const log = this.d.log.child({ recipe: `${namespace}/${name}` });
     if (plan.statusPatch) await this.patchStatus(recipe, plan.statusPatch);
@@ -203,7 +205,7 @@ export class Reconciler {
     }
   }
 
-  private async patchStatus(recipe: TrainingRecipeObject, status: RecipeStatus): Promise<void> {
+  private async patchStatus(recipe: ParsedRecipe, status: RecipeStatus): Promise<void> {
     const { namespace, name, resourceVersion } = recipe.metadata;
     // The resourceVersion we planned from: a stale cache makes this fail (409) instead of
     // writing a decision twice.
@@ -214,7 +216,7 @@ export class Reconciler {
     });
   }
 
-  private async run(recipe: TrainingRecipeObject, a: Action): Promise<void> {
+  private async run(recipe: ParsedRecipe, a: Action): Promise<void> {
     const ns = recipe.metadata.namespace;
     const rest = this.d.rest;
     switch (a.kind) {
@@ -272,7 +274,7 @@ export class Reconciler {
 
   /** The API server refused a pod built from this spec: retrying cannot help. */
   private async failPodCreate(
-    recipe: TrainingRecipeObject,
+    recipe: ParsedRecipe,
     written: RecipeStatus | null,
     err: ApiError,
   ): Promise<void> {
@@ -301,12 +303,7 @@ export class Reconciler {
     await this.event(recipe, 'Warning', Reason.PodCreateFailed, err.message).catch(() => undefined);
   }
 
-  async event(
-    recipe: TrainingRecipeObject,
-    type: string,
-    reason: string,
-    message: string,
-  ): Promise<void> {
+  async event(recipe: ParsedRecipe, type: string, reason: string, message: string): Promise<void> {
     const { namespace, name, uid, resourceVersion } = recipe.metadata;
     const now = new Date().toISOString();
     const body = {
@@ -334,7 +331,7 @@ export class Reconciler {
     await this.d.rest.request('POST', `/api/v1/namespaces/${namespace}/events`, { body });
   }
 
-  private record(recipe: TrainingRecipeObject, plan: Plan): void {
+  private record(recipe: ParsedRecipe, plan: Plan): void {
     const status = plan.statusPatch ?? recipe.status;
     const { namespace, name } = recipe.metadata;
     const m = this.d.metrics;

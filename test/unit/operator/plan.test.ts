@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import type * as k8s from '@kubernetes/client-node';
-import { desiredState, restartDelaySeconds } from '../../../operator/reconcile/desired.js';
+import { restartDelaySeconds } from '../../../operator/reconcile/plan.js';
 import { ConditionType, Phase, Reason } from '../../../operator/reconcile/conditions.js';
+import type { Plan } from '../../../operator/reconcile/types.js';
 import {
   T0,
   aPod,
@@ -13,21 +14,21 @@ import {
   group,
   kinds,
   observe,
+  planFor,
   podActions,
 } from './builders.js';
 
-const created = (plan: ReturnType<typeof desiredState>) =>
+const created = (plan: Plan) =>
   plan.actions.flatMap((a) => (a.kind === 'createPod' ? [a.pod] : []));
-const deleted = (plan: ReturnType<typeof desiredState>) =>
-  plan.actions.flatMap((a) => (a.kind === 'deletePod' ? [a] : []));
+const deleted = (plan: Plan) => plan.actions.flatMap((a) => (a.kind === 'deletePod' ? [a] : []));
 const envOf = (pod: k8s.V1Pod) =>
   Object.fromEntries(pod.spec!.containers[0]!.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
 
-describe('operator planner: desiredState', () => {
+describe('operator plan: planRecipe', () => {
   describe('creation', () => {
     it('creates the children and the whole group in one pass, Pending with generation 1', () => {
       const recipe = aRecipe('r').withWorkers(4).obj();
-      const plan = desiredState(recipe, observe([]), ctxAt(0));
+      const plan = planFor(recipe, observe([]), ctxAt(0));
       assert.equal(plan.statusPatch?.phase, Phase.Pending);
       assert.equal(plan.statusPatch?.groupGeneration, 1);
       assert.equal(plan.statusPatch?.restarts, 0);
@@ -54,7 +55,7 @@ describe('operator planner: desiredState', () => {
         })
         .withAnnotation('ringmaster.dev/backend', 'wasm')
         .obj();
-      const plan = desiredState(recipe, observe([]), ctxAt(0));
+      const plan = planFor(recipe, observe([]), ctxAt(0));
       const pod = created(plan)[2]!;
       const c = pod.spec!.containers[0]!;
       assert.deepEqual(pod.metadata!.labels!['ringmaster.dev/rank'], '2');
@@ -113,18 +114,14 @@ describe('operator planner: desiredState', () => {
     });
 
     it('puts no GPU limit on CPU workers and uses the default image', () => {
-      const plan = desiredState(
-        aRecipe().withSpec({ gpusPerWorker: 0 }).obj(),
-        observe([]),
-        ctxAt(0),
-      );
+      const plan = planFor(aRecipe().withSpec({ gpusPerWorker: 0 }).obj(), observe([]), ctxAt(0));
       const c = created(plan)[0]!.spec!.containers[0]!;
       assert.equal(c.image, 'ghcr.io/ringmaster/trainer:test');
       assert.equal(c.resources?.limits?.['nvidia.com/gpu'], undefined);
     });
 
     it('writes the resolved recipe (defaults filled in) into the ConfigMap, and a headless Service', () => {
-      const plan = desiredState(aRecipe().obj(), observe([]), ctxAt(0));
+      const plan = planFor(aRecipe().obj(), observe([]), ctxAt(0));
       const doc = JSON.parse(plan.children.configMap!.data!['recipe.json']!);
       assert.equal(doc.kind, 'TrainingRecipe');
       assert.equal(doc.spec.recipe.lr, 0.5);
@@ -149,13 +146,13 @@ describe('operator planner: desiredState', () => {
   });
 
   describe('honest phases', () => {
-    const first = desiredState(aRecipe().withWorkers(2).obj(), observe([]), ctxAt(0));
+    const first = planFor(aRecipe().withWorkers(2).obj(), observe([]), ctxAt(0));
     const children = first.children;
     const pending = applyStatus(aRecipe().withWorkers(2).obj(), first);
 
     it('stays Pending while a pod is unscheduled', () => {
       const pods = [aPod('r', 0).running().obj(), aPod('r', 1).obj()];
-      const plan = desiredState(pending, observe(pods, { children }), ctxAt(5));
+      const plan = planFor(pending, observe(pods, { children }), ctxAt(5));
       assert.equal(plan.statusPatch?.phase ?? pending.status!.phase, Phase.Pending);
       assert.deepEqual(podActions(plan), []);
     });
@@ -165,7 +162,7 @@ describe('operator planner: desiredState', () => {
         aPod('r', 0).running().obj(),
         aPod('r', 1).on('node-b').waiting('ContainerCreating').obj(),
       ];
-      const plan = desiredState(pending, observe(pods, { children }), ctxAt(5));
+      const plan = planFor(pending, observe(pods, { children }), ctxAt(5));
       assert.equal(plan.statusPatch?.phase, Phase.Starting);
       assert.match(
         condition(plan.statusPatch, ConditionType.Running)!.message,
@@ -175,7 +172,7 @@ describe('operator planner: desiredState', () => {
 
     it('is Running when every pod runs, with an event, and polls progress', () => {
       const pods = group('r', 2, 1, (b) => b.running());
-      const plan = desiredState(pending, observe(pods, { children }), ctxAt(5));
+      const plan = planFor(pending, observe(pods, { children }), ctxAt(5));
       assert.equal(plan.statusPatch?.phase, Phase.Running);
       assert.equal(condition(plan.statusPatch, ConditionType.Running)?.status, 'True');
       assert.ok(plan.events.some((e) => e.reason === Reason.AllWorkersRunning));
@@ -184,11 +181,8 @@ describe('operator planner: desiredState', () => {
 
     it('makes no write at all in steady state', () => {
       const pods = group('r', 2, 1, (b) => b.running());
-      const running = applyStatus(
-        pending,
-        desiredState(pending, observe(pods, { children }), ctxAt(5)),
-      );
-      const plan = desiredState(running, observe(pods, { children }), ctxAt(60));
+      const running = applyStatus(pending, planFor(pending, observe(pods, { children }), ctxAt(5)));
+      const plan = planFor(running, observe(pods, { children }), ctxAt(60));
       assert.equal(plan.statusPatch, null);
       assert.deepEqual(plan.actions, []);
       assert.deepEqual(plan.events, []);
@@ -196,36 +190,30 @@ describe('operator planner: desiredState', () => {
 
     it('re-applies a child whose content changed, but never rewrites the token Secret', () => {
       const pods = group('r', 2, 1, (b) => b.running());
-      const running = applyStatus(
-        pending,
-        desiredState(pending, observe(pods, { children }), ctxAt(5)),
-      );
+      const running = applyStatus(pending, planFor(pending, observe(pods, { children }), ctxAt(5)));
       const edited = structuredClone(running);
       (edited.spec as any).recipe = { lr: 0.1 };
-      const plan = desiredState(edited, observe(pods, { children }), ctxAt(60, {}));
+      const plan = planFor(edited, observe(pods, { children }), ctxAt(60, {}));
       const applied = plan.actions.flatMap((a) => (a.kind === 'apply' ? [a.object.kind] : []));
       assert.deepEqual(applied, ['ConfigMap']);
       assert.deepEqual(podActions(plan), [], 'a running group is not restarted for a spec change');
     });
 
     it('sets observedGeneration from the recipe', () => {
-      const plan = desiredState(aRecipe().withGeneration(7).obj(), observe([]), ctxAt(0));
+      const plan = planFor(aRecipe().withGeneration(7).obj(), observe([]), ctxAt(0));
       assert.equal(plan.statusPatch?.observedGeneration, 7);
     });
 
     it('does nothing for a recipe being deleted', () => {
-      const plan = desiredState(aRecipe().deleting().obj(), observe([]), ctxAt(0));
+      const plan = planFor(aRecipe().deleting().obj(), observe([]), ctxAt(0));
       assert.equal(plan.statusPatch, null);
       assert.deepEqual(plan.actions, []);
     });
 
     it('keeps lastTransitionTime when a condition keeps its status', () => {
       const pods = group('r', 2, 1, (b) => b.running());
-      const running = applyStatus(
-        pending,
-        desiredState(pending, observe(pods, { children }), ctxAt(5)),
-      );
-      const withProgress = desiredState(
+      const running = applyStatus(pending, planFor(pending, observe(pods, { children }), ctxAt(5)));
+      const withProgress = planFor(
         running,
         observe(pods, { children, progress: { epoch: 3 } }),
         ctxAt(99),
@@ -246,7 +234,7 @@ describe('operator planner: desiredState', () => {
         aPod('r', 1).exited(75, 0, 'peer r-worker-2 died').obj(),
         aPod('r', 2).running().obj(),
       ];
-      const plan = desiredState(base().obj(), observe(pods), ctxAt(100));
+      const plan = planFor(base().obj(), observe(pods), ctxAt(100));
       assert.equal(plan.statusPatch?.phase, Phase.Restarting);
       assert.equal(plan.statusPatch?.restarts, 1);
       assert.equal(plan.statusPatch?.groupGeneration, 2);
@@ -272,7 +260,7 @@ describe('operator planner: desiredState', () => {
         aPod('r', 1).running().obj(),
         aPod('r', 2).running().obj(),
       ];
-      const plan = desiredState(base().obj(), observe(pods), ctxAt(100));
+      const plan = planFor(base().obj(), observe(pods), ctxAt(100));
       assert.equal(plan.statusPatch?.phase, Phase.Restarting);
     });
 
@@ -281,22 +269,22 @@ describe('operator planner: desiredState', () => {
       pods[1] = aPod('r', 1).exited(75).obj();
       const restarting = applyStatus(
         base().obj(),
-        desiredState(base().obj(), observe(pods), ctxAt(100)),
+        planFor(base().obj(), observe(pods), ctxAt(100)),
       );
 
       const terminating = pods.map((p) => ({
         ...p,
         metadata: { ...p.metadata, deletionTimestamp: at(130) },
       }));
-      let plan = desiredState(restarting, observe(terminating), ctxAt(101));
+      let plan = planFor(restarting, observe(terminating), ctxAt(101));
       assert.deepEqual(created(plan), [], 'no new pod while old ones terminate');
       assert.equal(plan.statusPatch, null);
 
-      plan = desiredState(restarting, observe([]), ctxAt(105));
+      plan = planFor(restarting, observe([]), ctxAt(105));
       assert.deepEqual(created(plan), [], 'backoff of 10 s not over');
       assert.ok(plan.requeueAfterMs! > 4000 && plan.requeueAfterMs! <= 5000);
 
-      plan = desiredState(restarting, observe([]), ctxAt(111));
+      plan = planFor(restarting, observe([]), ctxAt(111));
       assert.equal(plan.statusPatch?.phase, Phase.Pending);
       const pods2 = created(plan);
       assert.equal(pods2.length, 3);
@@ -316,7 +304,7 @@ describe('operator planner: desiredState', () => {
         .obj();
       const pods = group('r', 3, 3, (b) => b.running());
       pods[2] = aPod('r', 2, 3).exited(75).obj();
-      const plan = desiredState(recipe, observe(pods), ctxAt(100));
+      const plan = planFor(recipe, observe(pods), ctxAt(100));
       assert.equal(plan.statusPatch?.phase, Phase.Failed);
       assert.equal(
         condition(plan.statusPatch, ConditionType.Failed)?.reason,
@@ -339,7 +327,7 @@ describe('operator planner: desiredState', () => {
         aPod('r', 1).running().obj(),
         aPod('r', 2).running().obj(),
       ];
-      const plan = desiredState(base().obj(), observe(pods), ctxAt(100));
+      const plan = planFor(base().obj(), observe(pods), ctxAt(100));
       assert.equal(plan.statusPatch?.phase, Phase.Failed);
       const failed = condition(plan.statusPatch, ConditionType.Failed)!;
       assert.equal(failed.reason, Reason.WorkerInvalidInput);
@@ -356,14 +344,14 @@ describe('operator planner: desiredState', () => {
         aPod('r', 1).evicted().obj(),
         aPod('r', 2).running().obj(),
       ];
-      let plan = desiredState(base().obj(), observe(evicted), ctxAt(100));
+      let plan = planFor(base().obj(), observe(evicted), ctxAt(100));
       assert.equal(
         condition(plan.statusPatch, ConditionType.Restarting)?.reason,
         Reason.WorkerPreempted,
       );
 
       const gone = [aPod('r', 0).running().obj(), aPod('r', 2).running().obj()];
-      plan = desiredState(base().obj(), observe(gone), ctxAt(100));
+      plan = planFor(base().obj(), observe(gone), ctxAt(100));
       assert.equal(
         condition(plan.statusPatch, ConditionType.Restarting)?.reason,
         Reason.PodDeleted,
@@ -375,7 +363,7 @@ describe('operator planner: desiredState', () => {
         aPod('r', 1).running().terminating(120).obj(),
         aPod('r', 2).running().obj(),
       ];
-      plan = desiredState(base().obj(), observe(deleting), ctxAt(100));
+      plan = planFor(base().obj(), observe(deleting), ctxAt(100));
       assert.equal(
         condition(plan.statusPatch, ConditionType.Restarting)?.reason,
         Reason.PodDeleted,
@@ -392,12 +380,12 @@ describe('operator planner: desiredState', () => {
         'node-a': { ready: true },
         'node-b': { ready: false, since: at(90).toISOString() },
       };
-      let plan = desiredState(base().obj(), observe(pods, { nodes }), ctxAt(100));
+      let plan = planFor(base().obj(), observe(pods, { nodes }), ctxAt(100));
       assert.equal(plan.statusPatch, null);
       assert.deepEqual(podActions(plan), []);
       assert.ok(plan.requeueAfterMs! <= 30_000, 'looks again when the grace runs out');
 
-      plan = desiredState(base().obj(), observe(pods, { nodes }), ctxAt(131));
+      plan = planFor(base().obj(), observe(pods, { nodes }), ctxAt(131));
       assert.equal(condition(plan.statusPatch, ConditionType.Restarting)?.reason, Reason.NodeLost);
       const byName = Object.fromEntries(deleted(plan).map((d) => [d.name, d.force]));
       assert.deepEqual(byName, { 'r-worker-0': false, 'r-worker-1': true, 'r-worker-2': false });
@@ -416,9 +404,9 @@ describe('operator planner: desiredState', () => {
         'node-a': { ready: true },
         'node-b': { ready: false, since: at(0).toISOString() },
       };
-      let plan = desiredState(recipe, observe(stuck, { nodes }), ctxAt(110));
+      let plan = planFor(recipe, observe(stuck, { nodes }), ctxAt(110));
       assert.deepEqual(deleted(plan), [], 'not before deletion deadline + 30 s');
-      plan = desiredState(recipe, observe(stuck, { nodes }), ctxAt(131));
+      plan = planFor(recipe, observe(stuck, { nodes }), ctxAt(131));
       assert.deepEqual(
         deleted(plan).map((d) => [d.name, d.force]),
         [['r-worker-1', true]],
@@ -429,8 +417,8 @@ describe('operator planner: desiredState', () => {
     it('ignores the stale cache when pods are newer than the status it read', () => {
       const recipe = base().obj();
       const pods = group('r', 3, 2, (b) => b.running());
-      const children = desiredState(aRecipe().withWorkers(3).obj(), observe([]), ctxAt(0)).children;
-      const plan = desiredState(recipe, observe(pods, { children }), ctxAt(100));
+      const children = planFor(aRecipe().withWorkers(3).obj(), observe([]), ctxAt(0)).children;
+      const plan = planFor(recipe, observe(pods, { children }), ctxAt(100));
       assert.deepEqual(plan.actions, []);
       assert.equal(plan.statusPatch, null);
       assert.equal(plan.requeueAfterMs, 1000);
@@ -441,7 +429,7 @@ describe('operator planner: desiredState', () => {
     it('succeeds when rank 0 exits 0, gives the others a grace, then stops them', () => {
       const recipe = aRecipe().withWorkers(2).inPhase(Phase.Running).obj();
       const pods = [aPod('r', 0).exited(0, 100).obj(), aPod('r', 1).running().obj()];
-      const plan = desiredState(
+      const plan = planFor(
         recipe,
         observe(pods, { progress: { epoch: 2, epochs: 2, weights: 's3://runs/r1/weights' } }),
         ctxAt(101),
@@ -452,7 +440,7 @@ describe('operator planner: desiredState', () => {
       assert.equal(condition(plan.statusPatch, ConditionType.Succeeded)?.status, 'True');
       assert.deepEqual(deleted(plan), []);
       const done = applyStatus(recipe, plan);
-      const later = desiredState(done, observe(pods), ctxAt(161));
+      const later = planFor(done, observe(pods), ctxAt(161));
       assert.deepEqual(
         deleted(later).map((d) => d.name),
         ['r-worker-1'],
@@ -466,11 +454,11 @@ describe('operator planner: desiredState', () => {
         .inPhase(Phase.Succeeded, { completionTime: at(100).toISOString() })
         .obj();
       const pods = group('r', 2, 1, (b) => b.exited(0, 100));
-      const children = desiredState(aRecipe().obj(), observe([]), ctxAt(0)).children;
-      let plan = desiredState(recipe, observe(pods, { children }), ctxAt(300));
+      const children = planFor(aRecipe().obj(), observe([]), ctxAt(0)).children;
+      let plan = planFor(recipe, observe(pods, { children }), ctxAt(300));
       assert.deepEqual(plan.actions, []);
       assert.equal(plan.requeueAfterMs, 400_000);
-      plan = desiredState(recipe, observe(pods, { children }), ctxAt(700));
+      plan = planFor(recipe, observe(pods, { children }), ctxAt(700));
       assert.deepEqual(kinds(plan), [
         'deletePod',
         'deletePod',
@@ -480,7 +468,7 @@ describe('operator planner: desiredState', () => {
         'deleteChild',
       ]);
       assert.ok(plan.events.some((e) => e.reason === Reason.CleanedUp));
-      const after = desiredState(recipe, observe([]), ctxAt(800));
+      const after = planFor(recipe, observe([]), ctxAt(800));
       assert.deepEqual(after.actions, [], 'once cleaned, nothing more to do');
       assert.deepEqual(after.events, []);
       assert.equal(after.requeueAfterMs, undefined);
@@ -490,7 +478,7 @@ describe('operator planner: desiredState', () => {
       const recipe = aRecipe()
         .inPhase(Phase.Failed, { completionTime: at(0).toISOString() })
         .obj();
-      const plan = desiredState(recipe, observe([]), ctxAt(10));
+      const plan = planFor(recipe, observe([]), ctxAt(10));
       assert.deepEqual(plan.actions, []);
     });
   });
@@ -503,8 +491,8 @@ describe('operator planner: desiredState', () => {
         .inPhase(Phase.Running, { restarts: 1, groupGeneration: 2 })
         .obj();
       const pods = group('r', 2, 2, (b) => b.running());
-      const children = desiredState(aRecipe().withWorkers(2).obj(), observe([]), ctxAt(0)).children;
-      const plan = desiredState(recipe, observe(pods, { children }), ctxAt(50));
+      const children = planFor(aRecipe().withWorkers(2).obj(), observe([]), ctxAt(0)).children;
+      const plan = planFor(recipe, observe(pods, { children }), ctxAt(50));
       assert.equal(plan.statusPatch?.phase, Phase.Suspended);
       assert.equal(plan.statusPatch?.startTime, undefined);
       assert.equal(plan.statusPatch?.restarts, 1);
@@ -512,7 +500,7 @@ describe('operator planner: desiredState', () => {
       assert.deepEqual(kinds(plan), ['deletePod', 'deletePod']);
 
       const suspended = applyStatus(recipe, plan);
-      const again = desiredState(suspended, observe([], { children }), ctxAt(60));
+      const again = planFor(suspended, observe([], { children }), ctxAt(60));
       assert.equal(again.statusPatch, null);
       assert.deepEqual(again.actions, []);
     });
@@ -524,14 +512,14 @@ describe('operator planner: desiredState', () => {
         .obj();
       delete recipe.status!.startTime;
       const old = group('r', 2, 2, (b) => b.running().terminating(70));
-      let plan = desiredState(recipe, observe(old), ctxAt(60));
+      let plan = planFor(recipe, observe(old), ctxAt(60));
       assert.equal(plan.statusPatch?.phase, Phase.Pending);
       assert.equal(plan.statusPatch?.groupGeneration, 3);
       assert.equal(plan.statusPatch?.startTime, at(60).toISOString());
       assert.equal(condition(plan.statusPatch, ConditionType.Suspended)?.reason, Reason.Resumed);
       assert.deepEqual(created(plan), []);
       const resumed = applyStatus(recipe, plan);
-      plan = desiredState(resumed, observe([]), ctxAt(75));
+      plan = planFor(resumed, observe([]), ctxAt(75));
       assert.deepEqual(
         created(plan).map((p) => p.metadata!.labels!['ringmaster.dev/generation']),
         ['3', '3'],
@@ -539,7 +527,7 @@ describe('operator planner: desiredState', () => {
     });
 
     it('a recipe created suspended makes no pods', () => {
-      const plan = desiredState(aRecipe().suspended().obj(), observe([]), ctxAt(0));
+      const plan = planFor(aRecipe().suspended().obj(), observe([]), ctxAt(0));
       assert.equal(plan.statusPatch?.phase, Phase.Suspended);
       assert.deepEqual(created(plan), []);
     });
@@ -550,11 +538,11 @@ describe('operator planner: desiredState', () => {
         .inPhase(Phase.Running)
         .obj();
       const pods = group('r', 2, 1, (b) => b.running());
-      let plan = desiredState(recipe, observe(pods), ctxAt(3000));
+      let plan = planFor(recipe, observe(pods), ctxAt(3000));
       assert.equal(plan.statusPatch, null);
       assert.deepEqual(podActions(plan), []);
       assert.ok(plan.requeueAfterMs! <= 600_000);
-      plan = desiredState(recipe, observe(pods), ctxAt(3600));
+      plan = planFor(recipe, observe(pods), ctxAt(3600));
       assert.equal(plan.statusPatch?.phase, Phase.Failed);
       assert.equal(
         condition(plan.statusPatch, ConditionType.Failed)?.reason,
@@ -566,9 +554,9 @@ describe('operator planner: desiredState', () => {
     it('fails with MaxWaitExceeded when the group waits longer than maxWaitSeconds', () => {
       const recipe = aRecipe().withRunPolicy({ maxWaitSeconds: 300 }).inPhase(Phase.Pending).obj();
       const pods = [aPod('r', 0).running().obj(), aPod('r', 1).obj()];
-      let plan = desiredState(recipe, observe(pods), ctxAt(200));
+      let plan = planFor(recipe, observe(pods), ctxAt(200));
       assert.notEqual(plan.statusPatch?.phase, Phase.Failed);
-      plan = desiredState(recipe, observe(pods), ctxAt(301));
+      plan = planFor(recipe, observe(pods), ctxAt(301));
       assert.equal(plan.statusPatch?.phase, Phase.Failed);
       assert.equal(
         condition(plan.statusPatch, ConditionType.Failed)?.reason,
@@ -587,20 +575,20 @@ describe('operator planner: desiredState', () => {
   describe('invalid specs and progress', () => {
     it('turns what the schema missed into a Failed condition naming the field, once', () => {
       const recipe = aRecipe().withSpec({ workers: 0 }).obj();
-      const plan = desiredState(recipe, observe([]), ctxAt(0));
+      const plan = planFor(recipe, observe([]), ctxAt(0));
       assert.equal(plan.statusPatch?.phase, Phase.Failed);
       const failed = condition(plan.statusPatch, ConditionType.Failed)!;
       assert.equal(failed.reason, Reason.InvalidRecipe);
       assert.match(failed.message, /spec\.workers/);
       assert.deepEqual(plan.actions, []);
-      const again = desiredState(applyStatus(recipe, plan), observe([]), ctxAt(10));
+      const again = planFor(applyStatus(recipe, plan), observe([]), ctxAt(10));
       assert.equal(again.statusPatch, null);
       assert.deepEqual(again.events, []);
     });
 
     it('rejects names that make invalid pod hostnames or Service names', () => {
       const long = 'a'.repeat(55);
-      const plan = desiredState(aRecipe(long).withWorkers(16).obj(), observe([]), ctxAt(0));
+      const plan = planFor(aRecipe(long).withWorkers(16).obj(), observe([]), ctxAt(0));
       const failed = condition(plan.statusPatch, ConditionType.Failed)!;
       assert.equal(failed.reason, Reason.InvalidRecipe);
       assert.match(
@@ -608,20 +596,20 @@ describe('operator planner: desiredState', () => {
         /metadata\.name: too long: pod hostname "a{55}-worker-15" has 65 characters \(max 63\); use at most 53/,
       );
       assert.deepEqual(plan.actions, []);
-      const digit = desiredState(aRecipe('7up').obj(), observe([]), ctxAt(0));
+      const digit = planFor(aRecipe('7up').obj(), observe([]), ctxAt(0));
       assert.match(
         condition(digit.statusPatch, ConditionType.Failed)!.message,
         /must start with a letter/,
       );
-      const ok = desiredState(aRecipe('a'.repeat(53)).withWorkers(16).obj(), observe([]), ctxAt(0));
+      const ok = planFor(aRecipe('a'.repeat(53)).withWorkers(16).obj(), observe([]), ctxAt(0));
       assert.equal(ok.statusPatch?.phase, Phase.Pending);
     });
 
     it('starts a recipe whose invalid spec was fixed', () => {
       const bad = aRecipe().withSpec({ workers: 0 }).obj();
-      const failed = applyStatus(bad, desiredState(bad, observe([]), ctxAt(0)));
+      const failed = applyStatus(bad, planFor(bad, observe([]), ctxAt(0)));
       (failed.spec as any).workers = 2;
-      const plan = desiredState(failed, observe([]), ctxAt(10));
+      const plan = planFor(failed, observe([]), ctxAt(10));
       assert.equal(plan.statusPatch?.phase, Phase.Pending);
       assert.equal(created(plan).length, 2);
     });
@@ -629,7 +617,7 @@ describe('operator planner: desiredState', () => {
     it('copies progress, metrics, checkpoint and weights into the status, and writes nothing when unchanged', () => {
       const recipe = aRecipe().inPhase(Phase.Running).obj();
       const pods = group('r', 2, 1, (b) => b.running());
-      const children = desiredState(aRecipe().obj(), observe([]), ctxAt(0)).children;
+      const children = planFor(aRecipe().obj(), observe([]), ctxAt(0)).children;
       const progress = {
         epoch: 3,
         epochs: 10,
@@ -640,7 +628,7 @@ describe('operator planner: desiredState', () => {
         metrics: { acc1: 41.2, acc5: 70.1, emaAcc1: 40.8, emaAcc5: 69.9 },
         lastCheckpoint: { uri: 's3://runs/r1/checkpoints/epoch-000003', epoch: 3, step: 300 },
       };
-      const plan = desiredState(recipe, observe(pods, { children, progress }), ctxAt(10));
+      const plan = planFor(recipe, observe(pods, { children, progress }), ctxAt(10));
       assert.deepEqual(plan.statusPatch?.progress, {
         epoch: 3,
         epochs: 10,
@@ -651,7 +639,7 @@ describe('operator planner: desiredState', () => {
       });
       assert.deepEqual(plan.statusPatch?.metrics, progress.metrics);
       assert.equal(plan.statusPatch?.lastCheckpoint?.epoch, 3);
-      const again = desiredState(
+      const again = planFor(
         applyStatus(recipe, plan),
         observe(pods, { children, progress }),
         ctxAt(20),

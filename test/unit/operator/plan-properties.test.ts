@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { PHASES } from '../../../trainer/recipe/schema.js';
-import { desiredState } from '../../../operator/reconcile/desired.js';
 import { Phase } from '../../../operator/reconcile/conditions.js';
-import { aPod, aRecipe, at, ctxAt, observe, type PodBuilder } from './builders.js';
+import { aPod, aRecipe, at, ctxAt, observe, planFor, type PodBuilder } from './builders.js';
 
 /** Random but well-formed worlds: a recipe in some phase, pods of several generations and states. */
 const podState = fc.constantFrom(
@@ -51,7 +50,7 @@ function apply(b: PodBuilder, state: string, node: string): PodBuilder {
   }
 }
 
-describe('operator planner: properties over random worlds', () => {
+describe('operator plan: properties over random worlds', () => {
   it('never duplicates pods, never mixes generations, never exceeds backoffLimit, deletes only what it saw', () => {
     fc.assert(
       fc.property(world, (w) => {
@@ -81,7 +80,7 @@ describe('operator planner: properties over random worlds', () => {
           'node-a': { ready: true },
           'node-b': { ready: w.nodeBReady, since: at(0).toISOString() },
         };
-        const plan = desiredState(recipe, observe(pods, { nodes }), ctxAt(w.now));
+        const plan = planFor(recipe, observe(pods, { nodes }), ctxAt(w.now));
 
         const names = new Set(pods.map((p) => p.metadata!.name));
         const uids = new Set(pods.map((p) => p.metadata!.uid));

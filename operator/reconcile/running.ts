@@ -1,0 +1,127 @@
+/**
+ * A live group (Pending, Starting or Running): sort the recipe's pods into this group's ranks
+ * and leftovers, then let the group's state decide — rank 0 done means success, a failed or
+ * vanished member means a restart, missing ranks are created, and otherwise the phase says
+ * how far the group has come (scheduled → containers running → all running).
+ */
+import { waitedTooLong } from './admit.js';
+import { ConditionType, Phase, Reason } from './conditions.js';
+import { createMissing, groupPods } from './create.js';
+import type { Draft } from './draft.js';
+import { finished, succeed } from './finish.js';
+import { names } from './names.js';
+import { waitingSummary, type PodFailure, type PodView } from './pods.js';
+import { restartGroup } from './restart.js';
+import type { TrainingRecipeSpec } from './types.js';
+
+export function watchGroup(d: Draft, spec: TrainingRecipeSpec): void {
+  const current = d.generation;
+  // Pods newer than the status we read: our own status write is not in the cache yet.
+  if (d.views.some((v) => v.generation !== undefined && v.generation > current)) {
+    d.timer(1000);
+    return;
+  }
+  const stale = d.views.filter((v) => v.generation === undefined || v.generation < current);
+  for (const v of stale) d.stop(v, 'left over from an earlier group');
+
+  const byRank = new Map<number, PodView>();
+  for (const v of d.views) {
+    if (v.generation !== current) continue;
+    if (v.rank === undefined || v.rank >= spec.workers || byRank.has(v.rank))
+      d.stop(v, 'not a rank of this group');
+    else byRank.set(v.rank, v);
+  }
+  const desired = groupPods(d, spec);
+
+  // Rank 0 writes the weights and exits 0 only at the very end: it speaks for the group.
+  if (byRank.get(0)?.state === 'succeeded') {
+    d.applyProgress();
+    succeed(d);
+    finished(d, spec);
+    return;
+  }
+  const failures = failuresOf(d, spec, byRank);
+  if (failures.length > 0) {
+    restartGroup(d, spec, failures, [...byRank.values()]);
+    return;
+  }
+
+  const missing = desired.filter((_, rank) => !byRank.has(rank));
+  const all = [...byRank.values()];
+  const scheduled = all.filter((v) => v.state !== 'pending').length;
+  const running = all.filter((v) => v.state === 'running' || v.state === 'succeeded').length;
+  if (waitedTooLong(d, spec, all, running)) return;
+  if (!createMissing(d, spec, missing, stale)) return;
+  report(d, spec, all, { missing: missing.length, scheduled, running });
+  // A node going NotReady becomes a failure only after the grace: look again then.
+  for (const v of all) d.nodeTimer(v);
+}
+
+/** What the members say, plus ranks that vanished after the whole group had been created. */
+function failuresOf(
+  d: Draft,
+  spec: TrainingRecipeSpec,
+  byRank: ReadonlyMap<number, PodView>,
+): PodFailure[] {
+  const failures: PodFailure[] = [];
+  for (const v of byRank.values()) if (v.failure) failures.push(v.failure);
+  // Once every pod had been created, a pod that vanished was deleted behind our back.
+  if (d.prev.phase === Phase.Starting || d.prev.phase === Phase.Running) {
+    for (let rank = 0; rank < spec.workers; rank++) {
+      if (!byRank.has(rank)) {
+        failures.push({
+          reason: Reason.PodDeleted,
+          retryable: true,
+          message: `${names.pod(d.meta.name, rank)} was deleted`,
+        });
+      }
+    }
+  }
+  return failures;
+}
+
+/** The phase and Running condition for how far the group has come. */
+function report(
+  d: Draft,
+  spec: TrainingRecipeSpec,
+  group: readonly PodView[],
+  n: { missing: number; scheduled: number; running: number },
+): void {
+  const workers = spec.workers;
+  if (n.missing > 0 || n.scheduled < workers) {
+    const why = waitingSummary(group);
+    d.status.phase = Phase.Pending;
+    d.condition(
+      ConditionType.Running,
+      'False',
+      Reason.PodsPending,
+      `${n.scheduled}/${workers} workers scheduled${why ? `: ${why}` : ''}`,
+    );
+  } else if (n.running < workers) {
+    const why = waitingSummary(group);
+    d.status.phase = Phase.Starting;
+    d.condition(
+      ConditionType.Running,
+      'False',
+      Reason.ContainersStarting,
+      `${n.running}/${workers} workers running${why ? `: ${why}` : ''}`,
+    );
+  } else {
+    if (d.prev.phase !== Phase.Running) {
+      d.event(
+        'Normal',
+        Reason.AllWorkersRunning,
+        `All ${workers} workers of group ${d.generation} are running`,
+      );
+    }
+    d.status.phase = Phase.Running;
+    d.condition(
+      ConditionType.Running,
+      'True',
+      Reason.AllWorkersRunning,
+      `${workers}/${workers} workers running`,
+    );
+    d.applyProgress();
+    d.timer(d.settings.progressIntervalSeconds * 1000);
+  }
+}
