@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { InputError, type InputIssue } from '../trainer/errors.js';
+import { EnvReader } from '../trainer/config/parse.js';
 import type { PlannerSettings } from './reconcile/types.js';
 
 export interface OperatorConfig {
@@ -43,36 +43,14 @@ export function parseOperatorConfig(
   env: Env,
   overrides: Partial<OperatorConfig> = {},
 ): Readonly<OperatorConfig> {
-  const issues: InputIssue[] = [];
-  const int = (key: string, def: number, min = 0): number => {
-    const raw = env[key];
-    if (raw === undefined || raw === '') return def;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) {
-      issues.push({
-        path: key,
-        message: `must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`,
-      });
-      return def;
-    }
-    return n;
-  };
-  const bool = (key: string, def: boolean): boolean => {
-    const raw = env[key];
-    if (raw === undefined || raw === '') return def;
-    if (['true', '1', 'yes'].includes(raw)) return true;
-    if (['false', '0', 'no'].includes(raw)) return false;
-    issues.push({ path: key, message: `must be true or false (got ${JSON.stringify(raw)})` });
-    return def;
-  };
+  const r = new EnvReader(env);
   const labels = (key: string, def: Record<string, string>): Record<string, string> => {
     const raw = env[key];
     if (!raw) return def;
     const out: Record<string, string> = {};
     for (const pair of raw.split(',')) {
       const [k, v] = pair.split('=');
-      if (!k || v === undefined)
-        issues.push({ path: key, message: `expected k=v[,k=v] (got ${JSON.stringify(raw)})` });
+      if (!k || v === undefined) r.issue(key, `expected k=v[,k=v] (got ${JSON.stringify(raw)})`);
       else out[k.trim()] = v.trim();
     }
     return out;
@@ -89,19 +67,13 @@ export function parseOperatorConfig(
         throw new Error();
       workerCommand = parsed as string[];
     } catch {
-      issues.push({
-        path: 'RINGMASTER_WORKER_COMMAND',
-        message: 'must be a JSON array of strings',
-      });
+      r.issue('RINGMASTER_WORKER_COMMAND', 'must be a JSON array of strings');
     }
   }
-  const leaseDuration = int('RINGMASTER_LEASE_DURATION_SECONDS', 15, 1);
-  const renewDeadline = int('RINGMASTER_RENEW_DEADLINE_SECONDS', 10, 1);
+  const leaseDuration = r.int('RINGMASTER_LEASE_DURATION_SECONDS', 15, { min: 1 });
+  const renewDeadline = r.int('RINGMASTER_RENEW_DEADLINE_SECONDS', 10, { min: 1 });
   if (renewDeadline >= leaseDuration) {
-    issues.push({
-      path: 'RINGMASTER_RENEW_DEADLINE_SECONDS',
-      message: 'must be less than the lease duration',
-    });
+    r.issue('RINGMASTER_RENEW_DEADLINE_SECONDS', 'must be less than the lease duration');
   }
   const config: OperatorConfig = {
     watchNamespaces: (env.RINGMASTER_WATCH_NAMESPACES ?? '')
@@ -110,19 +82,21 @@ export function parseOperatorConfig(
       .filter(Boolean),
     namespace: env.POD_NAMESPACE || 'ringmaster-system',
     identity: env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`,
-    httpPort: env.RINGMASTER_HTTP_PORT === '-1' ? -1 : int('RINGMASTER_HTTP_PORT', 8080),
+    httpPort: r.int('RINGMASTER_HTTP_PORT', 8080, { min: -1, max: 65_535 }),
     httpHost: env.RINGMASTER_HTTP_HOST || '0.0.0.0',
-    ...(env.RINGMASTER_HEALTH_PORT ? { healthPort: int('RINGMASTER_HEALTH_PORT', 8081) } : {}),
+    ...(env.RINGMASTER_HEALTH_PORT
+      ? { healthPort: r.int('RINGMASTER_HEALTH_PORT', 8081, { min: 0, max: 65_535 }) }
+      : {}),
     leaderElection: {
-      enabled: bool('RINGMASTER_LEADER_ELECTION', false),
+      enabled: r.bool('RINGMASTER_LEADER_ELECTION', false),
       leaseName: env.RINGMASTER_LEASE_NAME || 'ringmaster-operator',
       leaseDurationSeconds: leaseDuration,
       renewDeadlineSeconds: renewDeadline,
-      retryPeriodSeconds: int('RINGMASTER_RETRY_PERIOD_SECONDS', 2, 1),
+      retryPeriodSeconds: r.int('RINGMASTER_RETRY_PERIOD_SECONDS', 2, { min: 1 }),
     },
-    concurrency: int('RINGMASTER_CONCURRENCY', 4, 1),
-    relistIntervalSeconds: int('RINGMASTER_RELIST_SECONDS', 300, 1),
-    resyncSeconds: int('RINGMASTER_RESYNC_SECONDS', 600, 1),
+    concurrency: r.int('RINGMASTER_CONCURRENCY', 4, { min: 1 }),
+    relistIntervalSeconds: r.int('RINGMASTER_RELIST_SECONDS', 300, { min: 1 }),
+    resyncSeconds: r.int('RINGMASTER_RESYNC_SECONDS', 600, { min: 1 }),
     planner: {
       defaultImage: env.RINGMASTER_DEFAULT_IMAGE || DEFAULT_IMAGE,
       workerCommand,
@@ -132,17 +106,18 @@ export function parseOperatorConfig(
         'app.kubernetes.io/name': 'ringmaster',
         'app.kubernetes.io/component': 'operator',
       }),
-      nodeLostGraceSeconds: int('RINGMASTER_NODE_LOST_GRACE_SECONDS', 40),
-      forceDeleteAfterSeconds: int('RINGMASTER_FORCE_DELETE_AFTER_SECONDS', 30),
-      successGraceSeconds: int('RINGMASTER_SUCCESS_GRACE_SECONDS', 60),
-      restartBackoffBaseSeconds: int('RINGMASTER_RESTART_BACKOFF_SECONDS', 10),
-      restartBackoffMaxSeconds: int('RINGMASTER_RESTART_BACKOFF_MAX_SECONDS', 300),
-      progressIntervalSeconds: int('RINGMASTER_PROGRESS_INTERVAL_SECONDS', 10, 1),
-      terminationGracePeriodSeconds: int('RINGMASTER_WORKER_TERMINATION_GRACE_SECONDS', 120),
+      nodeLostGraceSeconds: r.int('RINGMASTER_NODE_LOST_GRACE_SECONDS', 40, { min: 0 }),
+      forceDeleteAfterSeconds: r.int('RINGMASTER_FORCE_DELETE_AFTER_SECONDS', 30, { min: 0 }),
+      successGraceSeconds: r.int('RINGMASTER_SUCCESS_GRACE_SECONDS', 60, { min: 0 }),
+      restartBackoffBaseSeconds: r.int('RINGMASTER_RESTART_BACKOFF_SECONDS', 10, { min: 0 }),
+      restartBackoffMaxSeconds: r.int('RINGMASTER_RESTART_BACKOFF_MAX_SECONDS', 300, { min: 0 }),
+      progressIntervalSeconds: r.int('RINGMASTER_PROGRESS_INTERVAL_SECONDS', 10, { min: 1 }),
+      terminationGracePeriodSeconds: r.int('RINGMASTER_WORKER_TERMINATION_GRACE_SECONDS', 120, {
+        min: 0,
+      }),
     },
   };
-  if (issues.length > 0)
-    throw new InputError(`invalid operator configuration: ${issues.length} problem(s)`, issues);
+  r.check(`invalid operator configuration: ${r.issues.length} problem(s)`);
   return deepFreeze({
     ...config,
     ...overrides,

@@ -2,7 +2,7 @@
  * A worker's configuration, read once from its environment at the process edge
  * (pods get it from the operator, local runs from the launcher), then passed inward frozen.
  */
-import { InputError, type InputIssue } from './errors.js';
+import { EnvReader } from './config/parse.js';
 import { storageOptionsFromEnv, type StorageOptions } from './storage/storage.js';
 
 export const DEFAULT_RING_PORT = 29500;
@@ -34,44 +34,24 @@ export interface WorkerConfig {
   opTimeoutMs: number;
 }
 
-function int(env: NodeJS.ProcessEnv, name: string, issues: InputIssue[], dflt?: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') {
-    if (dflt !== undefined) return dflt;
-    issues.push({ path: name, message: 'is required' });
-    return 0;
-  }
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < 0)
-    issues.push({ path: name, message: `must be a non-negative integer, got "${raw}"` });
-  return v;
-}
-
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConfig> {
-  const issues: InputIssue[] = [];
-  const rank = int(env, 'RINGMASTER_RANK', issues, 0);
-  const worldSize = int(env, 'RINGMASTER_WORLD_SIZE', issues, 1);
-  if (worldSize < 1) issues.push({ path: 'RINGMASTER_WORLD_SIZE', message: 'must be ≥ 1' });
+  // Every variable is read before anything is thrown, so one error names all the bad ones.
+  const r = new EnvReader(env);
+  const rank = r.int('RINGMASTER_RANK', 0, { min: 0 });
+  const worldSize = r.int('RINGMASTER_WORLD_SIZE', 1, { min: 1 });
   if (rank >= worldSize) {
-    issues.push({
-      path: 'RINGMASTER_RANK',
-      message: `must be < RINGMASTER_WORLD_SIZE (${worldSize})`,
-    });
+    r.issue('RINGMASTER_RANK', `must be < RINGMASTER_WORLD_SIZE (${worldSize})`);
   }
   const recipePath = env.RINGMASTER_RECIPE ?? '';
-  if (!recipePath)
-    issues.push({
-      path: 'RINGMASTER_RECIPE',
-      message: 'is required (path of the resolved recipe)',
-    });
+  if (!recipePath) r.issue('RINGMASTER_RECIPE', 'is required (path of the resolved recipe)');
   const token = env.RINGMASTER_TOKEN ?? '';
   if (worldSize > 1 && token.length < 16) {
-    issues.push({
-      path: 'RINGMASTER_TOKEN',
-      message: 'is required (at least 16 characters) when RINGMASTER_WORLD_SIZE > 1',
-    });
+    r.issue(
+      'RINGMASTER_TOKEN',
+      'is required (at least 16 characters) when RINGMASTER_WORLD_SIZE > 1',
+    );
   }
-  const port = int(env, 'RINGMASTER_PORT', issues, DEFAULT_RING_PORT);
+  const port = r.int('RINGMASTER_PORT', DEFAULT_RING_PORT, { min: 0, max: 65_535 });
   const coordinator = env.RINGMASTER_COORDINATOR ?? `127.0.0.1:${port}`;
   const listen = env.RINGMASTER_LISTEN ?? `0.0.0.0:${port}`;
   const advertise =
@@ -79,12 +59,15 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     (env.RINGMASTER_POD_IP ? `${env.RINGMASTER_POD_IP}:${port}` : listen);
   const transport = env.RINGMASTER_COMM_TRANSPORT || 'tcp';
   if (transport !== 'tcp' && transport !== 'grpc') {
-    issues.push({
-      path: 'RINGMASTER_COMM_TRANSPORT',
-      message: `must be "tcp" or "grpc", got "${transport}"`,
-    });
+    r.issue('RINGMASTER_COMM_TRANSPORT', `must be "tcp" or "grpc", got "${transport}"`);
   }
-  if (issues.length) throw new InputError('invalid worker environment', issues);
+  const generation = r.int('RINGMASTER_GENERATION', 0, { min: 0 });
+  const allowRecipeChange = r.bool('RINGMASTER_ALLOW_RECIPE_CHANGE', false);
+  const rendezvousTimeoutMs = r.durationMs('RINGMASTER_RENDEZVOUS_TIMEOUT_MS', 300_000, {
+    min: 1,
+  });
+  const opTimeoutMs = r.durationMs('RINGMASTER_OP_TIMEOUT_MS', 120_000, { min: 1 });
+  r.check('invalid worker environment');
   return Object.freeze({
     rank,
     worldSize,
@@ -94,13 +77,13 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     transport: transport as 'tcp' | 'grpc',
     dataListen: env.RINGMASTER_DATA_LISTEN || undefined,
     token,
-    generation: int(env, 'RINGMASTER_GENERATION', issues, 0),
+    generation,
     recipePath,
     backend: env.RINGMASTER_BACKEND || undefined,
     storage: storageOptionsFromEnv(env),
     cacheDir: env.RINGMASTER_CACHE_DIR ?? `${env.TMPDIR ?? '/tmp'}/ringmaster-cache`,
-    allowRecipeChange: env.RINGMASTER_ALLOW_RECIPE_CHANGE === '1',
-    rendezvousTimeoutMs: int(env, 'RINGMASTER_RENDEZVOUS_TIMEOUT_MS', issues, 300_000),
-    opTimeoutMs: int(env, 'RINGMASTER_OP_TIMEOUT_MS', issues, 120_000),
+    allowRecipeChange,
+    rendezvousTimeoutMs,
+    opTimeoutMs,
   });
 }

@@ -50,4 +50,73 @@ describe('worker-config: the worker environment', () => {
       },
     );
   });
+
+  it('names every bad variable at once, the generation and the deadlines included', () => {
+    assert.throws(
+      () =>
+        workerConfigFromEnv({
+          ...base,
+          RINGMASTER_WORLD_SIZE: '2',
+          RINGMASTER_RANK: '2',
+          RINGMASTER_TOKEN: 'a-token-of-16-chars',
+          RINGMASTER_PORT: 'http',
+          RINGMASTER_COMM_TRANSPORT: 'udp',
+          RINGMASTER_GENERATION: 'three',
+          RINGMASTER_RENDEZVOUS_TIMEOUT_MS: '-5',
+          RINGMASTER_OP_TIMEOUT_MS: '0',
+          RINGMASTER_ALLOW_RECIPE_CHANGE: 'maybe',
+        }),
+      (e: unknown) => {
+        assert.ok(e instanceof InputError);
+        const paths = e.issues.map((i) => i.path).sort();
+        assert.deepEqual(paths, [
+          'RINGMASTER_ALLOW_RECIPE_CHANGE',
+          'RINGMASTER_COMM_TRANSPORT',
+          'RINGMASTER_GENERATION',
+          'RINGMASTER_OP_TIMEOUT_MS',
+          'RINGMASTER_PORT',
+          'RINGMASTER_RANK',
+          'RINGMASTER_RENDEZVOUS_TIMEOUT_MS',
+        ]);
+        return true;
+      },
+    );
+  });
+
+  it('rejects a generation that is not a number and a negative deadline, each alone', () => {
+    for (const [name, value] of [
+      ['RINGMASTER_GENERATION', 'NaN'],
+      ['RINGMASTER_GENERATION', '-1'],
+      ['RINGMASTER_GENERATION', '1.5'],
+      ['RINGMASTER_RENDEZVOUS_TIMEOUT_MS', '-1000'],
+      ['RINGMASTER_OP_TIMEOUT_MS', '-1'],
+      ['RINGMASTER_OP_TIMEOUT_MS', 'soon'],
+    ] as const) {
+      assert.throws(
+        () => workerConfigFromEnv({ ...base, [name]: value }),
+        (e: unknown) =>
+          e instanceof InputError &&
+          e.issues.length === 1 &&
+          e.issues[0]!.path === name &&
+          e.issues[0]!.message.includes(`"${value}"`),
+        `${name}=${value}`,
+      );
+    }
+  });
+
+  it('reads the generation, the deadlines and the recipe-change switch', () => {
+    const c = workerConfigFromEnv({
+      ...base,
+      RINGMASTER_GENERATION: '7',
+      RINGMASTER_RENDEZVOUS_TIMEOUT_MS: '90000',
+      RINGMASTER_OP_TIMEOUT_MS: '5000',
+      RINGMASTER_ALLOW_RECIPE_CHANGE: '1',
+    });
+    assert.equal(c.generation, 7);
+    assert.equal(c.rendezvousTimeoutMs, 90_000);
+    assert.equal(c.opTimeoutMs, 5_000);
+    assert.equal(c.allowRecipeChange, true);
+    assert.equal(workerConfigFromEnv(base).allowRecipeChange, false);
+    assert.equal(workerConfigFromEnv(base).generation, 0);
+  });
 });

@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import sharp from 'sharp';
+import { intFlag } from '../config/parse.js';
 import { InputError } from '../errors.js';
 import { defaultRecipe, loadTrainingRecipeFile } from '../recipe/load.js';
 import type { Recipe } from '../recipe/schema.js';
@@ -81,14 +82,6 @@ function rangeText(op: TaWideOp): string {
   if (op === 'TranslateX' || op === 'TranslateY') return `pixels in ${lo}..${hi}`;
   if (op === 'ShearX' || op === 'ShearY') return `shear factor in ${lo}..${hi}`;
   return `m in ${lo}..${hi} (factor 1 + m)`;
-}
-
-function parseIntOption(raw: string, flag: string, lo: number, hi: number): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < lo || n > hi) {
-    throw new InputError(`${flag} must be an integer in ${lo}..${hi} (got "${raw}")`);
-  }
-  return n;
 }
 
 async function readImage(path: string): Promise<Uint8Array> {
@@ -178,8 +171,9 @@ export async function runAugment(image: string, opts: AugmentOptions): Promise<s
     return `eval: resize ${recipe.valResizeSize}, center crop ${recipe.valCropSize} → ${opts.output}`;
   }
   if (!opts.recipe) throw new InputError('--grid needs --recipe R');
-  const n = parseIntOption(opts.grid!, '--grid', 1, 16);
-  const seed = opts.seed === undefined ? 0 : parseIntOption(opts.seed, '--seed', 0, 2 ** 32 - 1);
+  const n = intFlag('--grid', { min: 1, max: 16 })(opts.grid!);
+  const seed =
+    opts.seed === undefined ? 0 : intFlag('--seed', { min: 0, max: 2 ** 32 - 1 })(opts.seed);
   const recipe = await recipeOf(opts.recipe);
   const sheet = await contactSheet(await readImage(image), recipe, n, seed);
   await writePng(sheet, opts.output);

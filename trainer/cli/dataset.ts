@@ -1,16 +1,25 @@
 /** `ringmaster dataset synthetic|fashion-mnist DEST`: make a dataset as ImageFolder trees or shards. */
 import type { Command } from 'commander';
+import { intFlag } from '../config/parse.js';
 import { InputError } from '../errors.js';
 import { importFashionMnistImageFolder, packFashionMnist } from '../data/fashion-mnist.js';
 import { packSynthetic, SYNTHETIC_DEFAULTS, writeSyntheticImageFolder } from '../data/synthetic.js';
 import { joinUri, openStorage, storageOptionsFromEnv } from '../storage/storage.js';
 
-function int(flag: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min)
-    throw new InputError(`invalid ${flag}`, [{ path: flag, message: `an integer >= ${min}` }]);
-  return n;
+interface SyntheticFlags {
+  format: string;
+  train: number;
+  val: number;
+  size: number;
+  seed: number;
+  endpoint?: string;
+}
+
+interface FashionMnistFlags {
+  format: string;
+  limit?: number;
+  source: string;
+  endpoint?: string;
 }
 
 function format(v: string): 'folder' | 'shards' {
@@ -32,19 +41,24 @@ export function register(program: Command): void {
     )
     .argument('<dest>', 'output directory (or s3://… with --format shards)')
     .option('--format <f>', 'folder (ImageFolder tree) or shards', 'shards')
-    .option('--train <n>', 'training images', String(SYNTHETIC_DEFAULTS.train))
-    .option('--val <n>', 'validation images', String(SYNTHETIC_DEFAULTS.val))
-    .option('--size <px>', 'image side in pixels', String(SYNTHETIC_DEFAULTS.size))
-    .option('--seed <n>', 'generator seed', String(SYNTHETIC_DEFAULTS.seed))
+    .option(
+      '--train <n>',
+      'training images',
+      intFlag('--train', { min: 1 }),
+      SYNTHETIC_DEFAULTS.train,
+    )
+    .option('--val <n>', 'validation images', intFlag('--val', { min: 1 }), SYNTHETIC_DEFAULTS.val)
+    .option(
+      '--size <px>',
+      'image side in pixels',
+      intFlag('--size', { min: 8 }),
+      SYNTHETIC_DEFAULTS.size,
+    )
+    .option('--seed <n>', 'generator seed', intFlag('--seed', { min: 0 }), SYNTHETIC_DEFAULTS.seed)
     .option('--endpoint <url>', 'S3-compatible endpoint')
-    .action(async (dest: string, f: Record<string, string>) => {
-      const opts = {
-        train: int('--train', f.train, 1)!,
-        val: int('--val', f.val, 1)!,
-        size: int('--size', f.size, 8)!,
-        seed: int('--seed', f.seed, 0)!,
-      };
-      if (format(f.format!) === 'folder') {
+    .action(async (dest: string, f: SyntheticFlags) => {
+      const opts = { train: f.train, val: f.val, size: f.size, seed: f.seed };
+      if (format(f.format) === 'folder') {
         await writeSyntheticImageFolder(dest, opts);
       } else {
         for (const split of ['train', 'val'] as const) {
@@ -70,13 +84,16 @@ export function register(program: Command): void {
     )
     .argument('<dest>', 'output directory (or s3://… with --format shards)')
     .option('--format <f>', 'folder (ImageFolder tree) or shards', 'shards')
-    .option('--limit <n>', 'keep only the first N images of each split')
+    .option(
+      '--limit <n>',
+      'keep only the first N images of each split',
+      intFlag('--limit', { min: 1 }),
+    )
     .option('--source <dir>', 'directory of the IDX files', '/usr/share/datasets/fashion-mnist')
     .option('--endpoint <url>', 'S3-compatible endpoint')
-    .action(async (dest: string, f: Record<string, string>) => {
-      const limit = int('--limit', f.limit, 1);
-      const opts = { sourceDir: f.source!, ...(limit ? { limit } : {}) };
-      if (format(f.format!) === 'folder') {
+    .action(async (dest: string, f: FashionMnistFlags) => {
+      const opts = { sourceDir: f.source, ...(f.limit ? { limit: f.limit } : {}) };
+      if (format(f.format) === 'folder') {
         await importFashionMnistImageFolder(dest, opts);
       } else {
         for (const split of ['train', 'val'] as const) {

@@ -1,5 +1,6 @@
 /** `ringmaster pack SRC DEST`: an ImageFolder tree → WebDataset shards + index.json. */
 import type { Command } from 'commander';
+import { intFlag } from '../config/parse.js';
 import { InputError } from '../errors.js';
 import { packImageFolder, parseByteSize } from '../data/pack.js';
 import { ProgressBar } from '../data/progress.js';
@@ -8,7 +9,7 @@ import { openStorage, storageOptionsFromEnv } from '../storage/storage.js';
 interface PackFlags {
   split: string;
   shardSize?: string;
-  samplesPerShard?: string;
+  samplesPerShard?: number;
   endpoint?: string;
   verify: string;
 }
@@ -23,7 +24,11 @@ export function register(program: Command): void {
     .argument('<dest>', 'output directory or s3://bucket/prefix (one split per destination)')
     .option('--split <name>', 'split name (train, val, …): names the shards and the index', 'train')
     .option('--shard-size <size>', 'target shard size, e.g. 256MB, 1GiB', '256MB')
-    .option('--samples-per-shard <n>', 'fixed number of samples per shard (overrides --shard-size)')
+    .option(
+      '--samples-per-shard <n>',
+      'fixed number of samples per shard (overrides --shard-size)',
+      intFlag('--samples-per-shard', { min: 1 }),
+    )
     .option('--endpoint <url>', 'S3-compatible endpoint (default: $RINGMASTER_S3_ENDPOINT)')
     .option('--verify <mode>', 'full (read every shard back, compare SHA-256) or size', 'full')
     .action(async (src: string, dest: string, flags: PackFlags) => {
@@ -35,15 +40,7 @@ export function register(program: Command): void {
       if (flags.verify !== 'full' && flags.verify !== 'size') {
         throw new InputError('invalid --verify', [{ path: '--verify', message: 'full or size' }]);
       }
-      let samplesPerShard: number | undefined;
-      if (flags.samplesPerShard !== undefined) {
-        samplesPerShard = Number(flags.samplesPerShard);
-        if (!Number.isInteger(samplesPerShard) || samplesPerShard < 1) {
-          throw new InputError('invalid --samples-per-shard', [
-            { path: '--samples-per-shard', message: 'an integer >= 1' },
-          ]);
-        }
-      }
+      const samplesPerShard = flags.samplesPerShard;
       const env = storageOptionsFromEnv(process.env);
       const storage = openStorage(dest, {
         ...env,

@@ -3,7 +3,7 @@
  * table with an LR curve, or as JSON.
  */
 import { createRequire } from 'node:module';
-import { InputError } from '../errors.js';
+import { intFlag } from '../config/parse.js';
 import {
   IMAGENET_CLASSES,
   IMAGENET_TRAIN_SAMPLES,
@@ -12,9 +12,9 @@ import {
   type Plan,
 } from '../plan.js';
 import { FASHION_MNIST_CLASSES } from '../data/fashion-mnist.js';
-import { isGeneratedDataUri } from '../data/resolve.js';
+import { isGeneratedDataUri, parseGeneratedDataUri } from '../data/resolve.js';
 import { INDEX_FILE, readIndex } from '../data/shard-index.js';
-import { SHAPE_CLASSES, SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
+import { SHAPE_CLASSES } from '../data/synthetic.js';
 import { loadTrainingRecipeFile, nameFromSource } from '../recipe/load.js';
 import { measureStepSeconds } from '../step-timing.js';
 import { LocalStorage } from '../storage/local-storage.js';
@@ -107,14 +107,7 @@ export async function runPlan(file: string, flags: PlanFlags): Promise<string> {
 }
 
 function parseCount(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw.replace(/_/g, ''));
-  if (!/^\d[\d_]*$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
-    throw new InputError(`bad value for ${flag}`, [
-      { path: flag, message: `must be a positive integer (got "${raw}")` },
-    ]);
-  }
-  return n;
+  return raw === undefined ? undefined : intFlag(flag, { min: 1 })(raw);
 }
 
 interface SplitInfo {
@@ -123,28 +116,16 @@ interface SplitInfo {
 }
 
 /** Sizes of the generated datasets (trainer/data/resolve.ts), known without building them. */
-function generatedSplitInfo(uri: string, split: 'train' | 'val'): SplitInfo | undefined {
-  const [scheme, rest = ''] = uri.split(/:(.*)/s, 2) as [string, string?];
-  const [name = '', query = ''] = rest.split('?', 2);
-  const q = new URLSearchParams(query);
-  const int = (key: string): number | undefined => {
-    const v = q.get(key);
-    return v !== null && /^\d+$/.test(v) ? Number(v) : undefined;
+function generatedSplitInfo(uri: string, split: 'train' | 'val'): SplitInfo {
+  const d = parseGeneratedDataUri(uri);
+  if (d.scheme === 'synthetic') {
+    return { numSamples: d.options[split], numClasses: SHAPE_CLASSES.length };
+  }
+  const total = split === 'train' ? 60_000 : 10_000;
+  return {
+    numSamples: Math.min(total, d.limit ?? total),
+    numClasses: FASHION_MNIST_CLASSES.length,
   };
-  if (scheme === 'synthetic' && name === 'shapes') {
-    return {
-      numSamples: int(split) ?? SYNTHETIC_DEFAULTS[split],
-      numClasses: SHAPE_CLASSES.length,
-    };
-  }
-  if (scheme === 'fashion-mnist') {
-    const total = split === 'train' ? 60_000 : 10_000;
-    return {
-      numSamples: Math.min(total, int('limit') ?? total),
-      numClasses: FASHION_MNIST_CLASSES.length,
-    };
-  }
-  return undefined;
 }
 
 /**

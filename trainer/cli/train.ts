@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { durationFlag, intFlag } from '../config/parse.js';
 import { InputError } from '../errors.js';
 import { launchLocal } from '../local/launcher.js';
 import { loadTrainingRecipeFile } from '../recipe/load.js';
@@ -16,15 +17,6 @@ interface TrainFlags {
   opTimeout: number;
 }
 
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0)
-      throw new InputError(`--${name} must be a non-negative integer, got "${v}"`);
-    return n;
-  };
-}
-
 export function register(program: Command): void {
   program
     .command('train')
@@ -34,21 +26,21 @@ export function register(program: Command): void {
     .option(
       '--workers <n>',
       'worker processes (default: the recipe’s workers)',
-      positiveInt('workers'),
+      intFlag('--workers', { min: 1 }),
     )
     .option('--backend <name>', 'force a compute backend: tensorflow-gpu | tensorflow | wasm | cpu')
     .option(
       '--restarts <n>',
       'whole-group restarts after retryable failures',
-      positiveInt('restarts'),
+      intFlag('--restarts', { min: 0 }),
       2,
     )
     .option('--output <uri>', 'override the recipe’s output (local path or s3://bucket/prefix)')
     .option('--allow-recipe-change', 'resume from a checkpoint written by a different recipe')
     .option(
       '--op-timeout <ms>',
-      'collective deadline per operation',
-      positiveInt('op-timeout'),
+      'collective deadline per operation (milliseconds, or e.g. 90s, 2m)',
+      durationFlag('--op-timeout', { min: 1 }),
       120_000,
     )
     .action(async (file: string, flags: TrainFlags) => {

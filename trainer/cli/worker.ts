@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { intFlag } from '../config/parse.js';
 import { describeError, exitCodeOf } from '../errors.js';
 import { log } from '../log.js';
 import { loadTrainingRecipeFile } from '../recipe/load.js';
@@ -17,7 +18,12 @@ export function register(program: Command): void {
     .description(
       'run one rank of a training group (configured by RINGMASTER_* environment variables)',
     )
-    .option('--loader-threads <n>', 'decode threads per rank', (v) => Number(v), 1)
+    .option(
+      '--loader-threads <n>',
+      'decode threads per rank',
+      intFlag('--loader-threads', { min: 0 }),
+      1,
+    )
     .action(async (opts: { loaderThreads: number }) => {
       const cfg = workerConfigFromEnv(process.env);
       const { spec, metadata } = await loadTrainingRecipeFile(cfg.recipePath);

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { parseIntOption } from '../config/parse.js';
 import { InputError } from '../errors.js';
 import { LocalStorage } from '../storage/local-storage.js';
 import { packFashionMnist } from './fashion-mnist.js';
@@ -28,13 +29,9 @@ export interface ResolveOptions {
 function intParam(q: URLSearchParams, name: string, uri: string, min: number): number | undefined {
   const v = q.get(name);
   if (v === null) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new InputError(`invalid data URI ${uri}`, [
-      { path: name, message: `must be an integer >= ${min}, got "${v}"` },
-    ]);
-  }
-  return n;
+  const r = parseIntOption(v, { name, min });
+  if (!r.ok) throw new InputError(`invalid data URI ${uri}`, [r.issue]);
+  return r.value;
 }
 
 function checkParams(q: URLSearchParams, allowed: string[], uri: string): void {
@@ -51,17 +48,16 @@ export function isGeneratedDataUri(uri: string): boolean {
   return uri.startsWith('synthetic:') || uri.startsWith('fashion-mnist:');
 }
 
-export async function resolveDataUri(
-  uri: string,
-  split: 'train' | 'val',
-  opts: ResolveOptions,
-): Promise<string> {
-  if (!isGeneratedDataUri(uri)) return uri;
+/** What a generated dataset's URI asks for, validated. */
+export type GeneratedDataset =
+  | { scheme: 'synthetic'; options: Required<Omit<SyntheticOptions, 'quality'>> }
+  | { scheme: 'fashion-mnist'; limit: number | undefined; source: string | undefined };
+
+/** Parses a generated dataset's URI (see isGeneratedDataUri); an InputError names the bad part. */
+export function parseGeneratedDataUri(uri: string): GeneratedDataset {
   const [scheme, rest = ''] = uri.split(/:(.*)/s, 2) as [string, string?];
   const [name = '', query = ''] = rest.split('?', 2);
   const q = new URLSearchParams(query);
-  let dirName: string;
-  let build: (dir: string, split: 'train' | 'val') => Promise<unknown>;
   if (scheme === 'synthetic') {
     if (name !== 'shapes') {
       throw new InputError(`unknown synthetic dataset in ${uri}`, [
@@ -69,22 +65,44 @@ export async function resolveDataUri(
       ]);
     }
     checkParams(q, ['train', 'val', 'size', 'seed'], uri);
-    const o: Required<Omit<SyntheticOptions, 'quality'>> = {
-      train: intParam(q, 'train', uri, 1) ?? SYNTHETIC_DEFAULTS.train,
-      val: intParam(q, 'val', uri, 1) ?? SYNTHETIC_DEFAULTS.val,
-      size: intParam(q, 'size', uri, 8) ?? SYNTHETIC_DEFAULTS.size,
-      seed: intParam(q, 'seed', uri, 0) ?? SYNTHETIC_DEFAULTS.seed,
+    return {
+      scheme,
+      options: {
+        train: intParam(q, 'train', uri, 1) ?? SYNTHETIC_DEFAULTS.train,
+        val: intParam(q, 'val', uri, 1) ?? SYNTHETIC_DEFAULTS.val,
+        size: intParam(q, 'size', uri, 8) ?? SYNTHETIC_DEFAULTS.size,
+        seed: intParam(q, 'seed', uri, 0) ?? SYNTHETIC_DEFAULTS.seed,
+      },
     };
+  }
+  if (scheme !== 'fashion-mnist' || name !== '') {
+    throw new InputError(`invalid data URI ${uri}`, [
+      { path: 'name', message: 'use fashion-mnist:[?limit=N]' },
+    ]);
+  }
+  checkParams(q, ['limit', 'source'], uri);
+  return {
+    scheme,
+    limit: intParam(q, 'limit', uri, 1),
+    source: q.get('source') ?? undefined,
+  };
+}
+
+export async function resolveDataUri(
+  uri: string,
+  split: 'train' | 'val',
+  opts: ResolveOptions,
+): Promise<string> {
+  if (!isGeneratedDataUri(uri)) return uri;
+  const d = parseGeneratedDataUri(uri);
+  let dirName: string;
+  let build: (dir: string, split: 'train' | 'val') => Promise<unknown>;
+  if (d.scheme === 'synthetic') {
+    const o = d.options;
     dirName = `synthetic-shapes-g${SYNTHETIC_VERSION}-t${o.train}-v${o.val}-s${o.size}-seed${o.seed}`;
     build = (dir, s) => packSynthetic(s, new LocalStorage(dir), o, { verify: 'size' });
   } else {
-    if (name !== '')
-      throw new InputError(`invalid data URI ${uri}`, [
-        { path: 'name', message: 'use fashion-mnist:[?limit=N]' },
-      ]);
-    checkParams(q, ['limit', 'source'], uri);
-    const limit = intParam(q, 'limit', uri, 1);
-    const source = q.get('source') ?? undefined;
+    const { limit, source } = d;
     dirName = `fashion-mnist${limit ? `-l${limit}` : ''}${source ? '-' + source.replace(/[^A-Za-z0-9]+/g, '_') : ''}`;
     build = (dir, s) =>
       packFashionMnist(

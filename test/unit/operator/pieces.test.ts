@@ -93,6 +93,25 @@ describe('operator pieces', () => {
     );
   });
 
+  it('reads ports, switches and periods with the shared parser (-1 = no metrics server)', () => {
+    const c = parseOperatorConfig({
+      RINGMASTER_HTTP_PORT: '-1',
+      RINGMASTER_HEALTH_PORT: '8081',
+      RINGMASTER_LEADER_ELECTION: 'yes',
+      RINGMASTER_RESYNC_SECONDS: '1_200',
+    });
+    assert.equal(c.httpPort, -1);
+    assert.equal(c.healthPort, 8081);
+    assert.equal(c.leaderElection.enabled, true);
+    assert.equal(c.resyncSeconds, 1200);
+    assert.throws(
+      () => parseOperatorConfig({ RINGMASTER_HTTP_PORT: '-2', RINGMASTER_HEALTH_PORT: '70000' }),
+      (err: unknown) =>
+        err instanceof InputError &&
+        err.issues.map((i) => i.path).join(' ') === 'RINGMASTER_HTTP_PORT RINGMASTER_HEALTH_PORT',
+    );
+  });
+
   it('formats Lease times as MicroTime and names resources for metrics', () => {
     assert.equal(microTime(new Date('2026-01-01T00:00:00.123Z')), '2026-01-01T00:00:00.123000Z');
     assert.equal(resourceOf('/api/v1/namespaces/ml/pods/r-worker-0'), 'pods');
