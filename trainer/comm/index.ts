@@ -1,5 +1,11 @@
-/** Collectives for the trainer: a ring over gRPC. See docs/collectives.md. */
-export { connectGroup, type Group, type GroupOptions, type TlsOptions } from './group.js';
+/**
+ * Collectives for the trainer: a ring of processes. gRPC carries the control plane
+ * (rendezvous, heartbeats, fault verdicts); the ring's frames travel over a TCP data plane
+ * by default (docs/adr/0085), or over the gRPC Pull stream. See docs/collectives.md, and
+ * group.ts for how the parts fit together.
+ */
+export { connectGroup, type Group } from './group.js';
+export { type GroupOptions, type TlsOptions } from './options.js';
 export {
   AuthError,
   GroupClosedError,

@@ -1,6 +1,7 @@
 /**
  * Loads proto/ringmaster/comm/v1/comm.proto for the control messages (rendezvous,
- * heartbeat, pull request) and wires the hand-written Frame codec into the data path.
+ * heartbeat, pull request) and wires the hand-written Frame codec into the Pull stream of the
+ * gRPC link (the TCP data plane writes the same Frame header itself, tcp.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { fileURLToPath } from 'node:url';

@@ -238,7 +238,6 @@ export interface TlsMaterial {
  */
 export class TcpLink implements Link {
   predecessorName = '?';
-  successorName = '?';
   readonly inbox: Inbox;
   private out: net.Socket | undefined;
   private reader: RecordReader | undefined;

@@ -3,7 +3,8 @@
  * worker's and the operator's), command-line flags, data-URI parameters. Each parse function
  * returns the value or an issue that names the input, and never throws, so a caller can
  * collect every problem and report them together: `EnvReader` does that for an environment,
- * `intFlag`/`durationFlag` adapt a parser to commander (an InputError naming the flag).
+ * `intFlag`/`durationFlag` adapt a parser to commander (an InputError naming the flag), and
+ * `checkInt` applies the integer rule to a number handed over in code (process-group options).
  *
  * Accepted text, everywhere the same:
  * - integers: decimal digits with an optional sign, `_` allowed between digits (1_281_167);
@@ -54,6 +55,22 @@ export function parseIntOption(raw: string, rule: IntRule): Parsed<number> {
     return fail(rule.name, intRange(min, max), raw);
   }
   return { ok: true, value };
+}
+
+/**
+ * The same rule for a number given in code (an options object, not text): an issue naming
+ * it, or undefined when it is a safe integer within the bounds.
+ */
+export function checkInt(value: unknown, rule: IntRule): InputIssue | undefined {
+  const { min, max } = rule;
+  const ok =
+    typeof value === 'number' &&
+    Number.isSafeInteger(value) &&
+    (min === undefined || value >= min) &&
+    (max === undefined || value <= max);
+  return ok
+    ? undefined
+    : { path: rule.name, message: `must be ${intRange(min, max)} (got ${String(value)})` };
 }
 
 const DURATION = /^(\d+(?:_\d+)*(?:\.\d+)?)\s*(ms|s|m|h)?$/;
