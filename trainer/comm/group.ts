@@ -6,8 +6,10 @@
  * put together from parts that each do one job:
  * - servers.ts — what this rank serves: gRPC (control plane, and the Pull stream) and the
  *   TCP data-plane listener;
- * - membership.ts — rendezvous, heartbeats and fault verdicts, with the coordinator at rank 0;
- * - links.ts — the frames' path to both neighbours, over TCP (default, ADR 0085) or gRPC;
+ * - membership.ts — rendezvous, heartbeats and fault verdicts (coordinator.ts at rank 0,
+ *   rendezvous.ts on the other ranks);
+ * - links.ts — the frames' path to both neighbours, over TCP (tcp.ts, the default since
+ *   ADR 0085) or gRPC (grpc-link.ts);
  * - ring.ts — the ring algorithms, which see only a link.
  */
 import { InputError } from '../errors.js';

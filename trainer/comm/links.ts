@@ -15,13 +15,13 @@ import { GrpcLink } from './grpc-link.js';
 import type { GroupSettings } from './options.js';
 import type { Peers } from './peers.js';
 import { tokenChecker, tokenMatcher, type OutFrame, type PullRequest } from './proto.js';
+import { TcpLink } from './tcp.js';
 import {
   REFUSE_FAILED_PRECONDITION,
   REFUSE_UNAUTHENTICATED,
-  TcpLink,
   type DataHello,
   type DataHelloReply,
-} from './tcp.js';
+} from './tcp-records.js';
 
 /** Why a caller may not become our successor (codes as gRPC's, for both kinds of link). */
 interface Refusal {

@@ -13,7 +13,8 @@ import { PeerError, RendezvousTimeoutError } from './errors.js';
 import type { GroupSettings } from './options.js';
 import type { Peers } from './peers.js';
 import { tokenChecker, type FaultMsg } from './proto.js';
-import { Coordinator, HeartbeatClient, joinGroup } from './rendezvous.js';
+import { Coordinator } from './coordinator.js';
+import { HeartbeatClient, joinGroup } from './rendezvous.js';
 
 /** How long a failed coordinator keeps answering heartbeats before it shuts down. */
 const LINGER_MS = 1_000;

@@ -95,6 +95,9 @@ export function methodOf<Req, Res>(
   return service[name] as grpc.MethodDefinition<Req, Res>;
 }
 
+/** Metadata entry of a stale-generation refusal: the generation the coordinator is at. */
+export const GENERATION_KEY = 'x-ringmaster-generation';
+
 /** Metadata entry that carries the job token on every call. */
 export const TOKEN_KEY = 'x-ringmaster-token';
 

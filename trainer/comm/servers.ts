@@ -18,7 +18,8 @@ import {
   type OutFrame,
   type PullRequest,
 } from './proto.js';
-import { TcpDataServer, type DataHello, type DataHelloReply } from './tcp.js';
+import { type DataHello, type DataHelloReply } from './tcp-records.js';
+import { TcpDataServer } from './tcp.js';
 
 const WILDCARD = new Set(['0.0.0.0', '::', '[::]', '']);
 

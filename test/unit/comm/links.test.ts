@@ -4,7 +4,10 @@ import { RingLinks } from '../../../trainer/comm/links.js';
 import { resolveOptions } from '../../../trainer/comm/options.js';
 import { Peers } from '../../../trainer/comm/peers.js';
 import { tokenMetadata } from '../../../trainer/comm/proto.js';
-import { REFUSE_FAILED_PRECONDITION, REFUSE_UNAUTHENTICATED } from '../../../trainer/comm/tcp.js';
+import {
+  REFUSE_FAILED_PRECONDITION,
+  REFUSE_UNAUTHENTICATED,
+} from '../../../trainer/comm/tcp-records.js';
 import { log } from '../../../trainer/log.js';
 
 const TOKEN = 'a-job-token-of-some-length';

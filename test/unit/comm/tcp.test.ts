@@ -12,10 +12,9 @@ import {
   MAGIC_FRAME,
   ProtocolError,
   RecordReader,
-  TcpDataServer,
-  TcpLink,
   type DataHello,
-} from '../../../trainer/comm/tcp.js';
+} from '../../../trainer/comm/tcp-records.js';
+import { TcpDataServer, TcpLink } from '../../../trainer/comm/tcp.js';
 import { tokenMatcher } from '../../../trainer/comm/proto.js';
 import { RingmasterError } from '../../../trainer/errors.js';
 
