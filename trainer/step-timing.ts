@@ -18,6 +18,8 @@ export interface StepTiming {
   backend: string;
   /** Batch the steps ran with. */
   measuredBatch: number;
+  /** Seconds of one measured step, at measuredBatch. */
+  measuredSecondsPerStep: number;
   /** Seconds of one step at the recipe's batch size (scaled from measuredBatch). */
   secondsPerStep: number;
   steps: number;
@@ -67,6 +69,7 @@ export async function measureStepSeconds(
     return {
       backend: backend.name,
       measuredBatch: batch,
+      measuredSecondsPerStep: seconds,
       secondsPerStep: (seconds * recipe.batchSize) / batch,
       steps,
     };

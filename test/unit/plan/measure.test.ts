@@ -16,13 +16,9 @@ describe('plan --measure', function () {
     assert.equal(t.backend, 'wasm');
     assert.equal(t.measuredBatch, 8);
     assert.ok(t.secondsPerStep > 0 && Number.isFinite(t.secondsPerStep));
-    const small = await measureStepSeconds({ ...recipe, batchSize: 8 }, 10, {
-      steps: 2,
-      maxBatch: 8,
-      backend: 'wasm',
-    });
-    // Same measured batch, reported at 8× the batch: 8× the time, within the noise of timing.
-    const ratio = t.secondsPerStep / small.secondsPerStep;
-    assert.ok(ratio > 3 && ratio < 20, `ratio ${ratio}`);
+    // The recipe's batch of 64 was measured at 8 and scaled linearly. (Comparing two timed runs
+    // here failed under load: wall-clock ratios on a shared 2-core machine swing by 2x.)
+    assert.ok(t.measuredSecondsPerStep > 0);
+    assert.equal(t.secondsPerStep, t.measuredSecondsPerStep * 8);
   });
 });
