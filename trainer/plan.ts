@@ -1,9 +1,17 @@
 /**
  * What a recipe will do, computed without training: batch and sampler arithmetic, the LR of
  * every epoch, the EMA decay, the model's size and cost, and warnings about combinations that
- * are legal but probably not what the user meant. The trainer uses the same numbers
- * (iterations per epoch, EMA decay), so a plan and a run cannot disagree.
+ * are legal but probably not what the user meant. The trainer uses the same functions
+ * (sampler choice, samples per rank and steps per epoch from data/, the EMA decay), so a plan
+ * and a run cannot disagree.
  */
+import {
+  RA_SELECTED_ROUND_TO,
+  samplesPerRank,
+  stepsPerEpoch,
+  type SamplerKind,
+} from './data/epoch-length.js';
+import { samplerKindFor } from './data/sampler.js';
 import { InputError } from './errors.js';
 import { countMacs, countParams, getArch } from './models/arch.js';
 import { emaDecay, emaUpdatesPerEpoch } from './optim/ema-decay.js';
@@ -16,8 +24,7 @@ export const IMAGENET_TRAIN_SAMPLES = 1_281_167;
 export const IMAGENET_VAL_SAMPLES = 50_000;
 export const IMAGENET_CLASSES = 1000;
 
-/** RASampler keeps a multiple of this many samples per epoch (torchvision's sampler.py). */
-export const RA_SELECTED_ROUND_TO = 256;
+export { RA_SELECTED_ROUND_TO, type SamplerKind };
 
 /** (lr, global batch) pairs of the published recipes: an lr is only meaningful with its batch. */
 export const REFERENCE_LRS: ReadonlyArray<{ lr: number; globalBatch: number; recipe: string }> = [
@@ -30,8 +37,6 @@ export interface PlanOptions {
   valSamples?: number;
   numClasses?: number;
 }
-
-export type SamplerKind = 'ra' | 'distributed' | 'random';
 
 export interface Plan {
   model: {
@@ -81,17 +86,8 @@ export function trainSamplesPerRank(
   raSampler: boolean,
   raReps: number,
 ): { sampler: SamplerKind; samplesPerRank: number } {
-  if (worldSize > 1 && raSampler) {
-    // Each rank would hold ceil(n·reps/R) indices, but only the first
-    // floor(floor(n/256)·256 / R) are used: one epoch still covers about n samples in all.
-    const perRankHeld = Math.ceil((n * raReps) / worldSize);
-    const selected = Math.floor(
-      (Math.floor(n / RA_SELECTED_ROUND_TO) * RA_SELECTED_ROUND_TO) / worldSize,
-    );
-    return { sampler: 'ra', samplesPerRank: Math.min(selected, perRankHeld) };
-  }
-  if (worldSize > 1) return { sampler: 'distributed', samplesPerRank: Math.ceil(n / worldSize) };
-  return { sampler: 'random', samplesPerRank: n };
+  const sampler = samplerKindFor('train', worldSize, raSampler ? raReps : 0);
+  return { sampler, samplesPerRank: samplesPerRank(sampler, { n, worldSize, reps: raReps }) };
 }
 
 export function planRecipe(spec: Readonly<TrainingRecipeSpec>, options: PlanOptions): Plan {
@@ -112,13 +108,13 @@ export function planRecipe(spec: Readonly<TrainingRecipeSpec>, options: PlanOpti
   const r = spec.recipe;
   const worldSize = spec.workers;
   const globalBatch = worldSize * r.batchSize;
-  const { sampler, samplesPerRank } = trainSamplesPerRank(
+  const { sampler, samplesPerRank: perRank } = trainSamplesPerRank(
     trainSamples,
     worldSize,
     r.raSampler,
     r.raReps,
   );
-  if (samplesPerRank === 0) {
+  if (perRank === 0) {
     throw new InputError('the recipe cannot train on this data', [
       {
         path: 'trainSamples',
@@ -129,13 +125,16 @@ export function planRecipe(spec: Readonly<TrainingRecipeSpec>, options: PlanOpti
       },
     ]);
   }
-  const itersPerEpoch = Math.ceil(samplesPerRank / r.batchSize);
+  const itersPerEpoch = stepsPerEpoch(perRank, r.batchSize);
   const totalSteps = itersPerEpoch * r.epochs;
 
   let valSamplesPerRank: number | null = null;
   let valPadding = 0;
   if (valSamples !== undefined) {
-    valSamplesPerRank = Math.ceil(valSamples / worldSize);
+    valSamplesPerRank = samplesPerRank(samplerKindFor('val', worldSize, 0), {
+      n: valSamples,
+      worldSize,
+    });
     valPadding = valSamplesPerRank * worldSize - valSamples;
   }
 
@@ -163,7 +162,7 @@ export function planRecipe(spec: Readonly<TrainingRecipeSpec>, options: PlanOpti
     trainSamples,
     valSamples: valSamples ?? null,
     sampler,
-    samplesPerRank,
+    samplesPerRank: perRank,
     itersPerEpoch,
     totalSteps,
     valSamplesPerRank,

@@ -4,6 +4,7 @@
  * the permutation comes from Rng(seed, epoch) because torch's generator cannot be matched.
  */
 import { Rng } from '../rng.js';
+import { samplesPerRank } from './epoch-length.js';
 import type { Sampler, SamplerOptions } from './sampler.js';
 
 export class DistributedSampler implements Sampler {
@@ -14,12 +15,8 @@ export class DistributedSampler implements Sampler {
       Pick<SamplerOptions, 'n' | 'rank' | 'worldSize' | 'seed' | 'shuffle' | 'dropLast'>
     >,
   ) {
-    const { n, worldSize, dropLast } = o;
-    this.numSamples =
-      dropLast && n % worldSize !== 0
-        ? Math.ceil((n - worldSize) / worldSize)
-        : Math.ceil(n / worldSize);
-    this.totalSize = this.numSamples * worldSize;
+    this.numSamples = samplesPerRank('distributed', o);
+    this.totalSize = this.numSamples * o.worldSize;
   }
 
   indices(epoch: number): Uint32Array {

@@ -8,6 +8,7 @@
  */
 import { log } from '../log.js';
 import type { Storage } from '../storage/storage.js';
+import { stepsPerEpoch } from './epoch-length.js';
 import { SampleReader, type FetchStats } from './sample-reader.js';
 import {
   CorruptSampleError,
@@ -61,10 +62,6 @@ export interface EpochOptions {
   startStep?: number;
   /** Drop a last partial batch. torchvision's reference keeps it (DataLoader default). */
   dropLast?: boolean;
-}
-
-export function stepsPerEpoch(numIndices: number, batchSize: number, dropLast = false): number {
-  return dropLast ? Math.floor(numIndices / batchSize) : Math.ceil(numIndices / batchSize);
 }
 
 export class DataLoader {

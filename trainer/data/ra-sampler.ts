@@ -8,6 +8,7 @@
 import { Rng } from '../rng.js';
 import type { Sampler, SamplerOptions } from './sampler.js';
 import { identity } from './distributed-sampler.js';
+import { samplesPerRank } from './epoch-length.js';
 
 export class RASampler implements Sampler {
   /** Samples per rank before the final truncation: ceil(N·reps / R). */
@@ -22,8 +23,7 @@ export class RASampler implements Sampler {
     const { n, worldSize, reps } = o;
     this.perRankPadded = Math.ceil((n * reps) / worldSize);
     this.totalSize = this.perRankPadded * worldSize;
-    // torchvision: int(math.floor(len(dataset) // 256 * 256 / num_replicas))
-    this.numSamples = Math.floor((Math.floor(n / 256) * 256) / worldSize);
+    this.numSamples = samplesPerRank('ra', o);
   }
 
   indices(epoch: number): Uint32Array {

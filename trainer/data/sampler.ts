@@ -7,6 +7,7 @@
 import { InputError } from '../errors.js';
 import { Rng } from '../rng.js';
 import { DistributedSampler, identity } from './distributed-sampler.js';
+import type { SamplerKind } from './epoch-length.js';
 import { RASampler } from './ra-sampler.js';
 
 export interface Sampler {
@@ -16,7 +17,7 @@ export interface Sampler {
   readonly numSamples: number;
 }
 
-export type SamplerKind = 'random' | 'sequential' | 'distributed' | 'ra';
+export type { SamplerKind } from './epoch-length.js';
 
 export interface SamplerOptions {
   /** Dataset size. */
