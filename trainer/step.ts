@@ -1,19 +1,22 @@
 /**
  * One optimizer step of data-parallel training: forward and backward on this rank's batch,
  * the gradients averaged over the ring, SGD. Scalars that every rank must agree on (the
- * loss for the log, a stop request) ride along in the same all-reduce.
+ * loss for the log, a stop request) ride along in the same all-reduce. The step also counts
+ * this rank's top-1/top-5 hits against the targets' argmax, as torchvision's train_one_epoch
+ * measures train accuracy (on the mixed targets when mixup/cutmix is on).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Group } from './comm/index.js';
 import type { ResNetModel } from './models/resnet.js';
 import { trainStepGrads } from './models/train-step.js';
 import { smoothedCrossEntropy } from './optim/loss.js';
+import { targetLabels, topkCountsFromArray, type TopkCounts } from './optim/metrics.js';
 import type { SGD } from './optim/sgd.js';
 
 export interface StepInput {
   model: ResNetModel;
   sgd: SGD;
-  /** null for a single process. */
+  /** null (or a group of one) for a single process. */
   group: Group | null;
   /** NHWC images, B·H·W·3. */
   images: Float32Array;
@@ -31,6 +34,8 @@ export interface StepInput {
 export interface StepResult {
   /** The loss averaged over the ranks. */
   loss: number;
+  /** This rank's hits of the training-mode logits against the targets' argmax. */
+  counts: TopkCounts;
 }
 
 export async function distributedStep(s: StepInput): Promise<StepResult> {
@@ -40,16 +45,31 @@ export async function distributedStep(s: StepInput): Promise<StepResult> {
   const t = tf.tensor2d(s.targets, [s.batch, model.numClasses]);
   let grads: Map<string, tf.Tensor>;
   let loss: number;
+  let logits: tf.Tensor2D | undefined;
   try {
-    ({ loss, grads } = trainStepGrads(model, x, (logits) =>
-      smoothedCrossEntropy(logits, t, s.labelSmoothing),
-    ));
+    ({ loss, grads } = trainStepGrads(model, x, (out) => {
+      // Kept past the gradient scope, read once the loss is (no extra wait on the device).
+      logits = tf.keep(out);
+      return smoothedCrossEntropy(out, t, s.labelSmoothing);
+    }));
   } finally {
     x.dispose();
     t.dispose();
   }
+  let counts: TopkCounts;
+  try {
+    const values = (await logits!.data()) as Float32Array;
+    counts = topkCountsFromArray(
+      values,
+      model.numClasses,
+      targetLabels(s.targets, model.numClasses),
+    );
+  } finally {
+    logits?.dispose();
+  }
   const lossBox = new Float32Array([loss]);
   let averaged = grads;
+  // A group of one would all-reduce as the identity: skip copying every gradient out and back.
   if (s.group && s.group.worldSize > 1) {
     // Parameters, gradients and momentum stay on the backend; only the bytes the ring moves
     // cross to the host: every gradient fused into one buffer (one read), and back once.
@@ -67,7 +87,7 @@ export async function distributedStep(s: StepInput): Promise<StepResult> {
   } finally {
     for (const g of averaged.values()) g.dispose();
   }
-  return { loss: lossBox[0]! };
+  return { loss: lossBox[0]!, counts };
 }
 
 /** The fused gradient back on the backend, split into tensors shaped like the parameters. */

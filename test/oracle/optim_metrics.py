@@ -1,11 +1,8 @@
 """Oracle: torchvision's accuracy(output, target, topk=(1, 5)) (references/classification/utils.py:
-topk of the logits, compared with the target, counted over the first k rows), and its
-SmoothedValue median/avg/global_avg for a sequence of updates.
+topk of the logits, compared with the target, counted over the first k rows).
 
 Writes test/fixtures/oracle/optim/metrics.json.
 """
-from collections import deque
-
 import torch
 
 from optim_common import flat, write
@@ -47,25 +44,4 @@ for B, C in [(16, 10), (33, 100), (8, 5)]:
         }
     )
 
-# SmoothedValue(window_size=20) semantics: median of the window (torch.median: the lower
-# middle for even counts), avg of the window, global_avg = total / count with weights n.
-values = [float(x) for x in (torch.rand(27) * 10).tolist()]
-weights = [1 + (i % 4) for i in range(27)]
-window = deque(maxlen=20)
-total, count = 0.0, 0
-for v, n in zip(values, weights):
-    window.append(v)
-    total += v * n
-    count += n
-smoothed = {
-    "window": 20,
-    "values": values,
-    "weights": weights,
-    "median": torch.tensor(list(window)).median().item(),
-    "avg": torch.tensor(list(window), dtype=torch.float32).mean().item(),
-    "globalAvg": total / count,
-    "max": max(window),
-    "value": window[-1],
-}
-
-write("metrics.json", {"_script": "optim_metrics.py", "accuracy": cases, "smoothed": smoothed})
+write("metrics.json", {"_script": "optim_metrics.py", "accuracy": cases})

@@ -59,9 +59,15 @@ export interface LatestPointer {
 
 export type NewCheckpoint = Omit<CheckpointState, 'format' | 'files' | 'createdAt'>;
 
+/** The directory of the checkpoint taken after `stepInEpoch` steps of `epoch`. */
 export function checkpointName(epoch: number, stepInEpoch: number): string {
   const e = `epoch-${String(epoch).padStart(6, '0')}`;
   return stepInEpoch === 0 ? e : `${e}-step-${String(stepInEpoch).padStart(7, '0')}`;
+}
+
+/** The file in a checkpoint that holds rank `rank`'s own BatchNorm buffers (ranks > 0). */
+export function rankFile(rank: number): string {
+  return `rank-${String(rank).padStart(4, '0')}.safetensors`;
 }
 
 function sha256(buf: Buffer): string {

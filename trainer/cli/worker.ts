@@ -3,7 +3,8 @@ import { intFlag } from '../config/parse.js';
 import { describeError, exitCodeOf } from '../errors.js';
 import { log } from '../log.js';
 import { loadTrainingRecipeFile } from '../recipe/load.js';
-import { StoppedError, train } from '../train.js';
+import { train } from '../train.js';
+import { StoppedError } from '../train-one-epoch.js';
 import { workerConfigFromEnv } from '../worker-config.js';
 
 /**

@@ -98,3 +98,27 @@ export function samplerKindFor(
   if (worldSize === 1) return 'random';
   return raReps > 0 ? 'ra' : 'distributed';
 }
+
+/** This rank's training and validation samplers for a recipe, as train.py's load_data sets them up. */
+export function recipeSamplers(
+  recipe: { raSampler: boolean; raReps: number; seed: number },
+  o: { trainSamples: number; valSamples: number; rank: number; worldSize: number },
+): { train: Sampler; val: Sampler } {
+  const { rank, worldSize } = o;
+  const trainKind = samplerKindFor('train', worldSize, recipe.raSampler ? recipe.raReps : 0);
+  return {
+    train: samplerFor(trainKind, {
+      n: o.trainSamples,
+      rank,
+      worldSize,
+      seed: recipe.seed,
+      reps: recipe.raReps,
+    }),
+    val: samplerFor(samplerKindFor('val', worldSize, 0), {
+      n: o.valSamples,
+      rank,
+      worldSize,
+      shuffle: false,
+    }),
+  };
+}

@@ -169,7 +169,8 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
           } else if (m.type === 'epoch') {
             const r = m.metrics;
             print(
-              `epoch ${r.epoch + 1}: loss ${r.trainLoss.toFixed(4)}  Acc@1 ${r.acc1.toFixed(2)}  ` +
+              `epoch ${r.epoch + 1}: loss ${r.trainLoss.toFixed(4)}  ` +
+                `train Acc@1 ${r.trainAcc1.toFixed(2)}  Acc@1 ${r.acc1.toFixed(2)}  ` +
                 `Acc@5 ${r.acc5.toFixed(2)}` +
                 (r.emaAcc1 === null
                   ? ''

@@ -1,8 +1,8 @@
 /**
- * Evaluation and progress metrics, after torchvision's references/classification/utils.py:
- * top-k hits counted per batch (counts, not percentages, so ranks can all-reduce sums and the
- * result is sample-weighted over every rank), and SmoothedValue / MetricLogger for the
- * running figures the progress display shows.
+ * Top-1/top-5 accuracy after torchvision's references/classification/utils.py `accuracy`:
+ * hits counted per batch (counts, not percentages, so ranks can all-reduce sums and the result
+ * is sample-weighted over every rank). Soft targets (mixup/cutmix) count against their argmax,
+ * as `accuracy` does with `target.max(dim=1)[1]` when the target has two dimensions.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -79,82 +79,23 @@ export function accuracyFromCounts(c: TopkCounts): { acc1: number; acc5: number 
 }
 
 /**
- * A series of values with a sliding window (median, avg, max, latest) and the global
- * weighted average — torchvision's SmoothedValue. `count`/`total` are what ranks sum.
+ * The class of each row of soft targets (B·C): the index of its largest value, the first one
+ * on a tie, as torch's `max(dim=1)` returns it. One-hot rows give back their labels; a mixed
+ * row gives the label with the larger weight.
  */
-export class SmoothedValue {
-  private readonly window: number[] = [];
-  total = 0;
-  count = 0;
-
-  constructor(readonly windowSize = 20) {}
-
-  update(value: number, n = 1): void {
-    this.window.push(value);
-    if (this.window.length > this.windowSize) this.window.shift();
-    this.count += n;
-    this.total += value * n;
-  }
-
-  /** Median of the window; for an even count the lower middle value, as torch.median. */
-  get median(): number {
-    if (this.window.length === 0) return NaN;
-    const sorted = [...this.window].sort((a, b) => a - b);
-    return sorted[Math.floor((sorted.length - 1) / 2)]!;
-  }
-
-  get avg(): number {
-    if (this.window.length === 0) return NaN;
-    return this.window.reduce((s, v) => s + v, 0) / this.window.length;
-  }
-
-  get globalAvg(): number {
-    return this.total / this.count;
-  }
-
-  get max(): number {
-    return this.window.length === 0 ? NaN : Math.max(...this.window);
-  }
-
-  get value(): number {
-    return this.window.length === 0 ? NaN : this.window[this.window.length - 1]!;
-  }
-
-  /** Replace the global sums by the all-ranks ones (the window stays local, as in torchvision). */
-  synchronize(sums: { count: number; total: number }): void {
-    this.count = sums.count;
-    this.total = sums.total;
-  }
-
-  toString(): string {
-    return `${this.median.toFixed(4)} (${this.globalAvg.toFixed(4)})`;
-  }
-}
-
-/** Named SmoothedValues, printed as `name: median (global avg)` joined by a delimiter. */
-export class MetricLogger {
-  readonly meters = new Map<string, SmoothedValue>();
-
-  constructor(
-    private readonly delimiter = '  ',
-    private readonly windowSize = 20,
-  ) {}
-
-  meter(name: string): SmoothedValue {
-    let m = this.meters.get(name);
-    if (!m) {
-      m = new SmoothedValue(this.windowSize);
-      this.meters.set(name, m);
+export function targetLabels(targets: Float32Array, numClasses: number): Int32Array {
+  const B = targets.length / numClasses;
+  if (!Number.isInteger(B))
+    throw new InputError(`targets: ${targets.length} values are not rows of ${numClasses}`, [
+      { path: 'targets', message: 'size is not a multiple of the class count' },
+    ]);
+  const out = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    let best = 0;
+    for (let c = 1; c < numClasses; c++) {
+      if (targets[b * numClasses + c]! > targets[b * numClasses + best]!) best = c;
     }
-    return m;
+    out[b] = best;
   }
-
-  /** Add one value per name (weight n each). */
-  update(values: Record<string, number>, n = 1): void {
-    for (const [k, v] of Object.entries(values)) this.meter(k).update(v, n);
-  }
-
-  toString(): string {
-    return [...this.meters].map(([k, m]) => `${k}: ${m.toString()}`).join(this.delimiter);
-  }
+  return out;
 }

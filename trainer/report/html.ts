@@ -27,6 +27,11 @@ function niceTicks(lo: number, hi: number, count = 5): number[] {
   return out;
 }
 
+/** A percentage, or a dash where it was not measured (rows of older runs). */
+function pct(v: number | null | undefined): string {
+  return typeof v === 'number' && Number.isFinite(v) ? v.toFixed(2) : '–';
+}
+
 function fmt(v: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
@@ -124,6 +129,7 @@ export function renderReport(rows: readonly EpochMetrics[], info: ReportInfo): s
     .map(
       (r) =>
         `<tr><td>${r.epoch}</td><td>${fmt(r.lr)}</td><td>${r.trainLoss.toFixed(4)}</td>` +
+        `<td>${pct(r.trainAcc1)}</td><td>${pct(r.trainAcc5)}</td>` +
         `<td>${r.acc1.toFixed(2)}</td><td>${r.acc5.toFixed(2)}</td>` +
         `<td>${r.emaAcc1?.toFixed(2) ?? '–'}</td><td>${r.emaAcc5?.toFixed(2) ?? '–'}</td>` +
         `<td>${r.imagesPerSec.toFixed(1)}</td><td>${r.seconds.toFixed(1)}</td>` +
@@ -164,7 +170,7 @@ svg text{font-size:11px;fill:#444}.grid{stroke:#eee}.axis{stroke:#888}
 <table>${factRows}</table>
 <div class="charts">${charts}</div>
 <h2>Epochs</h2>
-<table><tr><th>epoch</th><th>lr</th><th>loss</th><th>Acc@1</th><th>Acc@5</th><th>EMA Acc@1</th><th>EMA Acc@5</th><th>img/s</th><th>s</th><th>eval</th></tr>${epochRows}</table>
+<table><tr><th>epoch</th><th>lr</th><th>loss</th><th>train Acc@1</th><th>train Acc@5</th><th>Acc@1</th><th>Acc@5</th><th>EMA Acc@1</th><th>EMA Acc@5</th><th>img/s</th><th>s</th><th>eval</th></tr>${epochRows}</table>
 </body></html>
 `;
 }

@@ -5,8 +5,13 @@ export interface EpochMetrics {
   epoch: number;
   lr: number;
   trainLoss: number;
-  /** Top-1 on the (mixed) training batches; null when not measured. */
-  trainAcc1: number | null;
+  /**
+   * Top-1 / top-5 on the training batches, in training mode, against the argmax of the
+   * (mixup/cutmix) targets — torchvision's train_one_epoch figures, over every rank's samples.
+   * After a mid-epoch resume, over the steps run since.
+   */
+  trainAcc1: number;
+  trainAcc5: number;
   imagesPerSec: number;
   seconds: number;
   acc1: number;

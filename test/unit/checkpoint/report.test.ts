@@ -16,6 +16,7 @@ const row = (epoch: number, ema: number | null = 10 + epoch): EpochMetrics => ({
   lr: 0.1 / (epoch + 1),
   trainLoss: 2 - epoch * 0.1,
   trainAcc1: 20,
+  trainAcc5: 60,
   imagesPerSec: 100,
   seconds: 12,
   acc1: 30 + epoch,
@@ -59,6 +60,14 @@ describe('run report', () => {
     assert.doesNotMatch(html, /<script/);
     // loss, lr, model Acc@1, EMA Acc@1, throughput
     assert.equal((html.match(/<path d="M/g) ?? []).length, 5);
+  });
+
+  it('lists train Acc@1 / Acc@5 per epoch, a dash for rows of runs that did not measure them', () => {
+    const old = { ...row(0), trainAcc1: null, trainAcc5: undefined } as unknown as EpochMetrics;
+    const html = renderReport([old, row(1)], { title: 't', facts: {} });
+    assert.match(html, /<th>train Acc@1<\/th><th>train Acc@5<\/th>/);
+    assert.match(html, /<td>1\.9000<\/td><td>20\.00<\/td><td>60\.00<\/td>/);
+    assert.match(html, /<td>2\.0000<\/td><td>–<\/td><td>–<\/td>/);
   });
 
   it('omits the EMA curve when the run has no EMA', () => {

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 
+import { mixupCutmix, oneHotArray } from '../../../trainer/data/mixup.js';
 import {
   accuracyFromCounts,
   addCounts,
-  MetricLogger,
-  SmoothedValue,
+  targetLabels,
   topk,
   topkCountsFromArray,
 } from '../../../trainer/optim/metrics.js';
+import { Rng } from '../../../trainer/rng.js';
 import { loadFixture, useCpu } from './fixture.js';
 
 interface AccCase {
@@ -19,17 +20,7 @@ interface AccCase {
   acc1: number;
   acc5: number;
 }
-interface Smoothed {
-  window: number;
-  values: number[];
-  weights: number[];
-  median: number;
-  avg: number;
-  globalAvg: number;
-  max: number;
-  value: number;
-}
-const fixture = loadFixture<{ accuracy: AccCase[]; smoothed: Smoothed }>('metrics.json');
+const fixture = loadFixture<{ accuracy: AccCase[] }>('metrics.json');
 
 describe('optim/metrics', () => {
   before(useCpu);
@@ -70,25 +61,49 @@ describe('optim/metrics', () => {
     });
   });
 
-  it("reproduces SmoothedValue's window median, avg, max and weighted global average", () => {
-    const s = fixture.smoothed;
-    const v = new SmoothedValue(s.window);
-    s.values.forEach((x, i) => v.update(x, s.weights[i]));
-    assert.equal(v.median, s.median);
-    assert.ok(Math.abs(v.avg - s.avg) < 1e-5);
-    assert.ok(Math.abs(v.globalAvg - s.globalAvg) < 1e-12);
-    assert.equal(v.max, s.max);
-    assert.equal(v.value, s.value);
-    v.synchronize({ count: 2, total: 3 });
-    assert.equal(v.globalAvg, 1.5);
+  it('soft targets count against their argmax, the first one on a tie (torch max(dim=1))', () => {
+    const rows = [
+      [0.7, 0.3, 0], // mixup λ = 0.7: the sample's own label
+      [0.2, 0, 0.8], // λ = 0.2: the partner's label wins
+      [0.5, 0.5, 0], // a tie: the lower class index
+      [0, 0, 1], // mixed with itself, or nothing applied
+    ];
+    const targets = Float32Array.from(rows.flat());
+    assert.deepEqual(Array.from(targetLabels(targets, 3)), [0, 2, 0, 2]);
+    assert.throws(() => targetLabels(new Float32Array(5), 3), /not rows of 3/);
   });
 
-  it('formats a MetricLogger line as name: median (global avg)', () => {
-    const m = new MetricLogger('  ', 3);
-    m.update({ loss: 2, lr: 0.5 });
-    m.update({ loss: 4 });
-    m.update({ loss: 3 });
-    m.update({ loss: 10 });
-    assert.equal(m.toString(), 'loss: 4.0000 (4.7500)  lr: 0.5000 (0.5000)');
+  it('one-hot targets give the plain labels: no mixing, the same accuracy as against labels', () => {
+    const labels = Int32Array.from([3, 0, 9, 9, 4, 1]);
+    assert.deepEqual(targetLabels(oneHotArray(labels, 10), 10), labels);
+  });
+
+  it('mixup/cutmix batches: each sample counts for the label with the larger weight', () => {
+    const B = 8;
+    const C = 10;
+    const labels = Int32Array.from({ length: B }, (_, i) => (i * 7) % C);
+    for (let seed = 0; seed < 20; seed++) {
+      const images = new Float32Array(B * 4 * 4 * 3);
+      const mixed = mixupCutmix(
+        images,
+        labels,
+        C,
+        { mixupAlpha: 0.2, cutmixAlpha: 1 },
+        new Rng(seed),
+        4,
+        4,
+        3,
+      );
+      const got = targetLabels(mixed.targets, C);
+      for (let b = 0; b < B; b++) {
+        // torchvision pairs sample b with b − 1 (the batch rolled by one).
+        const own = labels[b]!;
+        const partner = labels[(b + B - 1) % B]!;
+        const lam = mixed.targets[b * C + own]!;
+        const expected =
+          own === partner ? own : lam > 0.5 ? own : lam < 0.5 ? partner : Math.min(own, partner);
+        assert.equal(got[b], expected, `seed ${seed} (${mixed.applied}, λ ${lam}) sample ${b}`);
+      }
+    }
   });
 });

@@ -1,0 +1,207 @@
+/**
+ * The training loop's checkpoints (the storage layout and its atomicity are store.ts's).
+ * Rank 0 writes the model, the EMA and the optimizer; every other rank adds its own BatchNorm
+ * buffers (they differ per rank without SyncBN), so a resumed run is bit-identical to one that
+ * was never interrupted. On start every rank loads the checkpoint rank 0 picked, or takes rank
+ * 0's initial weights.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Group } from '../comm/index.js';
+import type { Logger } from '../log.js';
+import { decodeSafetensors, encodeSafetensors } from '../models/safetensors.js';
+import { loadStateDict, stateDict } from '../models/weights.js';
+import type { EpochMetrics } from '../report/metrics-log.js';
+import type { TrainState } from '../train-state.js';
+import { decodeTensors, encodeTensors, type NamedTensors } from './tensors.js';
+import {
+  checkpointName,
+  rankFile,
+  type Checkpoint,
+  type CheckpointStore,
+  type FileEntry,
+} from './store.js';
+
+export interface CheckpointerOptions {
+  store: CheckpointStore;
+  group: Group;
+  state: TrainState;
+  recipeHash: string;
+  /** Accept a checkpoint written by another recipe (--allow-recipe-change). */
+  allowRecipeChange: boolean;
+  backend: string;
+  itersPerEpoch: number;
+  categories: readonly string[];
+  /** Checkpoints kept; older ones are pruned. */
+  keep: number;
+  log: Logger;
+}
+
+/** Where a resumed run continues, and the metrics of the epochs before. */
+export interface Resumed {
+  name: string;
+  uri: string;
+  epoch: number;
+  stepInEpoch: number;
+  history: EpochMetrics[];
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class Checkpointer {
+  /** URI of the newest checkpoint this run wrote or resumed from. */
+  last: string | null = null;
+
+  constructor(private readonly o: CheckpointerOptions) {}
+
+  /** Saves the state after `stepInEpoch` steps of `epoch` (0 = the start of the epoch). */
+  async save(epoch: number, stepInEpoch: number, history: readonly EpochMetrics[]): Promise<void> {
+    const { group, store, state } = this.o;
+    const name = checkpointName(epoch, stepInEpoch);
+    let entry: Record<string, FileEntry> = {};
+    if (group.rank > 0) {
+      const buffers = new Map([
+        ...prefixed('model.', state.model.buffers),
+        ...(state.ema ? prefixed('ema.', state.ema.buffers) : []),
+      ]);
+      const file = rankFile(group.rank);
+      entry = { [file]: await store.putFile(name, file, encodeTensors(buffers)) };
+    }
+    const gathered = await group.allGather(encoder.encode(JSON.stringify(entry)));
+    if (group.rank === 0) {
+      const others: Record<string, FileEntry> = {};
+      for (const bytes of gathered) Object.assign(others, JSON.parse(decoder.decode(bytes)));
+      await this.write(epoch, stepInEpoch, history, others);
+    }
+    await group.barrier();
+  }
+
+  private async write(
+    epoch: number,
+    stepInEpoch: number,
+    history: readonly EpochMetrics[],
+    others: Record<string, FileEntry>,
+  ): Promise<void> {
+    const { store, state, itersPerEpoch } = this.o;
+    const { model, sgd, ema } = state;
+    const files = new Map<string, Buffer>();
+    files.set('model.safetensors', Buffer.from(encodeSafetensors(stateDict(model))));
+    const momentum = new Map(
+      [...sgd.state()].map(([k, v]) => [k, { data: v, shape: [...model.params.get(k)!.shape] }]),
+    );
+    files.set('optimizer.safetensors', encodeTensors(momentum));
+    const averaged = state.averaged();
+    if (averaged) files.set('ema.safetensors', Buffer.from(encodeSafetensors(stateDict(averaged))));
+    const pointer = await store.save(
+      {
+        epoch,
+        stepInEpoch,
+        globalStep: epoch * itersPerEpoch + stepInEpoch,
+        recipeHash: this.o.recipeHash,
+        worldSize: this.o.group.worldSize,
+        backend: this.o.backend,
+        extra: {
+          emaNAveraged: ema?.nAveraged ?? 0,
+          metrics: history,
+          categories: this.o.categories,
+          itersPerEpoch,
+        },
+      },
+      files,
+      others,
+    );
+    this.last = store.uri(pointer.name);
+    await store.prune(this.o.keep);
+    this.o.log.info({ checkpoint: this.last }, 'checkpoint written');
+  }
+
+  /** Loads the newest intact checkpoint on every rank, or broadcasts rank 0's initial weights. */
+  async resume(): Promise<Resumed | null> {
+    const { group, store, log } = this.o;
+    // Every rank reads the same checkpoint: rank 0 picks it and tells the others its name.
+    let chosen: Checkpoint | null = null;
+    if (group.rank === 0) {
+      chosen = await store.loadLatest({
+        expectedRecipeHash: this.o.recipeHash,
+        allowRecipeMismatch: this.o.allowRecipeChange,
+        required: ['model.safetensors', 'optimizer.safetensors'],
+      });
+    }
+    const names = await group.allGather(encoder.encode(chosen?.name ?? ''));
+    const name = decoder.decode(names[0]);
+    if (group.rank > 0 && name) {
+      chosen = await store.load(name, {
+        expectedRecipeHash: this.o.recipeHash,
+        allowRecipeMismatch: true,
+      });
+    }
+    if (!chosen) {
+      await this.broadcastInitialWeights();
+      log.info('starting from initial weights (no checkpoint)');
+      return null;
+    }
+    this.restore(chosen);
+    const s = chosen.state;
+    const history = ((s.extra.metrics as EpochMetrics[] | undefined) ?? []).filter(
+      (r) => r.epoch < s.epoch,
+    );
+    this.last = store.uri(chosen.name);
+    log.info({ checkpoint: this.last, epoch: s.epoch, step: s.stepInEpoch }, 'resumed');
+    return {
+      name: chosen.name,
+      uri: this.last,
+      epoch: s.epoch,
+      stepInEpoch: s.stepInEpoch,
+      history,
+    };
+  }
+
+  private async broadcastInitialWeights(): Promise<void> {
+    const { model } = this.o.state;
+    const tensors = [...model.params.values(), ...model.buffers.values()].filter(
+      (v) => v.dtype === 'float32',
+    );
+    const arrays = tensors.map((v) => Float32Array.from(v.dataSync() as Float32Array));
+    await this.o.group.broadcast(arrays, 0);
+    tensors.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(arrays[i]!, v.shape, 'float32'))));
+  }
+
+  private restore(chosen: Checkpoint): void {
+    const { model, sgd, ema, emaTarget } = this.o.state;
+    loadStateDict(model, decodeSafetensors(chosen.files.get('model.safetensors')!).tensors);
+    const mine = chosen.files.get(rankFile(this.o.group.rank));
+    const rankBuffers = mine ? decodeTensors(mine) : null;
+    if (rankBuffers) assignAll(model.buffers, rankBuffers, 'model.');
+    const opt = decodeTensors(chosen.files.get('optimizer.safetensors')!);
+    sgd.loadState(new Map([...opt].map(([k, v]) => [k, v.data as Float32Array])), model.params);
+    const emaFile = chosen.files.get('ema.safetensors');
+    if (!ema || !emaTarget || !emaFile) return;
+    // The EMA file is a model's state dict: load it into the EMA's model, then take the values.
+    loadStateDict(emaTarget, decodeSafetensors(emaFile).tensors);
+    if (rankBuffers) assignAll(emaTarget.buffers, rankBuffers, 'ema.');
+    const tensors = new Map<string, Float32Array | Int32Array>();
+    for (const [k, v] of [...emaTarget.params, ...emaTarget.buffers]) {
+      const data = v.dataSync();
+      tensors.set(k, v.dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data));
+    }
+    const nAveraged = Number(chosen.state.extra.emaNAveraged ?? 0);
+    ema.loadState({ nAveraged, tensors }, model.params, model.buffers);
+  }
+}
+
+function prefixed(prefix: string, m: ReadonlyMap<string, tf.Tensor>): Array<[string, tf.Tensor]> {
+  return [...m].map(([k, v]) => [prefix + k, v]);
+}
+
+function assignAll(
+  target: ReadonlyMap<string, tf.Variable>,
+  source: NamedTensors,
+  prefix: string,
+): void {
+  for (const [name, v] of target) {
+    const t = source.get(prefix + name);
+    if (!t) continue;
+    const data = t.data instanceof BigInt64Array ? Int32Array.from(t.data, Number) : t.data;
+    tf.tidy(() => v.assign(tf.tensor(data, t.shape, v.dtype)));
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * torchvision's `evaluate`: every rank runs its DistributedSampler slice of the validation
+ * split through the model in eval mode; top-1/top-5 hits are counted and summed over the
+ * ring, so the accuracy is sample-weighted over every rank.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Group } from './comm/index.js';
+import type { DataLoader } from './data/loader.js';
+import type { Sampler } from './data/sampler.js';
+import type { ResNetModel } from './models/resnet.js';
+import { accuracyFromCounts, addCounts, topk, type TopkCounts } from './optim/metrics.js';
+
+export interface EvalData {
+  loader: DataLoader;
+  sampler: Sampler;
+  batchSize: number;
+  seed: number;
+  group: Group;
+}
+
+export interface EvalResult {
+  acc1: number;
+  acc5: number;
+  /** Samples evaluated over all ranks. */
+  count: number;
+  /** Padding made the ranks evaluate more samples than the split has. */
+  biased: boolean;
+}
+
+export async function evaluate(data: EvalData, model: ResNetModel): Promise<EvalResult> {
+  const { group } = data;
+  const batches = data.loader.epoch({
+    epoch: 0,
+    indices: data.sampler.indices(0),
+    batchSize: data.batchSize,
+    seed: data.seed,
+    rank: group.rank,
+    worldSize: group.worldSize,
+  });
+  let counts: TopkCounts = { correct1: 0, correct5: 0, count: 0 };
+  try {
+    for await (const batch of batches) {
+      const x = tf.tensor4d(batch.images, [batch.labels.length, batch.height, batch.width, 3]);
+      const { logits } = model.forward(x, false);
+      counts = addCounts(counts, topk(logits, batch.labels));
+      x.dispose();
+      logits.dispose();
+    }
+  } finally {
+    await batches.return(undefined);
+  }
+  const total = await sumOverRanks(group, counts);
+  const { acc1, acc5 } = accuracyFromCounts(total);
+  return { acc1, acc5, count: total.count, biased: total.count > data.loader.numSamples };
+}
+
+/** Hit counts summed over the ring (exact: float32 holds integers up to 2^24). */
+export async function sumOverRanks(group: Group, c: TopkCounts): Promise<TopkCounts> {
+  const sums = new Float32Array([c.correct1, c.correct5, c.count]);
+  await group.allReduce(sums, 'sum');
+  return { correct1: sums[0]!, correct5: sums[1]!, count: sums[2]! };
+}

@@ -1,0 +1,154 @@
+/**
+ * Everything the training loop tells the outside world, in one place: the local launcher's
+ * messages (trainer/local/messages.ts), `progress.json` for the operator (rank 0 only), the
+ * per-epoch log line, and the live throughput and ETA they show. The loop reports events; this
+ * decides who hears of them and how often.
+ */
+import { sendToLauncher, type RunSummary } from '../local/messages.js';
+import type { Logger } from '../log.js';
+import { lrAtEpoch } from '../optim/schedule.js';
+import type { Recipe } from '../recipe/schema.js';
+import type { Storage } from '../storage/storage.js';
+import type { EpochMetrics } from './metrics-log.js';
+import { ProgressFile, type Progress } from './progress.js';
+
+export interface ReporterOptions {
+  rank: number;
+  worldSize: number;
+  recipe: Readonly<Recipe>;
+  itersPerEpoch: number;
+  /** The run's output: rank 0 writes progress.json there. */
+  out: Storage;
+  /** The epochs done so far (the last one's figures go into progress.json). */
+  metrics: { readonly history: readonly EpochMetrics[] };
+  checkpoints: { readonly last: string | null };
+  log: Logger;
+}
+
+type Accuracies = Pick<RunSummary, 'acc1' | 'acc5' | 'emaAcc1' | 'emaAcc5'>;
+
+/** The last epoch's validation accuracies, null where not measured yet. */
+export function accuraciesOf(row: EpochMetrics | null | undefined): Accuracies {
+  return {
+    acc1: row?.acc1 ?? null,
+    acc5: row?.acc5 ?? null,
+    emaAcc1: row?.emaAcc1 ?? null,
+    emaAcc5: row?.emaAcc5 ?? null,
+  };
+}
+
+export class Reporter {
+  private readonly progress: ProgressFile | null;
+  /** Images per second over the ranks, smoothed over steps (0 until the first step). */
+  private rate = 0;
+  private lastStepAt = Date.now();
+
+  constructor(private readonly o: ReporterOptions) {
+    this.progress = o.rank === 0 ? new ProgressFile(o.out) : null;
+  }
+
+  resumed(checkpoint: string, epoch: number, stepInEpoch: number): void {
+    this.send({ type: 'resumed', checkpoint, epoch, stepInEpoch });
+  }
+
+  /** Restarts the throughput clock (before an epoch's first batch is asked for). */
+  epochStarted(): void {
+    this.rate = 0;
+    this.lastStepAt = Date.now();
+  }
+
+  /** Step `done` (1-based) of `epoch` took a batch of `batch` images per rank. */
+  async step(epoch: number, done: number, batch: number, loss: number, lr: number): Promise<void> {
+    const { recipe, itersPerEpoch, worldSize } = this.o;
+    const now = Date.now();
+    const rate = (batch * worldSize * 1000) / Math.max(1, now - this.lastStepAt);
+    this.rate = this.rate === 0 ? rate : 0.9 * this.rate + 0.1 * rate;
+    this.lastStepAt = now;
+    const stepsLeft = itersPerEpoch - done + (recipe.epochs - epoch - 1) * itersPerEpoch;
+    const imagesLeft = stepsLeft * recipe.batchSize * worldSize;
+    const eta = this.rate > 0 ? imagesLeft / this.rate : null;
+    this.send({
+      type: 'progress',
+      epoch,
+      epochs: recipe.epochs,
+      step: done,
+      steps: itersPerEpoch,
+      loss,
+      lr,
+      imagesPerSec: this.rate,
+      etaSeconds: eta,
+    });
+    await this.training(epoch, done, { loss, rate: this.rate, eta }, false);
+  }
+
+  /** An epoch's figures: to the log and the launcher. */
+  epoch(row: EpochMetrics): void {
+    this.o.log.info(row, 'epoch done');
+    this.send({ type: 'epoch', metrics: row });
+  }
+
+  /** progress.json at the start of `epoch` (after the previous epoch's checkpoint). */
+  async epochBoundary(epoch: number): Promise<void> {
+    await this.training(epoch, 0, null, true);
+  }
+
+  /** progress.json once the weights are published (rank 0). */
+  async published(weights: string | null): Promise<void> {
+    const { recipe, itersPerEpoch } = this.o;
+    const last = this.o.metrics.history.at(-1);
+    await this.progress?.update(
+      {
+        phase: 'done',
+        epoch: recipe.epochs,
+        epochs: recipe.epochs,
+        step: itersPerEpoch * recipe.epochs,
+        totalSteps: itersPerEpoch * recipe.epochs,
+        imagesPerSec: last?.imagesPerSec ?? 0,
+        etaSeconds: 0,
+        loss: last?.trainLoss ?? null,
+        lr: last?.lr ?? 0,
+        metrics: accuraciesOf(last),
+        lastCheckpoint: this.o.checkpoints.last,
+        weights,
+      },
+      true,
+    );
+  }
+
+  /** The run's result, for the launcher; also returned to the caller. */
+  done(facts: Omit<RunSummary, keyof Accuracies>): RunSummary {
+    const summary: RunSummary = { ...accuraciesOf(this.o.metrics.history.at(-1)), ...facts };
+    this.send({ type: 'done', summary });
+    return summary;
+  }
+
+  private send(msg: Parameters<typeof sendToLauncher>[0]): void {
+    sendToLauncher(msg, this.o.rank);
+  }
+
+  private async training(
+    epoch: number,
+    step: number,
+    live: { loss: number; rate: number; eta: number | null } | null,
+    force: boolean,
+  ): Promise<void> {
+    if (!this.progress) return;
+    const { recipe, itersPerEpoch } = this.o;
+    const last = this.o.metrics.history.at(-1);
+    const row: Omit<Progress, 'updatedAt'> = {
+      phase: 'training',
+      epoch,
+      epochs: recipe.epochs,
+      step: epoch * itersPerEpoch + step,
+      totalSteps: recipe.epochs * itersPerEpoch,
+      imagesPerSec: live?.rate ?? last?.imagesPerSec ?? 0,
+      etaSeconds: live?.eta ?? null,
+      loss: live?.loss ?? last?.trainLoss ?? null,
+      lr: lrAtEpoch(recipe, Math.min(epoch, recipe.epochs - 1)),
+      metrics: accuraciesOf(last),
+      lastCheckpoint: this.o.checkpoints.last,
+      weights: null,
+    };
+    await this.progress.update(row, force);
+  }
+}

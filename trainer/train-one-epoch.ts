@@ -1,0 +1,147 @@
+/**
+ * torchvision's `train_one_epoch`: this rank's batches of one epoch → mixup/cutmix → one
+ * data-parallel step → the EMA rule, with checkpoints every `checkpointEverySteps` and a clean
+ * stop (checkpoint, then StoppedError) when any rank was asked to stop. Train Acc@1/Acc@5
+ * are counted as torchvision does — the training-mode logits against the argmax of the (mixed)
+ * targets, weighted by batch size — and summed over the ranks at the end of the epoch.
+ */
+import type { Group } from './comm/index.js';
+import type { DataLoader } from './data/loader.js';
+import { mixupCutmix } from './data/mixup.js';
+import type { Sampler } from './data/sampler.js';
+import { ExitCode, RingmasterError } from './errors.js';
+import { sumOverRanks } from './evaluate.js';
+import { accuracyFromCounts, addCounts, type TopkCounts } from './optim/metrics.js';
+import { lrAtEpoch } from './optim/schedule.js';
+import type { Recipe } from './recipe/schema.js';
+import type { Reporter } from './report/reporter.js';
+import { Rng } from './rng.js';
+import { distributedStep } from './step.js';
+import type { TrainState } from './train-state.js';
+
+/** Raised when the group agreed to stop (Ctrl-C / SIGTERM) after writing a checkpoint. */
+export class StoppedError extends RingmasterError {
+  override readonly exitCode = ExitCode.interrupted;
+}
+
+/** Salt for the mixup/cutmix stream, so it never coincides with the augmentation streams. */
+const MIX_STREAM = 0x6d1c;
+
+export interface EpochLoop {
+  recipe: Readonly<Recipe>;
+  state: TrainState;
+  group: Group;
+  loader: DataLoader;
+  sampler: Sampler;
+  itersPerEpoch: number;
+  /** Set by a signal handler; the ranks agree on it at the next step. */
+  stop: { requested: boolean };
+  reporter: Reporter;
+  /** Saves a checkpoint after `stepInEpoch` steps of `epoch`. */
+  checkpoint(epoch: number, stepInEpoch: number): Promise<void>;
+}
+
+export interface EpochResult {
+  /** Mean over the steps of the loss averaged over the ranks. */
+  loss: number;
+  /** Percent, over every rank's samples of the steps run. */
+  acc1: number;
+  acc5: number;
+  /** Images per second over all ranks. */
+  imagesPerSec: number;
+}
+
+export async function trainOneEpoch(
+  loop: EpochLoop,
+  epoch: number,
+  firstStep: number,
+): Promise<EpochResult> {
+  const { recipe, state, group } = loop;
+  const lr = lrAtEpoch(recipe, epoch);
+  loop.reporter.epochStarted();
+  const started = Date.now();
+  const batches = loop.loader.epoch({
+    epoch,
+    indices: loop.sampler.indices(epoch),
+    batchSize: recipe.batchSize,
+    seed: recipe.seed,
+    rank: group.rank,
+    worldSize: group.worldSize,
+    startStep: firstStep,
+  });
+  let lossSum = 0;
+  let steps = 0;
+  let counts: TopkCounts = { correct1: 0, correct5: 0, count: 0 };
+  try {
+    for await (const batch of batches) {
+      const B = batch.labels.length;
+      const mixed = mixupCutmix(
+        batch.images,
+        batch.labels,
+        state.model.numClasses,
+        // The loader's batch buffer is ours: mix in place.
+        { mixupAlpha: recipe.mixupAlpha, cutmixAlpha: recipe.cutmixAlpha, inPlace: true },
+        new Rng(recipe.seed, MIX_STREAM, epoch, batch.step, group.rank),
+        batch.height,
+        batch.width,
+        3,
+      );
+      const shared = new Float32Array([loop.stop.requested ? 1 : 0]);
+      const step = await distributedStep({
+        model: state.model,
+        sgd: state.sgd,
+        group,
+        images: mixed.images,
+        targets: mixed.targets,
+        batch: B,
+        height: batch.height,
+        width: batch.width,
+        labelSmoothing: recipe.labelSmoothing,
+        lr,
+        shared,
+      });
+      state.ema?.afterStep(
+        {
+          epoch,
+          stepInEpoch: batch.step,
+          modelEmaSteps: recipe.modelEmaSteps,
+          lrWarmupEpochs: recipe.lrWarmupEpochs,
+        },
+        state.model.params,
+        state.model.buffers,
+      );
+      lossSum += step.loss;
+      steps += 1;
+      counts = addCounts(counts, step.counts);
+      await loop.reporter.step(epoch, batch.step + 1, B, step.loss, lr);
+      await checkpointOrStop(loop, epoch, batch.step + 1, shared[0]! > 0);
+    }
+  } finally {
+    await batches.return(undefined);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const all = await sumOverRanks(group, counts);
+  return {
+    loss: steps ? lossSum / steps : NaN,
+    ...accuracyFromCounts(all),
+    imagesPerSec: seconds > 0 ? all.count / seconds : 0,
+  };
+}
+
+/** After step `done` (1-based): a checkpoint when one is due; when any rank asked to stop, a
+ * checkpoint where we are and StoppedError. */
+async function checkpointOrStop(
+  loop: EpochLoop,
+  epoch: number,
+  done: number,
+  stopAgreed: boolean,
+): Promise<void> {
+  const { itersPerEpoch } = loop;
+  if (stopAgreed) {
+    if (done < itersPerEpoch) await loop.checkpoint(epoch, done);
+    else await loop.checkpoint(epoch + 1, 0);
+    throw new StoppedError(`stopped on request at epoch ${epoch + 1}, step ${done}`);
+  }
+  const every = loop.recipe.checkpointEverySteps;
+  if (every > 0 && done % every === 0 && done < itersPerEpoch) await loop.checkpoint(epoch, done);
+}
