@@ -334,12 +334,3 @@ export async function packImageFolder(
   });
   return packSamples(scan.classes, samples, dest, opts);
 }
-
-/** Re-reads every shard of an index and checks sizes and SHA-256. */
-export async function verifyShards(
-  dest: Storage,
-  index: ShardIndex,
-  mode: 'full' | 'size' = 'full',
-): Promise<void> {
-  for (const s of index.shards) await verifyShard(dest, s.name, s.size, s.sha256, mode);
-}

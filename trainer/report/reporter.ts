@@ -28,7 +28,7 @@ export interface ReporterOptions {
 type Accuracies = Pick<RunSummary, 'acc1' | 'acc5' | 'emaAcc1' | 'emaAcc5'>;
 
 /** The last epoch's validation accuracies, null where not measured yet. */
-export function accuraciesOf(row: EpochMetrics | null | undefined): Accuracies {
+function accuraciesOf(row: EpochMetrics | null | undefined): Accuracies {
   return {
     acc1: row?.acc1 ?? null,
     acc5: row?.acc5 ?? null,
