@@ -45,28 +45,20 @@ export async function distributedStep(s: StepInput): Promise<StepResult> {
   const t = tf.tensor2d(s.targets, [s.batch, model.numClasses]);
   let grads: Map<string, tf.Tensor>;
   let loss: number;
-  let logits: tf.Tensor2D | undefined;
+  let logits: Float32Array | undefined;
   try {
     ({ loss, grads } = trainStepGrads(model, x, (out) => {
-      // Kept past the gradient scope, read once the loss is (no extra wait on the device).
-      logits = tf.keep(out);
+      // Read where they are made (nothing kept past the gradient scope); the step waits for
+      // the loss right after anyway.
+      logits = out.dataSync() as Float32Array;
       return smoothedCrossEntropy(out, t, s.labelSmoothing);
     }));
   } finally {
     x.dispose();
     t.dispose();
   }
-  let counts: TopkCounts;
-  try {
-    const values = (await logits!.data()) as Float32Array;
-    counts = topkCountsFromArray(
-      values,
-      model.numClasses,
-      targetLabels(s.targets, model.numClasses),
-    );
-  } finally {
-    logits?.dispose();
-  }
+  const labels = targetLabels(s.targets, model.numClasses);
+  const counts = topkCountsFromArray(logits!, model.numClasses, labels);
   const lossBox = new Float32Array([loss]);
   let averaged = grads;
   // A group of one would all-reduce as the identity: skip copying every gradient out and back.
