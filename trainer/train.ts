@@ -21,7 +21,8 @@ import { DataLoader } from './data/loader.js';
 import { resolveDataUri } from './data/resolve.js';
 import { recipeSamplers } from './data/sampler.js';
 import { transformConfigFromRecipe } from './data/transforms/presets.js';
-import { initBackend } from './engine/backend.js';
+import { describeBackend, initBackend } from './engine/backend.js';
+import { cpuShare } from './engine/threads.js';
 import { evaluate, type EvalData } from './evaluate.js';
 import type { RunSummary } from './local/messages.js';
 import type { Logger } from './log.js';
@@ -30,7 +31,7 @@ import { lrAtEpoch } from './optim/schedule.js';
 import { recipeHash } from './recipe/load.js';
 import type { TrainingRecipeSpec } from './recipe/schema.js';
 import { MetricsLog, type EpochMetrics } from './report/metrics-log.js';
-import { Reporter } from './report/reporter.js';
+import { announceBackend, Reporter } from './report/reporter.js';
 import { publishRun } from './publish.js';
 import { openStorage } from './storage/storage.js';
 import { trainOneEpoch, type EpochLoop } from './train-one-epoch.js';
@@ -51,8 +52,11 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
   const started = Date.now();
   const { cfg, spec } = opts;
   const log = opts.log.child({ rank: cfg.rank });
-  const backend = await initBackend(cfg.backend);
-  log.info({ backend: backend.name, fellBackFrom: backend.fellBackFrom }, 'compute backend');
+  const threads = cfg.computeThreads || cpuShare().cores;
+  const backend = await initBackend(cfg.backend, { threads });
+  const backendLine = describeBackend(backend);
+  log.info({ backend: backend.name, fellBackFrom: backend.fellBackFrom, threads }, backendLine);
+  announceBackend(backendLine, cfg.rank);
 
   const openSplit = async (uri: string, split: 'train' | 'val') =>
     DataLoader.create({

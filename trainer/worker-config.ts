@@ -32,6 +32,11 @@ export interface WorkerConfig {
   /** Collective deadlines. */
   rendezvousTimeoutMs: number;
   opTimeoutMs: number;
+  /**
+   * Threads for the compute backend's pools (RINGMASTER_COMPUTE_THREADS); 0: the container's
+   * CPU limit (engine/threads.ts). The local launcher divides the machine between its ranks.
+   */
+  computeThreads: number;
 }
 
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConfig> {
@@ -67,6 +72,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     min: 1,
   });
   const opTimeoutMs = r.durationMs('RINGMASTER_OP_TIMEOUT_MS', 120_000, { min: 1 });
+  const computeThreads = r.int('RINGMASTER_COMPUTE_THREADS', 0, { min: 0 });
   r.check('invalid worker environment');
   return Object.freeze({
     rank,
@@ -85,5 +91,6 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     allowRecipeChange,
     rendezvousTimeoutMs,
     opTimeoutMs,
+    computeThreads,
   });
 }

@@ -29,6 +29,19 @@ describe('worker-config: the worker environment', () => {
     assert.equal(c.dataListen, '127.0.0.1:0');
   });
 
+  it('takes RINGMASTER_COMPUTE_THREADS (0, the default: the container CPU limit)', () => {
+    assert.equal(workerConfigFromEnv(base).computeThreads, 0);
+    assert.equal(
+      workerConfigFromEnv({ ...base, RINGMASTER_COMPUTE_THREADS: '3' }).computeThreads,
+      3,
+    );
+    assert.throws(
+      () => workerConfigFromEnv({ ...base, RINGMASTER_COMPUTE_THREADS: '-1' }),
+      (e: InputError) =>
+        e instanceof InputError && e.issues.some((i) => i.path === 'RINGMASTER_COMPUTE_THREADS'),
+    );
+  });
+
   it('names every bad variable at once', () => {
     assert.throws(
       () =>

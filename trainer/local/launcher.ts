@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +71,7 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
   await writeFile(recipePath, JSON.stringify(opts.spec, null, 2));
   const token = randomBytes(24).toString('hex');
 
+  let backendShown = false;
   let liveLine = false;
   const print = (s: string) => {
     if (liveLine) out.write('\r\x1b[K');
@@ -130,6 +132,12 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
           RINGMASTER_GENERATION: String(attempt),
           RINGMASTER_RECIPE: recipePath,
           RINGMASTER_CACHE_DIR: opts.cacheDir,
+          // The machine's cores shared between the ranks: TensorFlow sizes its pools for all
+          // of them otherwise, and N ranks would run N times as many threads as cores.
+          RINGMASTER_COMPUTE_THREADS:
+            opts.env?.RINGMASTER_COMPUTE_THREADS ??
+            process.env.RINGMASTER_COMPUTE_THREADS ??
+            String(Math.max(1, Math.floor(availableParallelism() / opts.workers))),
           ...(opts.backend ? { RINGMASTER_BACKEND: opts.backend } : {}),
           ...(opts.allowRecipeChange ? { RINGMASTER_ALLOW_RECIPE_CHANGE: '1' } : {}),
           ...(opts.opTimeoutMs ? { RINGMASTER_OP_TIMEOUT_MS: String(opts.opTimeoutMs) } : {}),
@@ -178,6 +186,9 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
                 `  ${r.imagesPerSec.toFixed(1)} img/s  ${r.seconds.toFixed(0)} s` +
                 (r.evalBiased ? '  (eval padded)' : ''),
             );
+          } else if (m.type === 'backend') {
+            if (!backendShown) print(m.line);
+            backendShown = true;
           } else if (m.type === 'resumed') {
             print(
               `resumed from checkpoint ${m.checkpoint} (epoch ${m.epoch + 1}, step ${m.stepInEpoch})`,

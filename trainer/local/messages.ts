@@ -13,6 +13,7 @@ export type WorkerMessage =
       imagesPerSec: number;
       etaSeconds: number | null;
     }
+  | { type: 'backend'; line: string }
   | { type: 'epoch'; metrics: EpochMetrics }
   | { type: 'resumed'; checkpoint: string; epoch: number; stepInEpoch: number }
   | { type: 'done'; summary: RunSummary };

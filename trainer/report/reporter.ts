@@ -37,6 +37,14 @@ function accuraciesOf(row: EpochMetrics | null | undefined): Accuracies {
   };
 }
 
+/**
+ * The compute backend's line (`backend: tensorflow (1 thread)`), for the launcher to print
+ * first. Sent before the run's Reporter exists: the backend is chosen before the data opens.
+ */
+export function announceBackend(line: string, rank: number): void {
+  sendToLauncher({ type: 'backend', line }, rank);
+}
+
 export class Reporter {
   private readonly progress: ProgressFile | null;
   /** Images per second over the ranks, smoothed over steps (0 until the first step). */
