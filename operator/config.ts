@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { EnvReader } from '../trainer/config/parse.js';
+import { EnvReader } from '../common/parse.js';
 import type { PlannerSettings } from './reconcile/types.js';
 
 export interface OperatorConfig {

@@ -5,7 +5,7 @@
  * resync enqueues every recipe as a level-triggered safety net.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { Logger } from '../trainer/log.js';
+import type { Logger } from '../common/log.js';
 import type { OperatorConfig } from './config.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { ProgressSource } from './progress.js';

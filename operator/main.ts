@@ -8,8 +8,8 @@
  */
 import { Command } from 'commander';
 import { KubeConfig } from '@kubernetes/client-node';
-import { describeError, exitCodeOf } from '../trainer/errors.js';
-import { log } from '../trainer/log.js';
+import { describeError, exitCodeOf } from '../common/errors.js';
+import { log } from '../common/log.js';
 import { parseOperatorConfig } from './config.js';
 import { Operator } from './operator.js';
 

@@ -3,7 +3,7 @@
  * controller, which runs only while this replica leads.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from '../trainer/log.js';
+import type { Logger } from '../common/log.js';
 import type { OperatorConfig } from './config.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './kube/leader.js';

@@ -4,9 +4,9 @@
  * local path) and copies it into the status. Reads are throttled per recipe; a missing or
  * garbled file is "no news", never an error that blocks reconciling.
  */
-import { NotFoundError } from '../trainer/errors.js';
-import type { Logger } from '../trainer/log.js';
-import { openStorage, type S3Credentials, type Storage } from '../trainer/storage/storage.js';
+import { NotFoundError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { openStorage, type S3Credentials, type Storage } from '../common/storage/storage.js';
 import type { KubeRest } from './kube/rest.js';
 import type { CheckpointRef, ProgressReport, RecipeMetrics } from './reconcile/types.js';
 

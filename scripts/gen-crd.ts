@@ -5,7 +5,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { crdYaml } from '../operator/api/crd.js';
+import { crdYaml } from '../api/crd.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const CRD_FILES = [

@@ -11,8 +11,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { defaultRecipe } from '../trainer/recipe/load.js';
-import type { Recipe, TrainingRecipeSpec } from '../trainer/recipe/schema.js';
+import { defaultRecipe } from '../api/load.js';
+import type { Recipe, TrainingRecipeSpec } from '../api/schema.js';
 
 type RecipeChanges = Partial<Recipe>;
 type Deployment = Omit<TrainingRecipeSpec, 'recipe'>;

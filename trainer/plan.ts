@@ -12,12 +12,12 @@ import {
   type SamplerKind,
 } from './data/epoch-length.js';
 import { samplerKindFor } from './data/sampler.js';
-import { InputError } from './errors.js';
+import { InputError } from '../common/errors.js';
 import { countMacs, countParams, getArch } from './models/arch.js';
 import { emaDecay, emaUpdatesPerEpoch } from './optim/ema-decay.js';
 import { lrByEpoch } from './optim/schedule.js';
-import { recipeHash } from './recipe/load.js';
-import type { TrainingRecipeSpec } from './recipe/schema.js';
+import { recipeHash } from '../api/load.js';
+import type { TrainingRecipeSpec } from '../api/schema.js';
 
 /** ImageNet-1k (ILSVRC-2012) split sizes, the counts the published recipe was tuned on. */
 export const IMAGENET_TRAIN_SAMPLES = 1_281_167;

@@ -4,10 +4,10 @@
  */
 import { writeWeights } from './checkpoint/weights.js';
 import { countMacs, type ResNetArch } from './models/arch.js';
-import type { Recipe } from './recipe/schema.js';
+import type { Recipe } from '../api/schema.js';
 import { renderReport } from './report/html.js';
 import type { EpochMetrics } from './report/metrics-log.js';
-import type { Storage } from './storage/storage.js';
+import type { Storage } from '../common/storage/storage.js';
 import type { TrainState } from './train-state.js';
 
 export interface Publication {

@@ -10,7 +10,7 @@ import { oneHotArray } from './data/mixup.js';
 import { getArch } from './models/arch.js';
 import { createResNet } from './models/resnet.js';
 import { paramGroups, SGD } from './optim/sgd.js';
-import type { Recipe } from './recipe/schema.js';
+import type { Recipe } from '../api/schema.js';
 import { Rng } from './rng.js';
 import { distributedStep } from './step.js';
 

@@ -8,7 +8,7 @@ import { createResNet, type ResNetModel } from './models/resnet.js';
 import { emaDecay } from './optim/ema-decay.js';
 import { ModelEma } from './optim/ema.js';
 import { paramGroups, SGD } from './optim/sgd.js';
-import type { Recipe } from './recipe/schema.js';
+import type { Recipe } from '../api/schema.js';
 
 export class TrainState {
   readonly model: ResNetModel;

@@ -2,8 +2,8 @@
  * A worker's configuration, read once from its environment at the process edge
  * (pods get it from the operator, local runs from the launcher), then passed inward frozen.
  */
-import { EnvReader } from './config/parse.js';
-import { storageOptionsFromEnv, type StorageOptions } from './storage/storage.js';
+import { EnvReader } from '../common/parse.js';
+import { storageOptionsFromEnv, type StorageOptions } from '../common/storage/storage.js';
 
 export const DEFAULT_RING_PORT = 29500;
 

@@ -22,7 +22,7 @@ import { readIndex, sampleTable } from '../../trainer/data/shard-index.js';
 import { renderShape, SHAPE_CLASSES } from '../../trainer/data/synthetic.js';
 import { transformConfigFromRecipe } from '../../trainer/data/transforms/presets.js';
 import { Rng } from '../../trainer/rng.js';
-import { openStorage } from '../../trainer/storage/storage.js';
+import { openStorage } from '../../common/storage/storage.js';
 import { minioBinary, startMinio } from '../../test/support/minio.js';
 
 const argImages = process.argv.indexOf('--images');

@@ -31,7 +31,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FASHION_MNIST_DIR } from '../../trainer/data/fashion-mnist.js';
 import { countParams, getArch } from '../../trainer/models/arch.js';
-import { loadTrainingRecipeFile } from '../../trainer/recipe/load.js';
+import { loadTrainingRecipeFile } from '../../api/load.js';
 import { parseMetricsJsonl } from '../../trainer/report/metrics-log.js';
 import type { EpochRow, SeedResult, SideResult } from './summary.js';
 import {

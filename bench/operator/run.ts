@@ -23,7 +23,7 @@ import {
 } from '../../test/integration/operator/support.js';
 import { KubeRest } from '../../operator/kube/rest.js';
 import { buildPod } from '../../operator/reconcile/children.js';
-import { parseTrainingRecipe } from '../../trainer/recipe/load.js';
+import { parseTrainingRecipe } from '../../api/load.js';
 import type { Operator } from '../../operator/operator.js';
 import { parseOperatorConfig } from '../../operator/config.js';
 

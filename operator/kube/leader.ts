@@ -7,7 +7,7 @@
  * standby takes over at once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '../../trainer/log.js';
+import type { Logger } from '../../common/log.js';
 import { statusOf, type KubeRest } from './rest.js';
 
 export interface LeaderElectionOptions {

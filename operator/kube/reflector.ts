@@ -7,7 +7,7 @@
  * pods were deleted" to the planner), and say when it has synced.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '../../trainer/log.js';
+import type { Logger } from '../../common/log.js';
 import { ApiError, type KubeRest, type WatchEvent } from './rest.js';
 
 export interface KubeObject {

@@ -4,7 +4,7 @@
  * "already as desired" from the cache alone (zero writes in steady state).
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { TrainingRecipeSpec } from '../../trainer/recipe/schema.js';
+import type { TrainingRecipeSpec } from '../../api/schema.js';
 import {
   ANNOTATION_BACKEND,
   ANNOTATION_SPEC_HASH,

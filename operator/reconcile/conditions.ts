@@ -5,8 +5,8 @@
 import type { Condition } from './types.js';
 
 // Phases, condition types and reasons are the API's (operator/api/types.ts).
-export { ConditionType, Phase, Reason } from '../api/types.js';
-import type { ConditionType } from '../api/types.js';
+export { ConditionType, Phase, Reason } from '../../api/status.js';
+import type { ConditionType } from '../../api/status.js';
 
 /**
  * Sets a condition, keeping lastTransitionTime when the status does not change (the

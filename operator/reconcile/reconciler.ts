@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import type { Logger } from '../../trainer/log.js';
+import type { Logger } from '../../common/log.js';
 import type { OperatorMetrics } from '../metrics.js';
 import type { ProgressSource } from '../progress.js';
 import { ApiError, ContentType, collectionPath, statusOf, type KubeRest } from '../kube/rest.js';

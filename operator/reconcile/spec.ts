@@ -4,9 +4,9 @@
  * A spec that fails is not an error to retry but a fact for the plan (the recipe fails with
  * reason InvalidRecipe until its spec is fixed), so the outcome is data, not a throw.
  */
-import { InputError, describeError, type InputIssue } from '../../trainer/errors.js';
-import { parseTrainingRecipe } from '../../trainer/recipe/load.js';
-import type { TrainingRecipeSpec } from '../../trainer/recipe/schema.js';
+import { InputError, describeError, type InputIssue } from '../../common/errors.js';
+import { parseTrainingRecipe } from '../../api/load.js';
+import type { TrainingRecipeSpec } from '../../api/schema.js';
 import { names } from './names.js';
 import type { TrainingRecipeObject } from './types.js';
 

@@ -4,7 +4,7 @@
  * types so the apply layer sends them unchanged.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { TrainingRecipeSpec } from '../../trainer/recipe/schema.js';
+import type { TrainingRecipeSpec } from '../../api/schema.js';
 import type { ConditionType, Phase } from './conditions.js';
 
 export interface Condition {

@@ -3,7 +3,7 @@
  * name the variable.
  */
 import assert from 'node:assert/strict';
-import { InputError } from '../../trainer/errors.js';
+import { InputError } from '../../common/errors.js';
 import { workerConfigFromEnv } from '../../trainer/worker-config.js';
 
 const base = { RINGMASTER_RECIPE: '/etc/ringmaster/recipe.json' };

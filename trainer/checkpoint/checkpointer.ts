@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Group } from '../comm/index.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { decodeSafetensors, encodeSafetensors } from '../models/safetensors.js';
 import { loadStateDict, stateDict } from '../models/weights.js';
 import type { EpochMetrics } from '../report/metrics-log.js';

@@ -13,9 +13,9 @@
  * verified against state.json; a damaged checkpoint is skipped for the newest intact one.
  */
 import { createHash } from 'node:crypto';
-import { InputError, NotFoundError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Storage } from '../storage/storage.js';
+import { InputError, NotFoundError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import type { Storage } from '../../common/storage/storage.js';
 
 export const CHECKPOINT_FORMAT = 1;
 const DIR = 'checkpoints';

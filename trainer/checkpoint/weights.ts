@@ -9,10 +9,10 @@ import { countParams } from '../models/arch.js';
 import type { ResNetModel } from '../models/resnet.js';
 import { encodeSafetensors } from '../models/safetensors.js';
 import { stateDict } from '../models/weights.js';
-import type { Recipe } from '../recipe/schema.js';
-import { recipeHash } from '../recipe/load.js';
+import type { Recipe } from '../../api/schema.js';
+import { recipeHash } from '../../api/load.js';
 import type { EpochMetrics } from '../report/metrics-log.js';
-import type { Storage } from '../storage/storage.js';
+import type { Storage } from '../../common/storage/storage.js';
 
 export interface WeightsMeta {
   arch: string;

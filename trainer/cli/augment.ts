@@ -10,10 +10,10 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import sharp from 'sharp';
-import { intFlag } from '../config/parse.js';
-import { InputError } from '../errors.js';
-import { defaultRecipe, loadTrainingRecipeFile } from '../recipe/load.js';
-import type { Recipe } from '../recipe/schema.js';
+import { intFlag } from '../../common/parse.js';
+import { InputError } from '../../common/errors.js';
+import { defaultRecipe, loadTrainingRecipeFile } from '../../api/load.js';
+import type { Recipe } from '../../api/schema.js';
 import { Rng } from '../rng.js';
 import { decodeRgb } from '../data/transforms/decode.js';
 import { evalResizeCrop } from '../data/transforms/eval.js';

@@ -1,10 +1,10 @@
 /** `ringmaster dataset synthetic|fashion-mnist DEST`: make a dataset as ImageFolder trees or shards. */
 import type { Command } from 'commander';
-import { intFlag } from '../config/parse.js';
-import { InputError } from '../errors.js';
+import { intFlag } from '../../common/parse.js';
+import { InputError } from '../../common/errors.js';
 import { importFashionMnistImageFolder, packFashionMnist } from '../data/fashion-mnist.js';
 import { packSynthetic, SYNTHETIC_DEFAULTS, writeSyntheticImageFolder } from '../data/synthetic.js';
-import { joinUri, openStorage, storageOptionsFromEnv } from '../storage/storage.js';
+import { joinUri, openStorage, storageOptionsFromEnv } from '../../common/storage/storage.js';
 
 interface SyntheticFlags {
   format: string;

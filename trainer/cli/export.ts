@@ -13,20 +13,20 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointStore, type Checkpoint } from '../checkpoint/store.js';
 import { writeWeights, type WeightsMeta } from '../checkpoint/weights.js';
 import { initBackend } from '../engine/backend.js';
-import { InputError, NotFoundError } from '../errors.js';
+import { InputError, NotFoundError } from '../../common/errors.js';
 import { countMacs, getArch } from '../models/arch.js';
 import { createResNet } from '../models/resnet.js';
 import { decodeSafetensors } from '../models/safetensors.js';
 import { loadStateDict } from '../models/weights.js';
-import { loadTrainingRecipeFile, parseRecipe, recipeHash } from '../recipe/load.js';
-import type { Recipe } from '../recipe/schema.js';
+import { loadTrainingRecipeFile, parseRecipe, recipeHash } from '../../api/load.js';
+import type { Recipe } from '../../api/schema.js';
 import type { EpochMetrics } from '../report/metrics-log.js';
 import {
   openStorage,
   storageOptionsFromEnv,
   type Storage,
   type StorageOptions,
-} from '../storage/storage.js';
+} from '../../common/storage/storage.js';
 
 export interface ExportOptions {
   /** The run's output URI (local path or s3://bucket/prefix): where checkpoints/ lives. */

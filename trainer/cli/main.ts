@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { describeError, exitCodeOf, ExitCode } from '../errors.js';
+import { describeError, exitCodeOf, ExitCode } from '../../common/errors.js';
 import { commands } from './commands.js';
 
 const program = new Command('ringmaster')

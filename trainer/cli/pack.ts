@@ -1,10 +1,10 @@
 /** `ringmaster pack SRC DEST`: an ImageFolder tree → WebDataset shards + index.json. */
 import type { Command } from 'commander';
-import { intFlag } from '../config/parse.js';
-import { InputError } from '../errors.js';
+import { intFlag } from '../../common/parse.js';
+import { InputError } from '../../common/errors.js';
 import { packImageFolder, parseByteSize } from '../data/pack.js';
 import { ProgressBar } from '../data/progress.js';
-import { openStorage, storageOptionsFromEnv } from '../storage/storage.js';
+import { openStorage, storageOptionsFromEnv } from '../../common/storage/storage.js';
 
 interface PackFlags {
   split: string;

@@ -3,7 +3,7 @@
  * table with an LR curve, or as JSON.
  */
 import { createRequire } from 'node:module';
-import { intFlag } from '../config/parse.js';
+import { intFlag } from '../../common/parse.js';
 import {
   IMAGENET_CLASSES,
   IMAGENET_TRAIN_SAMPLES,
@@ -15,10 +15,10 @@ import { FASHION_MNIST_CLASSES } from '../data/fashion-mnist.js';
 import { isGeneratedDataUri, parseGeneratedDataUri } from '../data/resolve.js';
 import { INDEX_FILE, readIndex } from '../data/shard-index.js';
 import { SHAPE_CLASSES } from '../data/synthetic.js';
-import { loadTrainingRecipeFile, nameFromSource } from '../recipe/load.js';
+import { loadTrainingRecipeFile, nameFromSource } from '../../api/load.js';
 import { measureStepSeconds } from '../step-timing.js';
-import { LocalStorage } from '../storage/local-storage.js';
-import type { TrainingRecipeSpec } from '../recipe/schema.js';
+import { LocalStorage } from '../../common/storage/local-storage.js';
+import type { TrainingRecipeSpec } from '../../api/schema.js';
 import type { Command } from 'commander';
 
 // asciichart is CommonJS without type declarations.

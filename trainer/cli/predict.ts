@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend.js';
-import { InputError, NotFoundError } from '../errors.js';
+import { InputError, NotFoundError } from '../../common/errors.js';
 import { getArch, type ResNetArch } from '../models/arch.js';
 import { createResNet } from '../models/resnet.js';
 import { readSafetensors } from '../models/safetensors.js';

@@ -1,10 +1,10 @@
 import { cpus } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { durationFlag, intFlag } from '../config/parse.js';
-import { InputError } from '../errors.js';
+import { durationFlag, intFlag } from '../../common/parse.js';
+import { InputError } from '../../common/errors.js';
 import { launchLocal } from '../local/launcher.js';
-import { loadTrainingRecipeFile } from '../recipe/load.js';
+import { loadTrainingRecipeFile } from '../../api/load.js';
 import { resolveDataUri } from '../data/resolve.js';
 
 interface TrainFlags {

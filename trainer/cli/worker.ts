@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { intFlag } from '../config/parse.js';
-import { describeError, exitCodeOf } from '../errors.js';
-import { log } from '../log.js';
-import { loadTrainingRecipeFile } from '../recipe/load.js';
+import { intFlag } from '../../common/parse.js';
+import { describeError, exitCodeOf } from '../../common/errors.js';
+import { log } from '../../common/log.js';
+import { loadTrainingRecipeFile } from '../../api/load.js';
 import { train } from '../train.js';
 import { StoppedError } from '../train-one-epoch.js';
 import { workerConfigFromEnv } from '../worker-config.js';

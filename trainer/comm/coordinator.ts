@@ -6,7 +6,7 @@
  * that fault. The members' side of these calls is rendezvous.ts.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import {
   GENERATION_KEY,
   type FaultMsg,

@@ -4,7 +4,7 @@
  * large `bytes` field, written straight from the caller's arrays into the outgoing buffer.
  * The output is ordinary protobuf (tests decode it with protobufjs and vice versa).
  */
-import { RingmasterError } from '../errors.js';
+import { RingmasterError } from '../../common/errors.js';
 
 export const Kind = {
   unspecified: 0,

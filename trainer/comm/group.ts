@@ -12,8 +12,8 @@
  *   ADR 0085) or gRPC (grpc-link.ts);
  * - ring.ts — the ring algorithms, which see only a link.
  */
-import { InputError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { InputError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
 import { GroupClosedError } from './errors.js';
 import { Flat } from './flat.js';
 import { Kind } from './frame.js';

@@ -6,7 +6,7 @@
  * networks that let only gRPC through.
  */
 import * as grpc from '@grpc/grpc-js';
-import { RingmasterError } from '../errors.js';
+import { RingmasterError } from '../../common/errors.js';
 import { Backoff } from './deadline.js';
 import { AuthError, PeerError, StaleGenerationError } from './errors.js';
 import type { Frame, FrameHeader } from './frame.js';

@@ -7,8 +7,8 @@
  */
 import type net from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
-import { RingmasterError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { RingmasterError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
 import { Backoff, withDeadline } from './deadline.js';
 import { PeerError } from './errors.js';
 import { GrpcLink } from './grpc-link.js';

@@ -6,8 +6,8 @@
  * heard that some other rank stopped heartbeating, the error names that one.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { RingmasterError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { RingmasterError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
 import { withDeadline } from './deadline.js';
 import { PeerError, RendezvousTimeoutError } from './errors.js';
 import type { GroupSettings } from './options.js';

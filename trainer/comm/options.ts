@@ -4,9 +4,9 @@
  * listen and data-plane addresses derived, every problem named in one InputError.
  */
 import * as grpc from '@grpc/grpc-js';
-import { checkInt } from '../config/parse.js';
-import { InputError, type InputIssue } from '../errors.js';
-import { log as rootLog, type Logger } from '../log.js';
+import { checkInt } from '../../common/parse.js';
+import { InputError, type InputIssue } from '../../common/errors.js';
+import { log as rootLog, type Logger } from '../../common/log.js';
 
 export interface TlsOptions {
   /** PEM CA bundle that signed every rank's certificate. */

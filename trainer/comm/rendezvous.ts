@@ -4,8 +4,8 @@
  * heartbeat carries a fault this rank found and brings back the group's verdict.
  */
 import * as grpc from '@grpc/grpc-js';
-import { InputError, RingmasterError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { InputError, RingmasterError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
 import { AuthError, RendezvousTimeoutError, StaleGenerationError } from './errors.js';
 import {
   CHANNEL_OPTIONS,

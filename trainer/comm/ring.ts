@@ -11,7 +11,7 @@
  * that ends up owning it, and the all-gather hands the owner's bytes to everyone: results
  * are identical on every rank and bit-identical from run to run.
  */
-import { RingmasterError } from '../errors.js';
+import { RingmasterError } from '../../common/errors.js';
 import { Flat } from './flat.js';
 import { float32View, Kind, type Frame, type FrameHeader } from './frame.js';
 

@@ -8,8 +8,8 @@ import type { Http2Session } from 'node:http2';
 import type net from 'node:net';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
-import { RingmasterError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { RingmasterError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
 import { splitHostPort, type GroupSettings } from './options.js';
 import {
   collectiveService,

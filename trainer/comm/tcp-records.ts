@@ -5,7 +5,7 @@
  * byte stream back into records, receiving payloads into aligned, reused buffers.
  */
 import protobuf from 'protobufjs';
-import { RingmasterError } from '../errors.js';
+import { RingmasterError } from '../../common/errors.js';
 import { PROTO_PATH } from './proto.js';
 import { giveSlot, takeSlot } from './sum.js';
 

@@ -16,7 +16,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { RingmasterError } from '../errors.js';
+import { RingmasterError } from '../../common/errors.js';
 import { AuthError, PeerError, StaleGenerationError } from './errors.js';
 import { decodeFrame, encodeFrameHeader, type Frame, type FrameHeader } from './frame.js';
 import { Inbox } from './inbox.js';

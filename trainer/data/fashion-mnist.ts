@@ -9,8 +9,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
-import { InputError, NotFoundError } from '../errors.js';
-import type { Storage } from '../storage/storage.js';
+import { InputError, NotFoundError } from '../../common/errors.js';
+import type { Storage } from '../../common/storage/storage.js';
 import {
   packSamples,
   sampleKey,

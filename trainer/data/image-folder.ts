@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { InputError, NotFoundError } from '../errors.js';
+import { InputError, NotFoundError } from '../../common/errors.js';
 
 export const IMG_EXTENSIONS = [
   '.jpg',

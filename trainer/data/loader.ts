@@ -6,8 +6,8 @@
  * (seed, epoch, rank, world size, indices) and resumable from any step: a batch depends only on
  * its own samples and their global positions.
  */
-import { log } from '../log.js';
-import type { Storage } from '../storage/storage.js';
+import { log } from '../../common/log.js';
+import type { Storage } from '../../common/storage/storage.js';
 import { stepsPerEpoch } from './epoch-length.js';
 import { SampleReader, type FetchStats } from './sample-reader.js';
 import {

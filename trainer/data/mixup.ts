@@ -8,7 +8,7 @@
  * Randomness comes from Ringmaster's Rng (torch's stream cannot be reproduced), drawn in
  * torchvision's order: transform choice, λ, then CutMix's centre x, centre y.
  */
-import { InputError } from '../errors.js';
+import { InputError } from '../../common/errors.js';
 import type { Rng } from '../rng.js';
 
 export type MixKind = 'mixup' | 'cutmix' | 'none';

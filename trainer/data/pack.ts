@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { InputError, RingmasterError } from '../errors.js';
-import type { Storage } from '../storage/storage.js';
+import { InputError, RingmasterError } from '../../common/errors.js';
+import type { Storage } from '../../common/storage/storage.js';
 import { scanImageFolder } from './image-folder.js';
 import {
   INDEX_FILE,

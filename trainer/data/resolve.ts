@@ -9,9 +9,9 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { parseIntOption } from '../config/parse.js';
-import { InputError } from '../errors.js';
-import { LocalStorage } from '../storage/local-storage.js';
+import { parseIntOption } from '../../common/parse.js';
+import { InputError } from '../../common/errors.js';
+import { LocalStorage } from '../../common/storage/local-storage.js';
 import { packFashionMnist } from './fashion-mnist.js';
 import { INDEX_FILE } from './shard-index.js';
 import {

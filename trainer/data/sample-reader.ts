@@ -7,10 +7,10 @@
  */
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { RetryableError } from '../errors.js';
-import { LocalStorage } from '../storage/local-storage.js';
-import { withRetries } from '../storage/retry.js';
-import type { Storage } from '../storage/storage.js';
+import { RetryableError } from '../../common/errors.js';
+import { LocalStorage } from '../../common/storage/local-storage.js';
+import { withRetries } from '../../common/storage/retry.js';
+import type { Storage } from '../../common/storage/storage.js';
 import { CorruptSampleError, type SampleTable } from './shard-index.js';
 
 export interface SampleReaderOptions {

@@ -4,7 +4,7 @@
  * (shuffled); validation → DistributedSampler with shuffle off; one process → a plain seeded
  * permutation (RandomSampler) for training and the identity (SequentialSampler) for validation.
  */
-import { InputError } from '../errors.js';
+import { InputError } from '../../common/errors.js';
 import { Rng } from '../rng.js';
 import { DistributedSampler, identity } from './distributed-sampler.js';
 import type { SamplerKind } from './epoch-length.js';

@@ -6,8 +6,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { InputError } from '../errors.js';
-import type { Storage } from '../storage/storage.js';
+import { InputError } from '../../common/errors.js';
+import type { Storage } from '../../common/storage/storage.js';
 
 export const INDEX_FILE = 'index.json';
 export const INDEX_VERSION = 1;

@@ -9,7 +9,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { Rng } from '../rng.js';
-import type { Storage } from '../storage/storage.js';
+import type { Storage } from '../../common/storage/storage.js';
 import {
   packSamples,
   sampleKey,

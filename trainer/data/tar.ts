@@ -3,7 +3,7 @@
  * exact byte offset of every member's data: header (512 bytes) + data padded to 512, then two
  * zero blocks at the end, as GNU tar and Python's tarfile (hence WebDataset) read it.
  */
-import { InputError } from '../errors.js';
+import { InputError } from '../../common/errors.js';
 
 export const BLOCK = 512;
 

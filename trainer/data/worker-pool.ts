@@ -3,7 +3,7 @@
  * tasks run on the calling thread (tests, debugging, one-core machines).
  */
 import { Worker } from 'node:worker_threads';
-import { RingmasterError } from '../errors.js';
+import { RingmasterError } from '../../common/errors.js';
 import { buildTransform, type TransformSpec } from './transform-spec.js';
 import { runTransformTask, type TransformResult, type TransformTask } from './transform-task.js';
 import type { ImageTransform } from './transforms/presets.js';

@@ -4,8 +4,8 @@
  * Ringmaster's training kernels, then tfjs's pure-JS cpu backend (docs/adr/0020).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { InputError } from '../errors.js';
-import { log } from '../log.js';
+import { InputError } from '../../common/errors.js';
+import { log } from '../../common/log.js';
 import { completeTfjsCore } from './gradients.js';
 import { visibleGpus } from './gpu.js';
 import { registerWasmTrainingKernels } from './kernels/index.js';

@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ExitCode, RingmasterError } from '../errors.js';
+import { ExitCode, RingmasterError } from '../../common/errors.js';
 import { formatProgressLine } from '../report/progress.js';
 import type { RunSummary, WorkerMessage } from './messages.js';
 import { freePort } from './ports.js';

@@ -6,7 +6,7 @@
  * Shapes follow torchvision's `resnet.py` ("ResNet v1.5": a bottleneck's stride sits on its
  * 3×3 conv; the width of a bottleneck is floor(planes · widthPerGroup / 64) · groups).
  */
-import { InputError } from '../errors.js';
+import { InputError } from '../../common/errors.js';
 
 export type BlockKind = 'basic' | 'bottleneck';
 

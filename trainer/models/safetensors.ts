@@ -5,7 +5,7 @@
  * implement here rather than depend on a package.
  */
 import { readFile, writeFile, rename } from 'node:fs/promises';
-import { InputError } from '../errors.js';
+import { InputError } from '../../common/errors.js';
 
 export type SafeDType = 'F32' | 'F64' | 'I32' | 'I64';
 export type SafeData = Float32Array | Float64Array | Int32Array | BigInt64Array;

@@ -4,7 +4,7 @@
  * In tfjs: conv HWIO, fc.weight [in, out], num_batches_tracked int32.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { InputError, type InputIssue } from '../errors.js';
+import { InputError, type InputIssue } from '../../common/errors.js';
 import type { ResNetModel } from './resnet.js';
 import type { SafeTensor } from './safetensors.js';
 

@@ -6,7 +6,7 @@
  *   α = min(1, (1 − decay) · adjust),  decay' = 1 − α.
  * A single-process run puts the global batch in place of world_size · batch_per_worker.
  */
-import type { Recipe } from '../recipe/schema.js';
+import type { Recipe } from '../../api/schema.js';
 
 export function emaDecay(
   recipe: Pick<Recipe, 'modelEma' | 'modelEmaDecay' | 'modelEmaSteps' | 'batchSize' | 'epochs'>,

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { InputError } from '../errors.js';
+import { InputError } from '../../common/errors.js';
 
 /** One-hot float32 rows (B × numClasses) for integer labels. */
 export function oneHot(labels: Int32Array | tf.Tensor1D, numClasses: number): tf.Tensor2D {

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { InputError } from '../errors.js';
+import { InputError } from '../../common/errors.js';
 
 export interface TopkCounts {
   /** Samples whose label is the top-1 prediction. */

@@ -4,7 +4,7 @@
  * the main scheduler alone otherwise. The LR is constant inside an epoch (stepped once per
  * epoch). Closed forms are used; torch's recursive updates agree to float rounding.
  */
-import type { Recipe } from '../recipe/schema.js';
+import type { Recipe } from '../../api/schema.js';
 
 type ScheduleFields = Pick<
   Recipe,

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { InputError, RingmasterError } from '../errors.js';
+import { InputError, RingmasterError } from '../../common/errors.js';
 
 export interface ParamGroup {
   readonly names: readonly string[];

@@ -1,4 +1,4 @@
-import type { Storage } from '../storage/storage.js';
+import type { Storage } from '../../common/storage/storage.js';
 
 /** One line of metrics.jsonl: what an epoch did. Accuracies are percentages. */
 export interface EpochMetrics {

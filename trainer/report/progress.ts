@@ -1,4 +1,4 @@
-import type { Storage } from '../storage/storage.js';
+import type { Storage } from '../../common/storage/storage.js';
 
 /**
  * `<output>/progress.json`, written by rank 0. The operator reads it to fill the recipe's

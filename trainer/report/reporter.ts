@@ -5,10 +5,10 @@
  * decides who hears of them and how often.
  */
 import { sendToLauncher, type RunSummary } from '../local/messages.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { lrAtEpoch } from '../optim/schedule.js';
-import type { Recipe } from '../recipe/schema.js';
-import type { Storage } from '../storage/storage.js';
+import type { Recipe } from '../../api/schema.js';
+import type { Storage } from '../../common/storage/storage.js';
 import type { EpochMetrics } from './metrics-log.js';
 import { ProgressFile, type Progress } from './progress.js';
 

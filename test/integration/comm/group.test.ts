@@ -15,7 +15,7 @@ import {
   type Group,
   type GroupOptions,
 } from '../../../trainer/comm/index.js';
-import { ExitCode, InputError } from '../../../trainer/errors.js';
+import { ExitCode, InputError } from '../../../common/errors.js';
 import { exactSum, firstMismatch, intInput } from '../../unit/comm/reference.js';
 import { freePort } from './ports.js';
 

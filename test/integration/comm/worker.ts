@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { connectGroup, type Group } from '../../../trainer/comm/index.js';
-import { describeError, exitCodeOf } from '../../../trainer/errors.js';
+import { describeError, exitCodeOf } from '../../../common/errors.js';
 import { firstMismatch, intInput, randomInput, ringOrderSum } from '../../unit/comm/reference.js';
 
 export interface WorkerConfig {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { InputError, NotFoundError } from '../../../trainer/errors.js';
+import { InputError, NotFoundError } from '../../../common/errors.js';
 import {
   importFashionMnistImageFolder,
   FASHION_MNIST_CLASSES,
@@ -17,13 +17,9 @@ import { CorruptSampleError, readIndex } from '../../../trainer/data/shard-index
 import { writeSyntheticImageFolder } from '../../../trainer/data/synthetic.js';
 import type { TransformSpec } from '../../../trainer/data/transform-spec.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../../trainer/data/transforms/normalize.js';
-import { LocalStorage } from '../../../trainer/storage/local-storage.js';
-import { S3Storage } from '../../../trainer/storage/s3-storage.js';
-import {
-  openStorage,
-  type Storage,
-  type StorageOptions,
-} from '../../../trainer/storage/storage.js';
+import { LocalStorage } from '../../../common/storage/local-storage.js';
+import { S3Storage } from '../../../common/storage/s3-storage.js';
+import { openStorage, type Storage, type StorageOptions } from '../../../common/storage/storage.js';
 import { minioBinary, startMinio, type MinioServer } from '../../support/minio.js';
 
 const run = promisify(execFile);

@@ -16,9 +16,9 @@ import {
   type ControlPlane,
 } from '../../support/control-plane.js';
 import { ensureNamespace } from '../../support/kube.js';
-import { loadTrainingRecipeFile, parseTrainingRecipe } from '../../../trainer/recipe/load.js';
-import { CROSS_FIELD_RULES } from '../../../trainer/recipe/rules.js';
-import { minimalSpec, RULE_CASES, RULE_EDGES } from '../../unit/recipe/rule-cases.js';
+import { loadTrainingRecipeFile, parseTrainingRecipe } from '../../../api/load.js';
+import { CROSS_FIELD_RULES } from '../../../api/rules.js';
+import { minimalSpec, RULE_CASES, RULE_EDGES } from '../../unit/api/rule-cases.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const NS = 'recipe-crd';

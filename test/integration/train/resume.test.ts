@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { resolveDataUri } from '../../../trainer/data/resolve.js';
 import { launchLocal } from '../../../trainer/local/launcher.js';
 import type { WorkerMessage } from '../../../trainer/local/messages.js';
-import { parseTrainingRecipe } from '../../../trainer/recipe/load.js';
+import { parseTrainingRecipe } from '../../../api/load.js';
 import { parseMetricsJsonl } from '../../../trainer/report/metrics-log.js';
 import { trainingBackends } from '../../support/backends.js';
 

@@ -9,7 +9,7 @@ import {
   type EpochMetrics,
 } from '../../../trainer/report/metrics-log.js';
 import { formatDuration, formatProgressLine } from '../../../trainer/report/progress.js';
-import { openStorage } from '../../../trainer/storage/storage.js';
+import { openStorage } from '../../../common/storage/storage.js';
 
 const row = (epoch: number, ema: number | null = 10 + epoch): EpochMetrics => ({
   epoch,

@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointStore, checkpointName } from '../../../trainer/checkpoint/store.js';
-import { InputError } from '../../../trainer/errors.js';
-import { openStorage, type Storage } from '../../../trainer/storage/storage.js';
+import { InputError } from '../../../common/errors.js';
+import { openStorage, type Storage } from '../../../common/storage/storage.js';
 
 const HASH = 'a'.repeat(64);
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
-import { InputError } from '../../../trainer/errors.js';
+import { InputError } from '../../../common/errors.js';
 import { commands } from '../../../trainer/cli/commands.js';
 
 function program(): Command {

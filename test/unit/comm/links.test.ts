@@ -8,7 +8,7 @@ import {
   REFUSE_FAILED_PRECONDITION,
   REFUSE_UNAUTHENTICATED,
 } from '../../../trainer/comm/tcp-records.js';
-import { log } from '../../../trainer/log.js';
+import { log } from '../../../common/log.js';
 
 const TOKEN = 'a-job-token-of-some-length';
 

@@ -16,7 +16,7 @@ import {
 } from '../../../trainer/comm/tcp-records.js';
 import { TcpDataServer, TcpLink } from '../../../trainer/comm/tcp.js';
 import { tokenMatcher } from '../../../trainer/comm/proto.js';
-import { RingmasterError } from '../../../trainer/errors.js';
+import { RingmasterError } from '../../../common/errors.js';
 
 const POOL = 4096;
 

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { InputError } from '../../../trainer/errors.js';
+import { InputError } from '../../../common/errors.js';
 import {
   FASHION_MNIST_CLASSES,
   FASHION_MNIST_DIR,
@@ -21,7 +21,7 @@ import {
   SHAPE_CLASSES,
   writeSyntheticImageFolder,
 } from '../../../trainer/data/synthetic.js';
-import { LocalStorage } from '../../../trainer/storage/local-storage.js';
+import { LocalStorage } from '../../../common/storage/local-storage.js';
 
 const run = promisify(execFile);
 const haveFashion = async () =>

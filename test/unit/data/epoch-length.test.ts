@@ -13,8 +13,8 @@ import { DataLoader } from '../../../trainer/data/loader.js';
 import { samplerFor, samplerKindFor } from '../../../trainer/data/sampler.js';
 import { packSynthetic } from '../../../trainer/data/synthetic.js';
 import { planRecipe } from '../../../trainer/plan.js';
-import { parseTrainingRecipe } from '../../../trainer/recipe/load.js';
-import { LocalStorage } from '../../../trainer/storage/local-storage.js';
+import { parseTrainingRecipe } from '../../../api/load.js';
+import { LocalStorage } from '../../../common/storage/local-storage.js';
 import { dsReference, raReference } from './torch-samplers.js';
 
 /** torch's DataLoader over a list of indices: the sizes of the batches it yields. */

@@ -9,7 +9,7 @@ import { CorruptSampleError, readIndex } from '../../../trainer/data/shard-index
 import { packSynthetic, SHAPE_CLASSES } from '../../../trainer/data/synthetic.js';
 import type { TransformSpec } from '../../../trainer/data/transform-spec.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../../trainer/data/transforms/normalize.js';
-import { LocalStorage } from '../../../trainer/storage/local-storage.js';
+import { LocalStorage } from '../../../common/storage/local-storage.js';
 
 const common = { interpolation: 'bilinear' as const, mean: IMAGENET_MEAN, std: IMAGENET_STD };
 const evalSpec: TransformSpec = {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import tar from 'tar-stream';
-import { InputError } from '../../../trainer/errors.js';
+import { InputError } from '../../../common/errors.js';
 import { scanImageFolder } from '../../../trainer/data/image-folder.js';
 import {
   packImageFolder,
@@ -16,7 +16,7 @@ import {
 } from '../../../trainer/data/pack.js';
 import { readIndex, validateIndex } from '../../../trainer/data/shard-index.js';
 import { readTarEntries, tarHeader } from '../../../trainer/data/tar.js';
-import { LocalStorage } from '../../../trainer/storage/local-storage.js';
+import { LocalStorage } from '../../../common/storage/local-storage.js';
 
 /** Extracts with tar-stream (an independent reader): name → bytes. */
 async function extract(buf: Buffer): Promise<Map<string, Buffer>> {

@@ -14,7 +14,7 @@ import { scanImageFolder } from '../../../trainer/data/image-folder.js';
 import { packImageFolder } from '../../../trainer/data/pack.js';
 import { readIndex } from '../../../trainer/data/shard-index.js';
 import { samplerFor } from '../../../trainer/data/sampler.js';
-import { LocalStorage } from '../../../trainer/storage/local-storage.js';
+import { LocalStorage } from '../../../common/storage/local-storage.js';
 
 function python(cmd: string): boolean {
   try {

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { describeBackend, initBackend, nativeLoadReason } from '../../../trainer/engine/backend.js';
 import { visibleGpus } from '../../../trainer/engine/gpu.js';
 import { backendProbe, parityBackends } from '../../support/backends.js';
-import { InputError } from '../../../trainer/errors.js';
+import { InputError } from '../../../common/errors.js';
 
 function installed(pkg: string): boolean {
   try {

@@ -5,15 +5,15 @@ import { join } from 'node:path';
 import { CheckpointStore } from '../../../trainer/checkpoint/store.js';
 import { exportWeights } from '../../../trainer/cli/export.js';
 import { initBackend } from '../../../trainer/engine/backend.js';
-import { InputError, NotFoundError } from '../../../trainer/errors.js';
+import { InputError, NotFoundError } from '../../../common/errors.js';
 import { countMacs, countParams, getArch } from '../../../trainer/models/arch.js';
 import { createResNet } from '../../../trainer/models/resnet.js';
 import { decodeSafetensors, encodeSafetensors } from '../../../trainer/models/safetensors.js';
 import { stateDict } from '../../../trainer/models/weights.js';
-import { parseRecipe, recipeHash } from '../../../trainer/recipe/load.js';
-import type { Recipe } from '../../../trainer/recipe/schema.js';
+import { parseRecipe, recipeHash } from '../../../api/load.js';
+import type { Recipe } from '../../../api/schema.js';
 import type { EpochMetrics } from '../../../trainer/report/metrics-log.js';
-import { openStorage } from '../../../trainer/storage/storage.js';
+import { openStorage } from '../../../common/storage/storage.js';
 
 const CATEGORIES = ['circle', 'square', 'triangle'];
 const recipe = parseRecipe({

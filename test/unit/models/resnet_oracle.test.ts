@@ -7,7 +7,7 @@ import { getArch, type ResNetArch } from '../../../trainer/models/arch.js';
 import { createResNet } from '../../../trainer/models/resnet.js';
 import { trainStepGrads } from '../../../trainer/models/train-step.js';
 import { readSafetensors, type SafeTensor } from '../../../trainer/models/safetensors.js';
-import type { InputError } from '../../../trainer/errors.js';
+import type { InputError } from '../../../common/errors.js';
 import { loadStateDict, stateDict, torchShape } from '../../../trainer/models/weights.js';
 
 const dir = new URL('../../fixtures/oracle/models/', import.meta.url).pathname;

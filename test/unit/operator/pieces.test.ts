@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { InputError } from '../../../trainer/errors.js';
+import { InputError } from '../../../common/errors.js';
 import { parseOperatorConfig } from '../../../operator/config.js';
 import { microTime } from '../../../operator/kube/leader.js';
 import { resourceOf } from '../../../operator/operator.js';

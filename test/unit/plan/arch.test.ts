@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { InputError } from '../../../trainer/errors.js';
+import { InputError } from '../../../common/errors.js';
 import {
   ARCH_NAMES,
   ARCHS,

@@ -4,8 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packSamples, type PackSample } from '../../../trainer/data/pack.js';
-import { loadTrainingRecipeFile } from '../../../trainer/recipe/load.js';
-import { LocalStorage } from '../../../trainer/storage/local-storage.js';
+import { loadTrainingRecipeFile } from '../../../api/load.js';
+import { LocalStorage } from '../../../common/storage/local-storage.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { defaultRecipe } from '../../../trainer/recipe/load.js';
+import { defaultRecipe } from '../../../api/load.js';
 import { measureStepSeconds } from '../../../trainer/step-timing.js';
 
 describe('plan --measure', function () {

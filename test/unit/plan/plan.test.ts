@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
-import { InputError } from '../../../trainer/errors.js';
+import { InputError } from '../../../common/errors.js';
 import { samplerFor, samplerKindFor } from '../../../trainer/data/sampler.js';
 import { planRecipe, trainSamplesPerRank } from '../../../trainer/plan.js';
-import { loadTrainingRecipeFile, parseTrainingRecipe } from '../../../trainer/recipe/load.js';
-import type { TrainingRecipeSpec } from '../../../trainer/recipe/schema.js';
+import { loadTrainingRecipeFile, parseTrainingRecipe } from '../../../api/load.js';
+import type { TrainingRecipeSpec } from '../../../api/schema.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const IMAGENET = { trainSamples: 1_281_167, valSamples: 50_000 };

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { defaultRecipe } from '../../../trainer/recipe/load.js';
+import { defaultRecipe } from '../../../api/load.js';
 import { lrAtEpoch, lrByEpoch } from '../../../trainer/optim/schedule.js';
 import { emaDecay, emaUpdatesPerEpoch } from '../../../trainer/optim/ema-decay.js';
-import type { Recipe } from '../../../trainer/recipe/schema.js';
+import type { Recipe } from '../../../api/schema.js';
 
 const final = defaultRecipe();
 const close = (a: number, b: number, tol = 1e-12) =>

@@ -8,8 +8,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { InputError } from '../../../trainer/errors.js';
-import { defaultRecipe } from '../../../trainer/recipe/load.js';
+import { InputError } from '../../../common/errors.js';
+import { defaultRecipe } from '../../../api/load.js';
 import { Rng } from '../../../trainer/rng.js';
 import { contactSheet, parseMagnitude, parseOp, runAugment } from '../../../trainer/cli/augment.js';
 import {

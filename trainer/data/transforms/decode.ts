@@ -4,7 +4,7 @@
  * expanded, no EXIF rotation.
  */
 import sharp from 'sharp';
-import { InputError } from '../../errors.js';
+import { InputError } from '../../../common/errors.js';
 import type { RgbImage } from './image.js';
 import { turboJpeg } from './turbojpeg.js';
 

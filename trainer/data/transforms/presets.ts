@@ -12,7 +12,7 @@
  * torchvision draws: crop, flip, op, bin, sign, erase probability, erase box.
  */
 import type { Rng } from '../../rng.js';
-import { InputError } from '../../errors.js';
+import { InputError } from '../../../common/errors.js';
 import type { AffineInterpolation } from './affine.js';
 import { decodeImage, decodeJpegSync, decodeRgb, peekImageSize } from './decode.js';
 import { evalResizeCrop } from './eval.js';

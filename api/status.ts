@@ -5,11 +5,7 @@
  * trainer validates the same spec and must not import the operator.
  */
 import type { V1ObjectMeta } from '@kubernetes/client-node';
-import type {
-  Phase as PhaseName,
-  TrainingRecipeSpec,
-  TrainingRecipeStatus,
-} from '../../trainer/recipe/schema.js';
+import type { Phase as PhaseName, TrainingRecipeSpec, TrainingRecipeStatus } from './schema.js';
 
 export const GROUP = 'ringmaster.dev';
 export const VERSION = 'v1alpha1';
@@ -40,7 +36,7 @@ export interface TrainingRecipeList {
 
 export type { TrainingRecipeSpec, TrainingRecipeStatus };
 export type Phase = PhaseName;
-export type { Condition } from '../../trainer/recipe/schema.js';
+export type { Condition } from './schema.js';
 
 /** status.phase values. */
 export const Phase = Object.freeze({

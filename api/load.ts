@@ -10,7 +10,7 @@ import { type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import { parseAllDocuments } from 'yaml';
-import { InputError, NotFoundError, type InputIssue } from '../errors.js';
+import { InputError, NotFoundError, type InputIssue } from '../common/errors.js';
 import {
   NON_HYPERPARAMETER_FIELDS,
   RecipeSchema,

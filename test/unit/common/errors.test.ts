@@ -5,7 +5,7 @@ import {
   ExitCode,
   InputError,
   RetryableError,
-} from '../../trainer/errors.js';
+} from '../../../common/errors.js';
 
 describe('errors', () => {
   it('maps typed errors to exit codes the operator can act on', () => {

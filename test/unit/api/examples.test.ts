@@ -2,8 +2,8 @@ import { strict as assert } from 'node:assert';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderExamples } from '../../../scripts/gen-examples.js';
-import { defaultRecipe, loadTrainingRecipeFile } from '../../../trainer/recipe/load.js';
-import type { Recipe } from '../../../trainer/recipe/schema.js';
+import { defaultRecipe, loadTrainingRecipeFile } from '../../../api/load.js';
+import type { Recipe } from '../../../api/schema.js';
 import { planRecipe } from '../../../trainer/plan.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');

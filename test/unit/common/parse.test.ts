@@ -1,6 +1,6 @@
 /** The one parser for integers, durations and booleans from environments, flags and URIs. */
 import assert from 'node:assert/strict';
-import { InputError } from '../../../trainer/errors.js';
+import { InputError } from '../../../common/errors.js';
 import {
   durationFlag,
   EnvReader,
@@ -8,7 +8,7 @@ import {
   parseBool,
   parseDurationMs,
   parseIntOption,
-} from '../../../trainer/config/parse.js';
+} from '../../../common/parse.js';
 
 const value = <T>(r: { ok: true; value: T } | { ok: false }): T | 'bad' => (r.ok ? r.value : 'bad');
 

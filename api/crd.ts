@@ -12,10 +12,7 @@
  * written out with its properties' defaults.
  */
 import { stringify } from 'yaml';
-import {
-  TrainingRecipeSpecSchema,
-  TrainingRecipeStatusSchema,
-} from '../../trainer/recipe/schema.js';
+import { TrainingRecipeSpecSchema, TrainingRecipeStatusSchema } from './schema.js';
 import {
   CATEGORIES,
   CRD_NAME,
@@ -26,7 +23,7 @@ import {
   SHORT_NAMES,
   SINGULAR,
   VERSION,
-} from './types.js';
+} from './status.js';
 
 type JsonSchema = Record<string, any>;
 

@@ -9,7 +9,7 @@
  * literals (the generator turns them into `enum`), maps are Records (→ additionalProperties).
  */
 import { FormatRegistry, Type, type Static, type TLiteral, type TUnion } from '@sinclair/typebox';
-import { ARCH_NAMES, type ArchName } from '../models/arch.js';
+import { ARCH_NAMES, type ArchName } from '../trainer/models/arch.js';
 import { CROSS_FIELD_RULES, celRulesFor } from './rules.js';
 
 // TypeBox rejects unknown formats; status timestamps are RFC 3339 (metav1.Time).

@@ -2,11 +2,11 @@ import { strict as assert } from 'node:assert';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { buildCrd, crdYaml, toStructuralSchema } from '../../../operator/api/crd.js';
-import { GROUP, KIND, PLURAL, VERSION } from '../../../operator/api/types.js';
-import { CROSS_FIELD_RULES } from '../../../trainer/recipe/rules.js';
-import { RecipeSchema } from '../../../trainer/recipe/schema.js';
-import { defaultRecipe } from '../../../trainer/recipe/load.js';
+import { buildCrd, crdYaml, toStructuralSchema } from '../../../api/crd.js';
+import { GROUP, KIND, PLURAL, VERSION } from '../../../api/status.js';
+import { CROSS_FIELD_RULES } from '../../../api/rules.js';
+import { RecipeSchema } from '../../../api/schema.js';
+import { defaultRecipe } from '../../../api/load.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 type Node = Record<string, any>;

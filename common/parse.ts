@@ -12,7 +12,7 @@
  * - booleans: true/false, 1/0, yes/no (any case).
  * Surrounding whitespace is ignored; an empty string is not a value.
  */
-import { InputError, type InputIssue } from '../errors.js';
+import { InputError, type InputIssue } from './errors.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; issue: InputIssue };
 

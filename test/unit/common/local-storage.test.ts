@@ -3,16 +3,16 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { InputError, NotFoundError } from '../../../trainer/errors.js';
-import { LocalStorage } from '../../../trainer/storage/local-storage.js';
+import { InputError, NotFoundError } from '../../../common/errors.js';
+import { LocalStorage } from '../../../common/storage/local-storage.js';
 import {
   joinUri,
   openStorage,
   parseS3Uri,
   storageOptionsFromEnv,
-} from '../../../trainer/storage/storage.js';
-import { S3Storage } from '../../../trainer/storage/s3-storage.js';
-import { Semaphore, withRetries } from '../../../trainer/storage/retry.js';
+} from '../../../common/storage/storage.js';
+import { S3Storage } from '../../../common/storage/s3-storage.js';
+import { Semaphore, withRetries } from '../../../common/storage/retry.js';
 
 describe('storage', () => {
   let dir: string;

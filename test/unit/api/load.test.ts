@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError, NotFoundError, type InputIssue } from '../../../trainer/errors.js';
+import { InputError, NotFoundError, type InputIssue } from '../../../common/errors.js';
 import {
   canonicalJson,
   defaultRecipe,
@@ -10,8 +10,8 @@ import {
   parseRecipe,
   parseTrainingRecipe,
   recipeHash,
-} from '../../../trainer/recipe/load.js';
-import { CROSS_FIELD_RULES } from '../../../trainer/recipe/rules.js';
+} from '../../../api/load.js';
+import { CROSS_FIELD_RULES } from '../../../api/rules.js';
 import { minimalSpec, RULE_CASES, RULE_EDGES } from './rule-cases.js';
 
 const manifest = (spec: unknown) => ({
