@@ -23,7 +23,7 @@ import { renderShape, SHAPE_CLASSES } from '../../trainer/data/synthetic.js';
 import { transformConfigFromRecipe } from '../../trainer/data/transforms/presets.js';
 import { Rng } from '../../trainer/rng.js';
 import { openStorage } from '../../common/storage/storage.js';
-import { minioBinary, startMinio } from '../../test/support/minio.js';
+import { minioBinary, startMinio } from '../../harness/minio.js';
 
 const argImages = process.argv.indexOf('--images');
 const N = argImages > 0 ? Number(process.argv[argImages + 1]) : 320;

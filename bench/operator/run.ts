@@ -11,16 +11,16 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type * as k8s from '@kubernetes/client-node';
-import { findKubeBinaries, startControlPlane } from '../../test/support/control-plane.js';
-import { ensureNamespace, waitFor } from '../../test/support/kube.js';
-import { FakeKubelet } from '../../test/integration/operator/fake-kubelet.js';
+import { findKubeBinaries, startControlPlane } from '../../harness/control-plane.js';
+import { ensureNamespace, waitFor } from '../../harness/kube.js';
+import { FakeKubelet } from '../../harness/fake-kubelet.js';
 import {
   cleanNamespace,
   makeOperator,
   recipeManifest,
   recipePath,
   testOperatorEnv,
-} from '../../test/integration/operator/support.js';
+} from '../../harness/operator.js';
 import { KubeRest } from '../../operator/kube/rest.js';
 import { buildPod } from '../../operator/reconcile/children.js';
 import { parseTrainingRecipe } from '../../api/load.js';

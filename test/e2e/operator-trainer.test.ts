@@ -13,14 +13,14 @@ import {
   findKubeBinaries,
   startControlPlane,
   type ControlPlane,
-} from '../support/control-plane.js';
-import { ensureNamespace, waitFor } from '../support/kube.js';
-import { minioBinary, startMinio, type MinioServer } from '../support/minio.js';
+} from '../../harness/control-plane.js';
+import { ensureNamespace, waitFor } from '../../harness/kube.js';
+import { minioBinary, startMinio, type MinioServer } from '../../harness/minio.js';
 import { NodeAgent, ringmasterCommandMap } from '../support/node-agent.js';
 import { KubeRest } from '../../operator/kube/rest.js';
 import type { Operator } from '../../operator/operator.js';
 import type { TrainingRecipeObject } from '../../operator/reconcile/types.js';
-import { makeOperator, testOperatorEnv } from '../integration/operator/support.js';
+import { makeOperator, testOperatorEnv } from '../../harness/operator.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const NS = 'train';

@@ -18,12 +18,12 @@ import {
   freePort,
   startControlPlane,
   type ControlPlane,
-} from '../support/control-plane.js';
-import { ensureNamespace, waitFor } from '../support/kube.js';
+} from '../../harness/control-plane.js';
+import { ensureNamespace, waitFor } from '../../harness/kube.js';
 import { NodeAgent } from '../support/node-agent.js';
 import { KubeRest } from '../../operator/kube/rest.js';
 import type { TrainingRecipeObject } from '../../operator/reconcile/types.js';
-import { cleanNamespace, testOperatorEnv } from '../integration/operator/support.js';
+import { cleanNamespace, testOperatorEnv } from '../../harness/operator.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SIM = join(ROOT, 'test', 'e2e', 'fixtures', 'sim-worker.mjs');

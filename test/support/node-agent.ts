@@ -30,7 +30,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { killGroup, trackGroup, untrackGroup } from './process-groups.js';
+import { killGroup, trackGroup, untrackGroup } from '../../harness/process-groups.js';
 
 export interface LocalCommand {
   command: string;

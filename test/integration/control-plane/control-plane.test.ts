@@ -7,8 +7,8 @@ import {
   startControlPlane,
   statusCode,
   type ControlPlane,
-} from '../../support/control-plane.js';
-import { applyManifests, ensureNamespace } from '../../support/kube.js';
+} from '../../../harness/control-plane.js';
+import { applyManifests, ensureNamespace } from '../../../harness/kube.js';
 
 const repoCrd = join(import.meta.dirname, '../../../crds/ringmaster.dev_trainingrecipes.yaml');
 

@@ -20,7 +20,7 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../../../trainer/data/transforms/no
 import { LocalStorage } from '../../../common/storage/local-storage.js';
 import { S3Storage } from '../../../common/storage/s3-storage.js';
 import { openStorage, type Storage, type StorageOptions } from '../../../common/storage/storage.js';
-import { minioBinary, startMinio, type MinioServer } from '../../support/minio.js';
+import { minioBinary, startMinio, type MinioServer } from '../../../harness/minio.js';
 
 const run = promisify(execFile);
 const spec: TransformSpec = {

@@ -9,8 +9,8 @@ import {
   findKubeBinaries,
   startControlPlane,
   type ControlPlane,
-} from '../../support/control-plane.js';
-import { applyManifests, ensureNamespace, parseManifests } from '../../support/kube.js';
+} from '../../../harness/control-plane.js';
+import { applyManifests, ensureNamespace, parseManifests } from '../../../harness/kube.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '../../..');

@@ -16,8 +16,8 @@ import {
   freePort,
   startControlPlane,
   type ControlPlane,
-} from '../../support/control-plane.js';
-import { applyManifests, ensureNamespace, parseManifests, waitFor } from '../../support/kube.js';
+} from '../../../harness/control-plane.js';
+import { applyManifests, ensureNamespace, parseManifests, waitFor } from '../../../harness/kube.js';
 import { NodeAgent } from '../../support/node-agent.js';
 
 const run = promisify(execFile);

@@ -4,8 +4,8 @@ import {
   findKubeBinaries,
   startControlPlane,
   type ControlPlane,
-} from '../../support/control-plane.js';
-import { ensureNamespace, waitFor } from '../../support/kube.js';
+} from '../../../harness/control-plane.js';
+import { ensureNamespace, waitFor } from '../../../harness/kube.js';
 import { join } from 'node:path';
 import { NodeAgent, rewritePaths, ringmasterCommandMap } from '../../support/node-agent.js';
 

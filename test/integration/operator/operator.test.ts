@@ -11,19 +11,19 @@ import {
   findKubeBinaries,
   startControlPlane,
   type ControlPlane,
-} from '../../support/control-plane.js';
-import { ensureNamespace, waitFor } from '../../support/kube.js';
+} from '../../../harness/control-plane.js';
+import { ensureNamespace, waitFor } from '../../../harness/kube.js';
 import { KubeRest } from '../../../operator/kube/rest.js';
 import type { Operator } from '../../../operator/operator.js';
 import type { TrainingRecipeObject } from '../../../operator/reconcile/types.js';
-import { FakeKubelet } from './fake-kubelet.js';
+import { FakeKubelet } from '../../../harness/fake-kubelet.js';
 import {
   cleanNamespace,
   makeOperator,
   recipeManifest,
   recipePath,
   testOperatorEnv,
-} from './support.js';
+} from '../../../harness/operator.js';
 
 const NS = 'ml';
 

@@ -14,8 +14,8 @@ import {
   startControlPlane,
   statusCode,
   type ControlPlane,
-} from '../../support/control-plane.js';
-import { ensureNamespace } from '../../support/kube.js';
+} from '../../../harness/control-plane.js';
+import { ensureNamespace } from '../../../harness/kube.js';
 import { loadTrainingRecipeFile, parseTrainingRecipe } from '../../../api/load.js';
 import { CROSS_FIELD_RULES } from '../../../api/rules.js';
 import { minimalSpec, RULE_CASES, RULE_EDGES } from '../../unit/api/rule-cases.js';

@@ -15,7 +15,7 @@ import { paramGroups, SGD } from '../../../trainer/optim/sgd.js';
 import { Rng } from '../../../trainer/rng.js';
 import { distributedStep } from '../../../trainer/step.js';
 import { trainingBackends } from '../../support/backends.js';
-import { freePort } from '../../support/control-plane.js';
+import { freePort } from '../../../harness/control-plane.js';
 
 function setup(): { model: ResNetModel; sgd: SGD } {
   const model = createResNet(getArch('resnet_mini'), { numClasses: 10, seed: 7 });

@@ -5,7 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Reflector, type ChangeType } from '../../../operator/kube/reflector.js';
 import { KubeRest } from '../../../operator/kube/rest.js';
-import { waitFor } from '../../support/kube.js';
+import { waitFor } from '../../../harness/kube.js';
 
 /** A scripted API server: each list/watch request takes the next step of its script. */
 function scriptedServer(lists: object[][], watches: Array<(res: http.ServerResponse) => void>) {

@@ -7,7 +7,7 @@
 // objects, finalizes namespaces or creates default ServiceAccounts; pods are bound by
 // test/support/node-agent.ts. Binaries come from KUBEBUILDER_ASSETS, envtest's
 // TEST_ASSET_* variables, or $RINGMASTER_CACHE/bin (built by .ci/setup.d/30-kube.sh).
-import { freePort } from '../../trainer/local/ports.js';
+import { freePort } from '../trainer/local/ports.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import {

@@ -5,7 +5,7 @@
  * real node agent (test/support/node-agent.ts) instead.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { KubeRest, statusOf } from '../../../operator/kube/rest.js';
+import { KubeRest, statusOf } from '../operator/kube/rest.js';
 
 export class FakeKubelet {
   private timer?: NodeJS.Timeout;

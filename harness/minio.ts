@@ -3,7 +3,7 @@
  * directory. The binary comes from MINIO_BIN or $RINGMASTER_CACHE/bin/minio (built by
  * .ci/setup.d/20-minio.sh); `minioBinary()` is undefined when neither exists so tests can skip.
  */
-import { freePort } from '../../trainer/local/ports.js';
+import { freePort } from '../trainer/local/ports.js';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { parseOperatorConfig, type OperatorConfig } from '../../../operator/config.js';
-import { Operator } from '../../../operator/operator.js';
-import { KubeRest, statusOf } from '../../../operator/kube/rest.js';
-import type { TrainingRecipeObject } from '../../../operator/reconcile/types.js';
+import { parseOperatorConfig, type OperatorConfig } from '../operator/config.js';
+import { Operator } from '../operator/operator.js';
+import { KubeRest, statusOf } from '../operator/kube/rest.js';
+import type { TrainingRecipeObject } from '../operator/reconcile/types.js';
 
 export const quietLog = pino({ level: process.env.RINGMASTER_TEST_LOG ?? 'silent' });
 
