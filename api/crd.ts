@@ -1,5 +1,5 @@
 /**
- * The CustomResourceDefinition, generated from the one schema in trainer/recipe/schema.ts.
+ * The CustomResourceDefinition, generated from the one schema in api/schema.ts.
  * `scripts/gen-crd.ts` writes it to crds/ and to the Helm chart; a test fails when the
  * committed files differ from `crdYaml()`.
  *
@@ -23,7 +23,7 @@ import {
   SHORT_NAMES,
   SINGULAR,
   VERSION,
-} from './status.js';
+} from './names.js';
 
 type JsonSchema = Record<string, any>;
 

@@ -10,6 +10,7 @@ import { type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import { parseAllDocuments } from 'yaml';
+import { canonicalJson } from '../common/canonical-json.js';
 import { InputError, NotFoundError, type InputIssue } from '../common/errors.js';
 import {
   NON_HYPERPARAMETER_FIELDS,
@@ -19,9 +20,7 @@ import {
   type TrainingRecipeSpec,
 } from './schema.js';
 import { CROSS_FIELD_RULES } from './rules.js';
-
-export const API_VERSION = 'ringmaster.dev/v1alpha1';
-export const KIND = 'TrainingRecipe';
+import { API_VERSION, KIND } from './names.js';
 
 /** The manifest's metadata as given (name, namespace, labels, …); `{}` for a bare spec. */
 export interface RecipeMetadata {
@@ -181,17 +180,6 @@ export function recipeHash(recipe: Recipe): string {
   const hyper: Record<string, unknown> = { ...recipe };
   for (const key of NON_HYPERPARAMETER_FIELDS) delete hyper[key];
   return createHash('sha256').update(canonicalJson(hyper)).digest('hex');
-}
-
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isPlainObject(value)) {
-    const keys = Object.keys(value)
-      .filter((k) => value[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 // ---------------------------------------------------------------------------------------------

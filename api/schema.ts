@@ -1,7 +1,7 @@
 /**
- * The TrainingRecipe API, declared once. From these TypeBox schemas come the TS types, the
- * runtime validation and defaults (trainer/recipe/load.ts) and the CRD's openAPIV3Schema
- * (operator/api/crd.ts → crds/). Hyperparameters mirror torchvision's
+ * The TrainingRecipe API, declared once. From these TypeBox schemas come the TS types (spec
+ * and status alike), the runtime validation and defaults (api/load.ts) and the CRD's
+ * openAPIV3Schema (api/crd.ts → crds/). Hyperparameters mirror torchvision's
  * references/classification/train.py flags, camelCased one to one; their defaults are the
  * recipe that trained ResNet50 to 80.858% (docs/recipe.md lists each flag).
  *
@@ -9,8 +9,7 @@
  * literals (the generator turns them into `enum`), maps are Records (→ additionalProperties).
  */
 import { FormatRegistry, Type, type Static, type TLiteral, type TUnion } from '@sinclair/typebox';
-import { ARCH_NAMES, type ArchName } from '../trainer/models/arch.js';
-import { CROSS_FIELD_RULES, celRulesFor } from './rules.js';
+import { celRulesFor } from './rules.js';
 
 // TypeBox rejects unknown formats; status timestamps are RFC 3339 (metav1.Time).
 if (!FormatRegistry.Has('date-time')) {
@@ -30,6 +29,27 @@ function StringEnum<const T extends readonly [string, ...string[]]>(
     options,
   ) as unknown as TUnion<TLiteral<T[number]>[]>;
 }
+
+/**
+ * Architectures a recipe may name: torchvision's, then the scaled-down *_mini/_small family
+ * for tests and the CPU demo. trainer/models/arch.ts holds one ResNetArch per name (its type
+ * checks that the two lists are the same).
+ */
+export const MODEL_NAMES = [
+  'resnet18',
+  'resnet34',
+  'resnet50',
+  'resnet101',
+  'resnet152',
+  'resnext50_32x4d',
+  'resnext101_32x8d',
+  'wide_resnet50_2',
+  'wide_resnet101_2',
+  'resnet_mini',
+  'resnet_small',
+  'resnext_mini',
+] as const;
+export type ModelName = (typeof MODEL_NAMES)[number];
 
 export const LR_SCHEDULERS = ['cosineannealinglr', 'steplr', 'exponentiallr'] as const;
 export const LR_WARMUP_METHODS = ['linear', 'constant'] as const;
@@ -51,7 +71,7 @@ const int = (min: number, def: number, description: string, max?: number) =>
 
 export const RecipeSchema = Type.Object(
   {
-    model: StringEnum(ARCH_NAMES as unknown as [ArchName, ...ArchName[]], {
+    model: StringEnum(MODEL_NAMES, {
       default: 'resnet50',
       description: 'Architecture (--model); torchvision names plus the *_mini/_small test family.',
     }),
@@ -341,6 +361,44 @@ export const ConditionSchema = Type.Object(
 );
 export type Condition = Static<typeof ConditionSchema>;
 
+/** status.progress: copied from progress.json while a group runs. */
+export const ProgressStatusSchema = Type.Object(
+  {
+    epoch: Type.Optional(Type.Integer({ minimum: 0, description: 'Epochs completed.' })),
+    epochs: Type.Optional(Type.Integer({ minimum: 0 })),
+    step: Type.Optional(Type.Integer({ minimum: 0, description: 'Optimizer steps completed.' })),
+    totalSteps: Type.Optional(Type.Integer({ minimum: 0 })),
+    imagesPerSec: Type.Optional(Type.Number({ minimum: 0 })),
+    etaSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type RecipeProgress = Static<typeof ProgressStatusSchema>;
+
+/** status.metrics: the last evaluation. */
+export const MetricsStatusSchema = Type.Object(
+  {
+    acc1: Type.Optional(Type.Number({ description: 'Top-1 of the model, percent.' })),
+    acc5: Type.Optional(Type.Number()),
+    emaAcc1: Type.Optional(Type.Number({ description: 'Top-1 of the EMA, percent.' })),
+    emaAcc5: Type.Optional(Type.Number()),
+  },
+  { additionalProperties: false },
+);
+export type RecipeMetrics = Static<typeof MetricsStatusSchema>;
+
+/** status.lastCheckpoint. */
+export const CheckpointRefSchema = Type.Object(
+  {
+    uri: Type.Optional(Type.String()),
+    epoch: Type.Optional(Type.Integer({ minimum: 0 })),
+    step: Type.Optional(Type.Integer({ minimum: 0 })),
+    time: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { additionalProperties: false },
+);
+export type CheckpointRef = Static<typeof CheckpointRefSchema>;
+
 export const TrainingRecipeStatusSchema = Type.Object(
   {
     phase: Type.Optional(StringEnum(PHASES)),
@@ -350,43 +408,9 @@ export const TrainingRecipeStatusSchema = Type.Object(
         'x-kubernetes-list-map-keys': ['type'],
       }),
     ),
-    progress: Type.Optional(
-      Type.Object(
-        {
-          epoch: Type.Optional(Type.Integer({ minimum: 0, description: 'Epochs completed.' })),
-          epochs: Type.Optional(Type.Integer({ minimum: 0 })),
-          step: Type.Optional(
-            Type.Integer({ minimum: 0, description: 'Optimizer steps completed.' }),
-          ),
-          totalSteps: Type.Optional(Type.Integer({ minimum: 0 })),
-          imagesPerSec: Type.Optional(Type.Number({ minimum: 0 })),
-          etaSeconds: Type.Optional(Type.Number({ minimum: 0 })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    metrics: Type.Optional(
-      Type.Object(
-        {
-          acc1: Type.Optional(Type.Number({ description: 'Top-1 of the model, percent.' })),
-          acc5: Type.Optional(Type.Number()),
-          emaAcc1: Type.Optional(Type.Number({ description: 'Top-1 of the EMA, percent.' })),
-          emaAcc5: Type.Optional(Type.Number()),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    lastCheckpoint: Type.Optional(
-      Type.Object(
-        {
-          uri: Type.Optional(Type.String()),
-          epoch: Type.Optional(Type.Integer({ minimum: 0 })),
-          step: Type.Optional(Type.Integer({ minimum: 0 })),
-          time: Type.Optional(Type.String({ format: 'date-time' })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
+    progress: Type.Optional(ProgressStatusSchema),
+    metrics: Type.Optional(MetricsStatusSchema),
+    lastCheckpoint: Type.Optional(CheckpointRefSchema),
     weights: Type.Optional(
       Type.String({ description: 'URI of the published weights (model.safetensors + meta.json).' }),
     ),
@@ -405,5 +429,3 @@ export const TrainingRecipeStatusSchema = Type.Object(
   { additionalProperties: false },
 );
 export type TrainingRecipeStatus = Static<typeof TrainingRecipeStatusSchema>;
-
-export { CROSS_FIELD_RULES };

@@ -1,42 +1,11 @@
 /**
- * The TrainingRecipe resource as the operator sees it: names, the TS type, and the condition
- * types and reasons it reports (named constants next to the types, so status, events and
- * tests cannot drift apart). Spec and status schemas live in trainer/recipe/schema.ts — the
- * trainer validates the same spec and must not import the operator.
+ * The words of a recipe's status: phases, condition types and reasons. Named constants next
+ * to the status schema (api/schema.ts), so status, events, tests and
+ * `kubectl wait --for=condition=…` all spell them the same way.
  */
-import type { V1ObjectMeta } from '@kubernetes/client-node';
-import type { Phase as PhaseName, TrainingRecipeSpec, TrainingRecipeStatus } from './schema.js';
+import type { Phase as PhaseName } from './schema.js';
 
-export const GROUP = 'ringmaster.dev';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}` as const;
-export const KIND = 'TrainingRecipe';
-export const LIST_KIND = 'TrainingRecipeList';
-export const PLURAL = 'trainingrecipes';
-export const SINGULAR = 'trainingrecipe';
-export const SHORT_NAMES: readonly string[] = Object.freeze(['recipe', 'tr']);
-export const CATEGORIES: readonly string[] = Object.freeze(['ringmaster']);
-/** metadata.name of the CRD object. */
-export const CRD_NAME = `${PLURAL}.${GROUP}`;
-
-export interface TrainingRecipe {
-  apiVersion: typeof API_VERSION;
-  kind: typeof KIND;
-  metadata: V1ObjectMeta;
-  spec: TrainingRecipeSpec;
-  status?: TrainingRecipeStatus;
-}
-
-export interface TrainingRecipeList {
-  apiVersion: typeof API_VERSION;
-  kind: typeof LIST_KIND;
-  metadata: { resourceVersion?: string; continue?: string };
-  items: TrainingRecipe[];
-}
-
-export type { TrainingRecipeSpec, TrainingRecipeStatus };
 export type Phase = PhaseName;
-export type { Condition } from './schema.js';
 
 /** status.phase values. */
 export const Phase = Object.freeze({
@@ -83,7 +52,6 @@ export const Reason = Object.freeze({
   TrainingCompleted: 'TrainingCompleted',
   SuspendedByUser: 'SuspendedByUser',
   Resumed: 'Resumed',
-  // Used by the operator's plan (operator/reconcile/plan.ts and its phase files).
   /** All pods are bound to nodes; some containers are not running yet. */
   ContainersStarting: 'ContainersStarting',
   /** The group was stopped (restart, suspension or the end of the run). */

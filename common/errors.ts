@@ -1,22 +1,10 @@
 /**
- * Typed errors. Each carries the process exit code it maps to, so the one place that turns
- * errors into exit codes (the CLI entry) and the operator (which reads exit codes of pods)
- * agree on what is worth retrying.
+ * Typed errors. Each carries the process exit code it maps to (ExitCode, api/names.ts), so
+ * the one place that turns errors into exit codes (the CLI entry) and the operator (which
+ * reads exit codes of pods) agree on what is worth retrying.
  */
 
-/** Exit codes of the `ringmaster` processes. The operator reads these from terminated pods. */
-export const ExitCode = {
-  ok: 0,
-  /** A bug or an unexpected failure: retried by the operator up to backoffLimit. */
-  internal: 1,
-  /** Bad input (invalid recipe, bad URI, bad flag): never retried. */
-  invalidInput: 2,
-  /** A transient failure (peer died, storage unreachable, preempted): restart the group. */
-  retryable: 75,
-  /** Stopped on request (SIGINT/SIGTERM) after a clean checkpoint. */
-  interrupted: 130,
-} as const;
-export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+import { ExitCode } from '../api/names.js';
 
 export class RingmasterError extends Error {
   readonly exitCode: ExitCode = ExitCode.internal;

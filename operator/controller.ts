@@ -13,7 +13,7 @@ import { WorkQueue } from './queue.js';
 import { Reconciler, type Caches } from './reconcile/reconciler.js';
 import { MultiCache, Reflector, objectKey, type Cache, type KubeObject } from './kube/reflector.js';
 import { paths, type KubeRest } from './kube/rest.js';
-import { LABEL_MANAGED_BY, LABEL_RECIPE, MANAGED_BY } from './reconcile/names.js';
+import { LABEL_MANAGED_BY, LABEL_RECIPE, MANAGED_BY } from '../api/names.js';
 import type { TrainingRecipeObject } from './reconcile/types.js';
 
 export interface ControllerDeps {

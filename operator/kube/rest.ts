@@ -10,6 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { recipesPath } from '../../api/names.js';
 
 export const ContentType = {
   json: 'application/json',
@@ -231,12 +232,8 @@ function safeJson(text: string): unknown {
 
 /** API paths of the resources the operator touches. */
 export const paths = {
-  recipes: (ns?: string) =>
-    ns
-      ? `/apis/ringmaster.dev/v1alpha1/namespaces/${ns}/trainingrecipes`
-      : '/apis/ringmaster.dev/v1alpha1/trainingrecipes',
-  recipe: (ns: string, name: string) =>
-    `/apis/ringmaster.dev/v1alpha1/namespaces/${ns}/trainingrecipes/${name}`,
+  recipes: (ns?: string) => recipesPath(ns),
+  recipe: (ns: string, name: string) => recipesPath(ns, name),
   core: (kind: string, ns?: string) =>
     ns ? `/api/v1/namespaces/${ns}/${kind}` : `/api/v1/${kind}`,
   networkPolicies: (ns?: string) =>

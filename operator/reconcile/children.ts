@@ -4,22 +4,27 @@
  * "already as desired" from the cache alone (zero writes in steady state).
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { TrainingRecipeSpec } from '../../api/schema.js';
 import {
   ANNOTATION_BACKEND,
   ANNOTATION_SPEC_HASH,
+  API_VERSION,
+  KIND,
   LABEL_COMPONENT,
   LABEL_GENERATION,
   LABEL_MANAGED_BY,
   LABEL_RANK,
   LABEL_RECIPE,
   MANAGED_BY,
-  RECIPE_FILE,
-  RECIPE_MOUNT_DIR,
   RING_DATA_PORT,
   RING_DATA_PORT_NAME,
   RING_PORT,
   RING_PORT_NAME,
+  WorkerEnv,
+} from '../../api/names.js';
+import type { TrainingRecipeSpec } from '../../api/schema.js';
+import {
+  RECIPE_FILE,
+  RECIPE_MOUNT_DIR,
   SCRATCH_DIR,
   TOKEN_KEY,
   WORKER_CONTAINER,
@@ -28,15 +33,12 @@ import {
 } from './names.js';
 import type { PlannerSettings, TrainingRecipeObject } from './types.js';
 
-export const RECIPE_API_VERSION = 'ringmaster.dev/v1alpha1';
-export const RECIPE_KIND = 'TrainingRecipe';
-
 type Meta = TrainingRecipeObject['metadata'];
 
 export function ownerReference(meta: Meta): k8s.V1OwnerReference {
   return {
-    apiVersion: RECIPE_API_VERSION,
-    kind: RECIPE_KIND,
+    apiVersion: API_VERSION,
+    kind: KIND,
     name: meta.name,
     uid: meta.uid,
     controller: true,
@@ -89,8 +91,8 @@ export function buildSecret(meta: Meta, token: string): k8s.V1Secret {
 export function buildConfigMap(meta: Meta, spec: TrainingRecipeSpec): k8s.V1ConfigMap {
   const { runPolicy: _runPolicy, ...trainerSpec } = spec;
   const manifest = {
-    apiVersion: RECIPE_API_VERSION,
-    kind: RECIPE_KIND,
+    apiVersion: API_VERSION,
+    kind: KIND,
     metadata: { name: meta.name, namespace: meta.namespace },
     spec: trainerSpec,
   };
@@ -166,30 +168,30 @@ export interface PodInputs {
 export function buildPod({ meta, spec, rank, generation, settings }: PodInputs): k8s.V1Pod {
   const name = names.pod(meta.name, rank);
   const env: k8s.V1EnvVar[] = [
-    { name: 'RINGMASTER_RANK', value: String(rank) },
-    { name: 'RINGMASTER_WORLD_SIZE', value: String(spec.workers) },
+    { name: WorkerEnv.rank, value: String(rank) },
+    { name: WorkerEnv.worldSize, value: String(spec.workers) },
     {
-      name: 'RINGMASTER_COORDINATOR',
+      name: WorkerEnv.coordinator,
       value: `${names.podHost(meta.name, meta.namespace, 0)}:${RING_PORT}`,
     },
     {
-      name: 'RINGMASTER_TOKEN',
+      name: WorkerEnv.token,
       valueFrom: { secretKeyRef: { name: names.secret(meta.name), key: TOKEN_KEY } },
     },
-    { name: 'RINGMASTER_RECIPE', value: `${RECIPE_MOUNT_DIR}/${RECIPE_FILE}` },
-    { name: 'RINGMASTER_GENERATION', value: String(generation) },
+    { name: WorkerEnv.recipe, value: `${RECIPE_MOUNT_DIR}/${RECIPE_FILE}` },
+    { name: WorkerEnv.generation, value: String(generation) },
     // Peers dial the address a rank advertises: its own pod IP.
-    { name: 'RINGMASTER_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: WorkerEnv.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     // Listen on the pod's own address ($(VAR) is expanded by the kubelet): the same in a
     // cluster as 0.0.0.0, and it keeps ranks apart where pods share a host (the node agent).
-    { name: 'RINGMASTER_LISTEN', value: `$(RINGMASTER_POD_IP):${RING_PORT}` },
+    { name: WorkerEnv.listen, value: `$(${WorkerEnv.podIp}):${RING_PORT}` },
     { name: 'TMPDIR', value: SCRATCH_DIR },
     // The root filesystem is read-only; tools that write under $HOME get the scratch volume.
     { name: 'HOME', value: SCRATCH_DIR },
   ];
   const backend = meta.annotations?.[ANNOTATION_BACKEND];
-  if (backend) env.push({ name: 'RINGMASTER_BACKEND', value: backend });
-  if (spec.data.endpoint) env.push({ name: 'RINGMASTER_S3_ENDPOINT', value: spec.data.endpoint });
+  if (backend) env.push({ name: WorkerEnv.backend, value: backend });
+  if (spec.data.endpoint) env.push({ name: WorkerEnv.s3Endpoint, value: spec.data.endpoint });
 
   const limits: Record<string, string> = { ...stringify(spec.resources?.limits) };
   const requests: Record<string, string> = { ...stringify(spec.resources?.requests) };

@@ -2,11 +2,11 @@
  * Phases, condition types and reasons. Reasons are named constants so tests, docs, events
  * and `kubectl wait --for=condition=…` all spell them the same way.
  */
-import type { Condition } from './types.js';
-
-// Phases, condition types and reasons are the API's (operator/api/types.ts).
-export { ConditionType, Phase, Reason } from '../../api/status.js';
+import type { Condition } from '../../api/schema.js';
 import type { ConditionType } from '../../api/status.js';
+
+// Phases, condition types and reasons are the API's (api/status.ts).
+export { ConditionType, Phase, Reason } from '../../api/status.js';
 
 /**
  * Sets a condition, keeping lastTransitionTime when the status does not change (the

@@ -3,27 +3,19 @@
  * phases add to, and the moves they share — set a condition, stop a pod, wait until a moment.
  * Only plan.ts creates one and turns it into a Plan.
  */
+import type { ProgressReport } from '../../api/progress.js';
+import type { Condition, TrainingRecipeStatus } from '../../api/schema.js';
+import { canonicalJson } from '../../common/canonical-json.js';
 import { Reason, findCondition, setCondition, type ConditionType } from './conditions.js';
-import { canonical } from './names.js';
 import { classifyPod, isFinished, type PodView } from './pods.js';
 import type { ParsedRecipe } from './spec.js';
-import type {
-  Action,
-  Condition,
-  EventSpec,
-  Observed,
-  Plan,
-  PlanContext,
-  PlannerSettings,
-  ProgressReport,
-  RecipeStatus,
-} from './types.js';
+import type { Action, EventSpec, Observed, Plan, PlanContext, PlannerSettings } from './types.js';
 
 export class Draft {
   readonly meta: ParsedRecipe['metadata'];
   /** The status as read; `status` is the one being written. */
-  readonly prev: RecipeStatus;
-  readonly status: RecipeStatus;
+  readonly prev: TrainingRecipeStatus;
+  readonly status: TrainingRecipeStatus;
   readonly now: Date;
   readonly settings: PlannerSettings;
   /** The recipe's pods, classified. */
@@ -152,7 +144,8 @@ export class Draft {
   /** The finished plan; `withStatus: false` never writes the status (a recipe being deleted). */
   result(withStatus: boolean): Plan {
     const changed =
-      withStatus && canonical(stripUndefined(this.status)) !== canonical(stripUndefined(this.prev));
+      withStatus &&
+      canonicalJson(stripUndefined(this.status)) !== canonicalJson(stripUndefined(this.prev));
     const plan: Plan = {
       children: this.children,
       statusPatch: changed ? stripUndefined(this.status) : null,
@@ -165,7 +158,7 @@ export class Draft {
 }
 
 /** Copies what the trainer reported into the status (only fields it actually reported). */
-function mergeProgress(status: RecipeStatus, p: ProgressReport): void {
+function mergeProgress(status: TrainingRecipeStatus, p: ProgressReport): void {
   const progress = { ...status.progress };
   for (const k of [
     'epoch',

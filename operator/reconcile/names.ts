@@ -1,26 +1,11 @@
 /**
- * Names, labels and annotations of everything the operator creates for a recipe. One place,
- * so the pure planner, the node agent in tests and the Helm chart's NetworkPolicy agree.
+ * Names of what the operator creates for a recipe and only it uses: the children's names,
+ * the worker container's layout, the content hash. Names the trainer or the chart must agree
+ * on (labels, annotations, ports, environment) are the API's: api/names.ts.
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../../common/canonical-json.js';
 
-export const LABEL_RECIPE = 'ringmaster.dev/recipe';
-export const LABEL_RANK = 'ringmaster.dev/rank';
-export const LABEL_GENERATION = 'ringmaster.dev/generation';
-export const LABEL_COMPONENT = 'app.kubernetes.io/component';
-export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
-export const MANAGED_BY = 'ringmaster-operator';
-
-/** sha256 of the desired content of a child, so steady state needs no write to compare. */
-export const ANNOTATION_SPEC_HASH = 'ringmaster.dev/spec-hash';
-/** Optional recipe annotation: forces the worker's compute backend (RINGMASTER_BACKEND). */
-export const ANNOTATION_BACKEND = 'ringmaster.dev/backend';
-
-export const RING_PORT = 29500;
-export const RING_PORT_NAME = 'ring';
-/** The TCP data plane of the collectives: the worker's default, the ring port + 1. */
-export const RING_DATA_PORT = RING_PORT + 1;
-export const RING_DATA_PORT_NAME = 'ring-data';
 export const WORKER_CONTAINER = 'worker';
 export const RECIPE_MOUNT_DIR = '/etc/ringmaster';
 export const RECIPE_FILE = 'recipe.json';
@@ -38,18 +23,7 @@ export const names = {
     `${recipe}-worker-${rank}.${recipe}-ring.${namespace}.svc`,
 };
 
-/** Canonical JSON (sorted keys) so equal content always hashes equal. */
-export function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
+/** sha256 (16 hex digits) of the canonical JSON of a value: equal content, equal hash. */
 export function hashOf(value: unknown): string {
-  return createHash('sha256').update(canonical(value)).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);
 }

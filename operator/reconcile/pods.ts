@@ -3,9 +3,9 @@
  * and if failed, whether a restart can help. Pure; time and node health are inputs.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { ExitCode } from '../../common/errors.js';
+import { ExitCode, LABEL_GENERATION, LABEL_RANK } from '../../api/names.js';
 import { Reason } from './conditions.js';
-import { LABEL_GENERATION, LABEL_RANK, WORKER_CONTAINER } from './names.js';
+import { WORKER_CONTAINER } from './names.js';
 import type { NodeHealth } from './types.js';
 
 export type PodState = 'pending' | 'scheduled' | 'running' | 'succeeded' | 'failed';

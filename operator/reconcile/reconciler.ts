@@ -8,13 +8,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
+import {
+  API_VERSION,
+  EVENT_REPORTER,
+  KIND,
+  LABEL_RANK,
+  LABEL_RECIPE,
+  recipesPath,
+} from '../../api/names.js';
+import type { TrainingRecipeStatus } from '../../api/schema.js';
 import type { Logger } from '../../common/log.js';
 import type { OperatorMetrics } from '../metrics.js';
 import type { ProgressSource } from '../progress.js';
 import { ApiError, ContentType, collectionPath, statusOf, type KubeRest } from '../kube/rest.js';
 import type { Cache } from '../kube/reflector.js';
 import { ConditionType, Phase, Reason, setCondition } from './conditions.js';
-import { LABEL_RANK, LABEL_RECIPE, names } from './names.js';
+import { names } from './names.js';
 import { planRecipe } from './plan.js';
 import { parseRecipeObject, type ParsedRecipe } from './spec.js';
 import type {
@@ -23,13 +32,10 @@ import type {
   Observed,
   Plan,
   PlannerSettings,
-  RecipeStatus,
   TrainingRecipeObject,
 } from './types.js';
 
 export const FIELD_MANAGER = 'ringmaster';
-const RECIPE_PATH = (ns: string, name: string) =>
-  `/apis/ringmaster.dev/v1alpha1/namespaces/${ns}/trainingrecipes/${name}`;
 
 export interface Caches {
   recipes: Cache<TrainingRecipeObject>;
@@ -205,12 +211,12 @@ export class Reconciler {
     }
   }
 
-  private async patchStatus(recipe: ParsedRecipe, status: RecipeStatus): Promise<void> {
+  private async patchStatus(recipe: ParsedRecipe, status: TrainingRecipeStatus): Promise<void> {
     const { namespace, name, resourceVersion } = recipe.metadata;
     // The resourceVersion we planned from: a stale cache makes this fail (409) instead of
     // writing a decision twice.
     const body = { metadata: { resourceVersion }, status: mergePatch(recipe.status ?? {}, status) };
-    await this.d.rest.request('PATCH', `${RECIPE_PATH(namespace, name)}/status`, {
+    await this.d.rest.request('PATCH', `${recipesPath(namespace, name)}/status`, {
       body,
       contentType: ContentType.merge,
     });
@@ -275,12 +281,12 @@ export class Reconciler {
   /** The API server refused a pod built from this spec: retrying cannot help. */
   private async failPodCreate(
     recipe: ParsedRecipe,
-    written: RecipeStatus | null,
+    written: TrainingRecipeStatus | null,
     err: ApiError,
   ): Promise<void> {
     const now = this.now();
-    const base: RecipeStatus = structuredClone(written ?? recipe.status ?? {});
-    const status: RecipeStatus = {
+    const base: TrainingRecipeStatus = structuredClone(written ?? recipe.status ?? {});
+    const status: TrainingRecipeStatus = {
       ...base,
       phase: Phase.Failed,
       completionTime: now.toISOString(),
@@ -296,7 +302,7 @@ export class Reconciler {
       ),
     };
     const { namespace, name } = recipe.metadata;
-    await this.d.rest.request('PATCH', `${RECIPE_PATH(namespace, name)}/status`, {
+    await this.d.rest.request('PATCH', `${recipesPath(namespace, name)}/status`, {
       body: { status: mergePatch(recipe.status ?? {}, status) },
       contentType: ContentType.merge,
     });
@@ -311,8 +317,8 @@ export class Reconciler {
       kind: 'Event',
       metadata: { name: `${name}.${randomBytes(8).toString('hex')}`, namespace },
       involvedObject: {
-        apiVersion: 'ringmaster.dev/v1alpha1',
-        kind: 'TrainingRecipe',
+        apiVersion: API_VERSION,
+        kind: KIND,
         name,
         namespace,
         uid,
@@ -322,7 +328,7 @@ export class Reconciler {
       reason,
       message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
       source: { component: 'ringmaster-operator' },
-      reportingComponent: 'ringmaster.dev/operator',
+      reportingComponent: EVENT_REPORTER,
       reportingInstance: this.d.instance,
       firstTimestamp: now,
       lastTimestamp: now,

@@ -1,58 +1,12 @@
 /**
  * The shapes the pure planner works on: the recipe as the API server holds it, what the
- * informers observed, and the plan it returns. Kubernetes objects are the client's own
+ * informers observed, and the plan it returns. The status and progress types are the API's
+ * (api/schema.ts, api/progress.ts), derived from the schema. Kubernetes objects are the client's own
  * types so the apply layer sends them unchanged.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { TrainingRecipeSpec } from '../../api/schema.js';
-import type { ConditionType, Phase } from './conditions.js';
-
-export interface Condition {
-  type: ConditionType;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
-
-export interface RecipeProgress {
-  epoch?: number;
-  epochs?: number;
-  step?: number;
-  totalSteps?: number;
-  imagesPerSec?: number;
-  etaSeconds?: number;
-}
-
-export interface RecipeMetrics {
-  acc1?: number;
-  acc5?: number;
-  emaAcc1?: number;
-  emaAcc5?: number;
-}
-
-export interface CheckpointRef {
-  uri?: string;
-  epoch?: number;
-  step?: number;
-  time?: string;
-}
-
-export interface RecipeStatus {
-  phase?: Phase;
-  conditions?: Condition[];
-  progress?: RecipeProgress;
-  metrics?: RecipeMetrics;
-  lastCheckpoint?: CheckpointRef;
-  weights?: string;
-  restarts?: number;
-  /** Counts worker groups: pods carry it as a label, the trainer as RINGMASTER_GENERATION. */
-  groupGeneration?: number;
-  startTime?: string;
-  completionTime?: string;
-  observedGeneration?: number;
-}
+import type { ProgressReport } from '../../api/progress.js';
+import type { TrainingRecipeSpec, TrainingRecipeStatus } from '../../api/schema.js';
 
 /** A TrainingRecipe object as read from the API (spec unvalidated: the planner validates). */
 export interface TrainingRecipeObject {
@@ -60,21 +14,7 @@ export interface TrainingRecipeObject {
   kind?: string;
   metadata: k8s.V1ObjectMeta & { name: string; namespace: string; uid: string };
   spec: unknown;
-  status?: RecipeStatus;
-}
-
-/** What `<output>/progress.json` says (the trainer's rank 0 writes it), already sanitized. */
-export interface ProgressReport {
-  epoch?: number;
-  epochs?: number;
-  step?: number;
-  totalSteps?: number;
-  imagesPerSec?: number;
-  etaSeconds?: number;
-  metrics?: RecipeMetrics;
-  lastCheckpoint?: CheckpointRef;
-  weights?: string;
-  updatedAt?: string;
+  status?: TrainingRecipeStatus;
 }
 
 export interface NodeHealth {
@@ -151,7 +91,7 @@ export interface Plan {
     pods: k8s.V1Pod[];
   };
   /** The whole new status, or null when it equals the observed one (no write). */
-  statusPatch: RecipeStatus | null;
+  statusPatch: TrainingRecipeStatus | null;
   /** Writes needed to get from observed to desired, in order (after the status patch). */
   actions: Action[];
   events: EventSpec[];

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { describeError, exitCodeOf, ExitCode } from '../../common/errors.js';
+import { ExitCode } from '../../api/names.js';
+import { describeError, exitCodeOf } from '../../common/errors.js';
 import { commands } from './commands.js';
 
 const program = new Command('ringmaster')

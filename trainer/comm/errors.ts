@@ -1,5 +1,6 @@
 /** Errors of the collectives layer. Peer faults are retryable (exit 75): restart the group. */
-import { ExitCode, RetryableError, RingmasterError } from '../../common/errors.js';
+import { ExitCode } from '../../api/names.js';
+import { RetryableError, RingmasterError } from '../../common/errors.js';
 
 /** A peer died, stalled, or broke the ring; names the peer so logs point at the right pod. */
 export class PeerError extends RetryableError {

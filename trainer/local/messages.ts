@@ -1,18 +1,9 @@
 import type { EpochMetrics } from '../report/metrics-log.js';
+import type { ProgressLine } from '../report/progress.js';
 
 /** What a worker tells a local launcher over the IPC channel (absent in pods). */
 export type WorkerMessage =
-  | {
-      type: 'progress';
-      epoch: number;
-      epochs: number;
-      step: number;
-      steps: number;
-      loss: number | null;
-      lr: number;
-      imagesPerSec: number;
-      etaSeconds: number | null;
-    }
+  | ({ type: 'progress' } & ProgressLine)
   | { type: 'backend'; line: string }
   | { type: 'epoch'; metrics: EpochMetrics }
   | { type: 'resumed'; checkpoint: string; epoch: number; stepInEpoch: number }

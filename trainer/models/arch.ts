@@ -6,6 +6,7 @@
  * Shapes follow torchvision's `resnet.py` ("ResNet v1.5": a bottleneck's stride sits on its
  * 3×3 conv; the width of a bottleneck is floor(planes · widthPerGroup / 64) · groups).
  */
+import type { ModelName } from '../../api/schema.js';
 import { InputError } from '../../common/errors.js';
 
 export type BlockKind = 'basic' | 'bottleneck';
@@ -60,7 +61,7 @@ function tv(
   });
 }
 
-/** Every architecture a recipe may name. The recipe's `model` enum is built from these keys. */
+/** Every architecture a recipe may name: one per name of the recipe's `model` enum. */
 export const ARCHS = Object.freeze({
   resnet18: tv('resnet18', 'basic', [2, 2, 2, 2]),
   resnet34: tv('resnet34', 'basic', [3, 4, 6, 3]),
@@ -99,7 +100,7 @@ export const ARCHS = Object.freeze({
     planes: MINI_PLANES,
     stem: 'cifar',
   }),
-} satisfies Record<string, ResNetArch>);
+} satisfies Record<ModelName, ResNetArch>);
 
 export type ArchName = keyof typeof ARCHS;
 export const ARCH_NAMES = Object.freeze(Object.keys(ARCHS) as ArchName[]);

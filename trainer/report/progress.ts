@@ -1,31 +1,11 @@
-import type { Storage } from '../../common/storage/storage.js';
-
 /**
- * `<output>/progress.json`, written by rank 0. The operator reads it to fill the recipe's
- * status, so workers need no access to the Kubernetes API.
+ * Progress for people and for the operator: rank 0's throttled writer of
+ * `<output>/progress.json` (its shape is the API's, api/progress.ts) and the live line of a
+ * local run.
  */
-export interface Progress {
-  phase: 'training' | 'evaluating' | 'checkpointing' | 'done';
-  epoch: number;
-  epochs: number;
-  step: number;
-  totalSteps: number;
-  imagesPerSec: number;
-  etaSeconds: number | null;
-  loss: number | null;
-  lr: number;
-  metrics: {
-    acc1: number | null;
-    acc5: number | null;
-    emaAcc1: number | null;
-    emaAcc5: number | null;
-  };
-  lastCheckpoint: string | null;
-  weights: string | null;
-  updatedAt: string;
-}
-
-export const PROGRESS_FILE = 'progress.json';
+import { PROGRESS_FILE } from '../../api/names.js';
+import type { Progress } from '../../api/progress.js';
+import type { Storage } from '../../common/storage/storage.js';
 
 /** Writes progress at most every `minIntervalMs`, except when forced (epoch ends, done). */
 export class ProgressFile {
@@ -58,17 +38,22 @@ export function formatDuration(seconds: number | null): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
-/** One line for the live terminal display. */
-export function formatProgressLine(p: {
+/** Where a run is within an epoch: what the live line shows and a worker tells its launcher. */
+export interface ProgressLine {
+  /** 0-based epoch in progress. */
   epoch: number;
   epochs: number;
+  /** Steps done in this epoch, of `steps`. */
   step: number;
   steps: number;
   loss: number | null;
   lr: number;
   imagesPerSec: number;
   etaSeconds: number | null;
-}): string {
+}
+
+/** One line for the live terminal display. */
+export function formatProgressLine(p: ProgressLine): string {
   const width = 20;
   const frac = p.steps > 0 ? Math.min(1, p.step / p.steps) : 0;
   const filled = Math.round(frac * width);

@@ -10,7 +10,8 @@ import { lrAtEpoch } from '../optim/schedule.js';
 import type { Recipe } from '../../api/schema.js';
 import type { Storage } from '../../common/storage/storage.js';
 import type { EpochMetrics } from './metrics-log.js';
-import { ProgressFile, type Progress } from './progress.js';
+import type { Progress } from '../../api/progress.js';
+import { ProgressFile } from './progress.js';
 
 export interface ReporterOptions {
   rank: number;

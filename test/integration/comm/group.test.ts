@@ -15,7 +15,8 @@ import {
   type Group,
   type GroupOptions,
 } from '../../../trainer/comm/index.js';
-import { ExitCode, InputError } from '../../../common/errors.js';
+import { ExitCode } from '../../../api/names.js';
+import { InputError } from '../../../common/errors.js';
 import { exactSum, firstMismatch, intInput } from '../../unit/comm/reference.js';
 import { freePort } from './ports.js';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ExitCode } from '../../../common/errors.js';
+import { ExitCode } from '../../../api/names.js';
 import { freePort } from './ports.js';
 import type { WorkerConfig } from './worker.js';
 

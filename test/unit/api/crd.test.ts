@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { buildCrd, crdYaml, toStructuralSchema } from '../../../api/crd.js';
-import { GROUP, KIND, PLURAL, VERSION } from '../../../api/status.js';
+import { GROUP, KIND, PLURAL, VERSION } from '../../../api/names.js';
 import { CROSS_FIELD_RULES } from '../../../api/rules.js';
 import { RecipeSchema } from '../../../api/schema.js';
 import { defaultRecipe } from '../../../api/load.js';

@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError, NotFoundError, type InputIssue } from '../../../common/errors.js';
+import { canonicalJson } from '../../../common/canonical-json.js';
 import {
-  canonicalJson,
   defaultRecipe,
   loadTrainingRecipeFile,
   parseRecipe,

@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
-import {
-  describeError,
-  exitCodeOf,
-  ExitCode,
-  InputError,
-  RetryableError,
-} from '../../../common/errors.js';
+import { ExitCode } from '../../../api/names.js';
+import { describeError, exitCodeOf, InputError, RetryableError } from '../../../common/errors.js';
 
 describe('errors', () => {
   it('maps typed errors to exit codes the operator can act on', () => {

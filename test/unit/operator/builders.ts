@@ -1,13 +1,10 @@
 /** Fluent builders for planner tests: `aRecipe().withWorkers(4).suspended().obj()`. */
 import type * as k8s from '@kubernetes/client-node';
 import { Phase } from '../../../operator/reconcile/conditions.js';
-import {
-  LABEL_GENERATION,
-  LABEL_RANK,
-  LABEL_RECIPE,
-  WORKER_CONTAINER,
-  names,
-} from '../../../operator/reconcile/names.js';
+import { LABEL_GENERATION, LABEL_RANK, LABEL_RECIPE } from '../../../api/names.js';
+import type { ProgressReport } from '../../../api/progress.js';
+import type { TrainingRecipeStatus } from '../../../api/schema.js';
+import { WORKER_CONTAINER, names } from '../../../operator/reconcile/names.js';
 import { planRecipe } from '../../../operator/reconcile/plan.js';
 import { parseRecipeObject } from '../../../operator/reconcile/spec.js';
 import type {
@@ -16,8 +13,6 @@ import type {
   Plan,
   PlanContext,
   PlannerSettings,
-  ProgressReport,
-  RecipeStatus,
   TrainingRecipeObject,
 } from '../../../operator/reconcile/types.js';
 
@@ -84,14 +79,14 @@ export class RecipeBuilder {
   withBackoffLimit(n: number): this {
     return this.withRunPolicy({ backoffLimit: n });
   }
-  withStatus(status: RecipeStatus): this {
+  withStatus(status: TrainingRecipeStatus): this {
     this.o.status = structuredClone(status);
     return this;
   }
   /** A status as the planner leaves it in that phase (Running: with its Running condition). */
-  inPhase(phase: Phase, extra: RecipeStatus = {}): this {
+  inPhase(phase: Phase, extra: TrainingRecipeStatus = {}): this {
     const n = this.spec.workers as number;
-    const status: RecipeStatus = {
+    const status: TrainingRecipeStatus = {
       phase,
       groupGeneration: 1,
       restarts: 0,
@@ -260,5 +255,5 @@ export function applyStatus(recipe: TrainingRecipeObject, plan: Plan): TrainingR
 export const podActions = (plan: Plan) =>
   plan.actions.filter((a) => a.kind === 'createPod' || a.kind === 'deletePod');
 export const kinds = (plan: Plan) => plan.actions.map((a) => a.kind);
-export const condition = (status: RecipeStatus | null | undefined, type: string) =>
+export const condition = (status: TrainingRecipeStatus | null | undefined, type: string) =>
   status?.conditions?.find((c) => c.type === type);

@@ -3,7 +3,7 @@ import { InputError } from '../../../common/errors.js';
 import { parseOperatorConfig } from '../../../operator/config.js';
 import { microTime } from '../../../operator/kube/leader.js';
 import { resourceOf } from '../../../operator/operator.js';
-import { sanitizeProgress } from '../../../operator/progress.js';
+import { sanitizeProgress } from '../../../api/progress.js';
 import { mergePatch, nodeHealth } from '../../../operator/reconcile/reconciler.js';
 
 describe('operator pieces', () => {

@@ -1,0 +1,152 @@
+/**
+ * Every name the operator, the trainer and the chart must spell alike, declared once: the
+ * API's group/version/kind, the labels and annotations on what the operator creates, the
+ * ring's ports, the `RINGMASTER_*` environment, the exit codes of a worker and the progress
+ * file. Pure data that imports nothing, so every room may import it (common/ included).
+ */
+
+// ---- The API ---------------------------------------------------------------------------
+
+export const GROUP = 'ringmaster.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}` as const;
+export const KIND = 'TrainingRecipe';
+export const LIST_KIND = 'TrainingRecipeList';
+export const PLURAL = 'trainingrecipes';
+export const SINGULAR = 'trainingrecipe';
+export const SHORT_NAMES: readonly string[] = Object.freeze(['recipe', 'tr']);
+export const CATEGORIES: readonly string[] = Object.freeze(['ringmaster']);
+/** metadata.name of the CRD object. */
+export const CRD_NAME = `${PLURAL}.${GROUP}`;
+
+/** REST path of the recipes of one namespace (all namespaces when absent), or of one recipe. */
+export function recipesPath(namespace?: string, name?: string): string {
+  const base = namespace ? `/apis/${API_VERSION}/namespaces/${namespace}` : `/apis/${API_VERSION}`;
+  return name === undefined ? `${base}/${PLURAL}` : `${base}/${PLURAL}/${name}`;
+}
+
+// ---- Labels and annotations ------------------------------------------------------------
+
+/** On every child of a recipe: the recipe's name (the Service and NetworkPolicy select it). */
+export const LABEL_RECIPE = `${GROUP}/recipe`;
+/** On worker pods: the rank. */
+export const LABEL_RANK = `${GROUP}/rank`;
+/** On worker pods: the worker group (status.groupGeneration) they belong to. */
+export const LABEL_GENERATION = `${GROUP}/generation`;
+export const LABEL_COMPONENT = 'app.kubernetes.io/component';
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'ringmaster-operator';
+
+/** sha256 of the desired content of a child, so steady state needs no write to compare. */
+export const ANNOTATION_SPEC_HASH = `${GROUP}/spec-hash`;
+/** Optional recipe annotation: forces the worker's compute backend (RINGMASTER_BACKEND). */
+export const ANNOTATION_BACKEND = `${GROUP}/backend`;
+/** reportingComponent of the operator's events. */
+export const EVENT_REPORTER = `${GROUP}/operator`;
+
+// ---- Ports -----------------------------------------------------------------------------
+
+/** Rendezvous and collectives (gRPC): rank 0's coordinator and every rank's own server. */
+export const RING_PORT = 29500;
+export const RING_PORT_NAME = 'ring';
+/** The TCP data plane of the collectives: the worker's default is the ring port + 1. */
+export const RING_DATA_PORT = RING_PORT + 1;
+export const RING_DATA_PORT_NAME = 'ring-data';
+
+// ---- Environment -----------------------------------------------------------------------
+
+/**
+ * A worker's environment: set by the operator (pods) or the local launcher (processes), read
+ * once by `ringmaster worker` (trainer/worker-config.ts).
+ */
+export const WorkerEnv = Object.freeze({
+  rank: 'RINGMASTER_RANK',
+  worldSize: 'RINGMASTER_WORLD_SIZE',
+  /** host:port of rank 0's rendezvous service. */
+  coordinator: 'RINGMASTER_COORDINATOR',
+  /** The job token every collective call carries (from the recipe's Secret). */
+  token: 'RINGMASTER_TOKEN',
+  /** Path of the resolved recipe (the ConfigMap's recipe.json in a pod). */
+  recipe: 'RINGMASTER_RECIPE',
+  /** The worker group (status.groupGeneration): a stale member never mixes in. */
+  generation: 'RINGMASTER_GENERATION',
+  /** The pod's IP (downward API): the address a rank advertises by default. */
+  podIp: 'RINGMASTER_POD_IP',
+  /** Port of the ring when listen/coordinator are not given (default RING_PORT). */
+  port: 'RINGMASTER_PORT',
+  listen: 'RINGMASTER_LISTEN',
+  advertise: 'RINGMASTER_ADVERTISE',
+  /** Where the TCP data plane listens (default: the listen port + 1). */
+  dataListen: 'RINGMASTER_DATA_LISTEN',
+  /** How frames travel between ranks: tcp (default) or grpc. */
+  transport: 'RINGMASTER_COMM_TRANSPORT',
+  rendezvousTimeoutMs: 'RINGMASTER_RENDEZVOUS_TIMEOUT_MS',
+  opTimeoutMs: 'RINGMASTER_OP_TIMEOUT_MS',
+  /** Forces the compute backend (the recipe annotation ANNOTATION_BACKEND sets it in pods). */
+  backend: 'RINGMASTER_BACKEND',
+  /** The recipe's data.endpoint: an S3-compatible endpoint for shards and output. */
+  s3Endpoint: 'RINGMASTER_S3_ENDPOINT',
+  cacheDir: 'RINGMASTER_CACHE_DIR',
+  /** '1': resume a checkpoint although the recipe's hash changed. */
+  allowRecipeChange: 'RINGMASTER_ALLOW_RECIPE_CHANGE',
+} as const);
+
+/** The operator's settings (the Helm chart sets them; operator/config.ts reads them). */
+export const OperatorEnv = Object.freeze({
+  watchNamespaces: 'RINGMASTER_WATCH_NAMESPACES',
+  httpPort: 'RINGMASTER_HTTP_PORT',
+  httpHost: 'RINGMASTER_HTTP_HOST',
+  healthPort: 'RINGMASTER_HEALTH_PORT',
+  leaderElection: 'RINGMASTER_LEADER_ELECTION',
+  leaseName: 'RINGMASTER_LEASE_NAME',
+  leaseDurationSeconds: 'RINGMASTER_LEASE_DURATION_SECONDS',
+  renewDeadlineSeconds: 'RINGMASTER_RENEW_DEADLINE_SECONDS',
+  retryPeriodSeconds: 'RINGMASTER_RETRY_PERIOD_SECONDS',
+  concurrency: 'RINGMASTER_CONCURRENCY',
+  relistSeconds: 'RINGMASTER_RELIST_SECONDS',
+  resyncSeconds: 'RINGMASTER_RESYNC_SECONDS',
+  defaultImage: 'RINGMASTER_DEFAULT_IMAGE',
+  workerCommand: 'RINGMASTER_WORKER_COMMAND',
+  operatorPodLabels: 'RINGMASTER_OPERATOR_POD_LABELS',
+  nodeLostGraceSeconds: 'RINGMASTER_NODE_LOST_GRACE_SECONDS',
+  forceDeleteAfterSeconds: 'RINGMASTER_FORCE_DELETE_AFTER_SECONDS',
+  successGraceSeconds: 'RINGMASTER_SUCCESS_GRACE_SECONDS',
+  restartBackoffSeconds: 'RINGMASTER_RESTART_BACKOFF_SECONDS',
+  restartBackoffMaxSeconds: 'RINGMASTER_RESTART_BACKOFF_MAX_SECONDS',
+  progressIntervalSeconds: 'RINGMASTER_PROGRESS_INTERVAL_SECONDS',
+  workerTerminationGraceSeconds: 'RINGMASTER_WORKER_TERMINATION_GRACE_SECONDS',
+} as const);
+
+/** Read by every `ringmaster` process, the operator's included. */
+export const ProcessEnv = Object.freeze({
+  /** pino level of the one logger (default info). */
+  logLevel: 'RINGMASTER_LOG_LEVEL',
+  /** The CLI's cache of generated datasets (default ~/.cache/ringmaster). */
+  cache: 'RINGMASTER_CACHE',
+  /** Path or name of libturbojpeg, the JPEG decoder of the data pipeline. */
+  turbojpeg: 'RINGMASTER_TURBOJPEG',
+} as const);
+
+// ---- Exit codes ------------------------------------------------------------------------
+
+/**
+ * Exit codes of the `ringmaster` processes. The trainer's typed errors carry them
+ * (common/errors.ts); the operator reads them from terminated pods to decide on a retry.
+ */
+export const ExitCode = Object.freeze({
+  ok: 0,
+  /** A bug or an unexpected failure: retried by the operator up to backoffLimit. */
+  internal: 1,
+  /** Bad input (invalid recipe, bad URI, bad flag): never retried. */
+  invalidInput: 2,
+  /** A transient failure (peer died, storage unreachable, preempted): restart the group. */
+  retryable: 75,
+  /** Stopped on request (SIGINT/SIGTERM) after a clean checkpoint. */
+  interrupted: 130,
+} as const);
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+// ---- Files under the recipe's output ----------------------------------------------------
+
+/** `<output>/progress.json`: rank 0 writes it, the operator reads it (api/progress.ts). */
+export const PROGRESS_FILE = 'progress.json';
