@@ -89,6 +89,8 @@ export const WorkerEnv = Object.freeze({
   cacheDir: 'RINGMASTER_CACHE_DIR',
   /** '1': resume a checkpoint although the recipe's hash changed. */
   allowRecipeChange: 'RINGMASTER_ALLOW_RECIPE_CHANGE',
+  /** Threads of the compute backend's pools; 0 or absent: the container's CPU limit. */
+  computeThreads: 'RINGMASTER_COMPUTE_THREADS',
 } as const);
 
 /** The operator's settings (the Helm chart sets them; operator/config.ts reads them). */

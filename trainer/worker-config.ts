@@ -2,10 +2,9 @@
  * A worker's configuration, read once from its environment at the process edge
  * (pods get it from the operator, local runs from the launcher), then passed inward frozen.
  */
+import { RING_PORT, WorkerEnv } from '../api/names.js';
 import { EnvReader } from '../common/parse.js';
 import { storageOptionsFromEnv, type StorageOptions } from '../common/storage/storage.js';
-
-export const DEFAULT_RING_PORT = 29500;
 
 export interface WorkerConfig {
   rank: number;
@@ -42,37 +41,36 @@ export interface WorkerConfig {
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConfig> {
   // Every variable is read before anything is thrown, so one error names all the bad ones.
   const r = new EnvReader(env);
-  const rank = r.int('RINGMASTER_RANK', 0, { min: 0 });
-  const worldSize = r.int('RINGMASTER_WORLD_SIZE', 1, { min: 1 });
+  const rank = r.int(WorkerEnv.rank, 0, { min: 0 });
+  const worldSize = r.int(WorkerEnv.worldSize, 1, { min: 1 });
   if (rank >= worldSize) {
-    r.issue('RINGMASTER_RANK', `must be < RINGMASTER_WORLD_SIZE (${worldSize})`);
+    r.issue(WorkerEnv.rank, `must be < ${WorkerEnv.worldSize} (${worldSize})`);
   }
-  const recipePath = env.RINGMASTER_RECIPE ?? '';
-  if (!recipePath) r.issue('RINGMASTER_RECIPE', 'is required (path of the resolved recipe)');
-  const token = env.RINGMASTER_TOKEN ?? '';
+  const recipePath = env[WorkerEnv.recipe] ?? '';
+  if (!recipePath) r.issue(WorkerEnv.recipe, 'is required (path of the resolved recipe)');
+  const token = env[WorkerEnv.token] ?? '';
   if (worldSize > 1 && token.length < 16) {
     r.issue(
-      'RINGMASTER_TOKEN',
-      'is required (at least 16 characters) when RINGMASTER_WORLD_SIZE > 1',
+      WorkerEnv.token,
+      `is required (at least 16 characters) when ${WorkerEnv.worldSize} > 1`,
     );
   }
-  const port = r.int('RINGMASTER_PORT', DEFAULT_RING_PORT, { min: 0, max: 65_535 });
-  const coordinator = env.RINGMASTER_COORDINATOR ?? `127.0.0.1:${port}`;
-  const listen = env.RINGMASTER_LISTEN ?? `0.0.0.0:${port}`;
+  const port = r.int(WorkerEnv.port, RING_PORT, { min: 0, max: 65_535 });
+  const coordinator = env[WorkerEnv.coordinator] ?? `127.0.0.1:${port}`;
+  const listen = env[WorkerEnv.listen] ?? `0.0.0.0:${port}`;
   const advertise =
-    env.RINGMASTER_ADVERTISE ??
-    (env.RINGMASTER_POD_IP ? `${env.RINGMASTER_POD_IP}:${port}` : listen);
-  const transport = env.RINGMASTER_COMM_TRANSPORT || 'tcp';
+    env[WorkerEnv.advertise] ?? (env[WorkerEnv.podIp] ? `${env[WorkerEnv.podIp]}:${port}` : listen);
+  const transport = env[WorkerEnv.transport] || 'tcp';
   if (transport !== 'tcp' && transport !== 'grpc') {
-    r.issue('RINGMASTER_COMM_TRANSPORT', `must be "tcp" or "grpc", got "${transport}"`);
+    r.issue(WorkerEnv.transport, `must be "tcp" or "grpc", got "${transport}"`);
   }
-  const generation = r.int('RINGMASTER_GENERATION', 0, { min: 0 });
-  const allowRecipeChange = r.bool('RINGMASTER_ALLOW_RECIPE_CHANGE', false);
-  const rendezvousTimeoutMs = r.durationMs('RINGMASTER_RENDEZVOUS_TIMEOUT_MS', 300_000, {
+  const generation = r.int(WorkerEnv.generation, 0, { min: 0 });
+  const allowRecipeChange = r.bool(WorkerEnv.allowRecipeChange, false);
+  const rendezvousTimeoutMs = r.durationMs(WorkerEnv.rendezvousTimeoutMs, 300_000, {
     min: 1,
   });
-  const opTimeoutMs = r.durationMs('RINGMASTER_OP_TIMEOUT_MS', 120_000, { min: 1 });
-  const computeThreads = r.int('RINGMASTER_COMPUTE_THREADS', 0, { min: 0 });
+  const opTimeoutMs = r.durationMs(WorkerEnv.opTimeoutMs, 120_000, { min: 1 });
+  const computeThreads = r.int(WorkerEnv.computeThreads, 0, { min: 0 });
   r.check('invalid worker environment');
   return Object.freeze({
     rank,
@@ -81,13 +79,13 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     listen,
     advertise,
     transport: transport as 'tcp' | 'grpc',
-    dataListen: env.RINGMASTER_DATA_LISTEN || undefined,
+    dataListen: env[WorkerEnv.dataListen] || undefined,
     token,
     generation,
     recipePath,
-    backend: env.RINGMASTER_BACKEND || undefined,
+    backend: env[WorkerEnv.backend] || undefined,
     storage: storageOptionsFromEnv(env),
-    cacheDir: env.RINGMASTER_CACHE_DIR ?? `${env.TMPDIR ?? '/tmp'}/ringmaster-cache`,
+    cacheDir: env[WorkerEnv.cacheDir] ?? `${env.TMPDIR ?? '/tmp'}/ringmaster-cache`,
     allowRecipeChange,
     rendezvousTimeoutMs,
     opTimeoutMs,

@@ -4,6 +4,7 @@
  * Keys are relative to the URI the storage was opened on and use '/' as separator.
  */
 import type { Readable } from 'node:stream';
+import { WorkerEnv } from '../../api/names.js';
 import { InputError } from '../errors.js';
 import { LocalStorage } from './local-storage.js';
 import { S3Storage } from './s3-storage.js';
@@ -100,7 +101,7 @@ export function joinUri(uri: string, key: string): string {
 /** Storage options from the usual environment variables; read only at the process edge. */
 export function storageOptionsFromEnv(env: NodeJS.ProcessEnv): StorageOptions {
   const opts: StorageOptions = {};
-  const endpoint = env.RINGMASTER_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  const endpoint = env[WorkerEnv.s3Endpoint] ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
   if (endpoint) opts.endpoint = endpoint;
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   if (region) opts.region = region;

@@ -11,6 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend.js';
+import { WorkerEnv } from '../../api/names.js';
 import { InputError, NotFoundError } from '../../common/errors.js';
 import { getArch, type ResNetArch } from '../models/arch.js';
 import { createResNet } from '../models/resnet.js';
@@ -181,7 +182,7 @@ export function register(program: Command): void {
     .argument('<images...>', 'image files (JPEG, PNG, …)')
     .action(async (images: string[], flags: PredictFlags) => {
       // The CLI edge is where the environment is read; everything inward gets the value.
-      await initBackend(process.env.RINGMASTER_BACKEND);
+      await initBackend(process.env[WorkerEnv.backend]);
       const preds = await predict(images, {
         weights: flags.weights,
         ...(flags.arch ? { arch: flags.arch } : {}),

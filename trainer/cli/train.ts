@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { ProcessEnv } from '../../api/names.js';
 import { durationFlag, intFlag } from '../../common/parse.js';
 import { InputError } from '../../common/errors.js';
 import { launchLocal } from '../local/launcher.js';
@@ -62,7 +63,7 @@ export function register(program: Command): void {
       const resolvedOutput =
         output.startsWith('s3://') || isAbsolute(output) ? output : resolve(output);
       const cacheDir =
-        process.env.RINGMASTER_CACHE ?? join(process.env.HOME ?? '/tmp', '.cache', 'ringmaster');
+        process.env[ProcessEnv.cache] ?? join(process.env.HOME ?? '/tmp', '.cache', 'ringmaster');
       // Generated datasets (synthetic:…, fashion-mnist:…) are built once here, not per worker.
       const data = {
         train: await resolveDataUri(spec.data.train, 'train', { cacheDir }),

@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ExitCode } from '../../api/names.js';
+import { ExitCode, WorkerEnv } from '../../api/names.js';
 import { RingmasterError } from '../../common/errors.js';
 import { formatProgressLine } from '../report/progress.js';
 import type { RunSummary, WorkerMessage } from './messages.js';
@@ -122,26 +122,26 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
         const env: NodeJS.ProcessEnv = {
           ...process.env,
           ...opts.env,
-          RINGMASTER_RANK: String(rank),
-          RINGMASTER_WORLD_SIZE: String(opts.workers),
-          RINGMASTER_COORDINATOR: `127.0.0.1:${port}`,
-          RINGMASTER_LISTEN: `127.0.0.1:${rank === 0 ? port : ports[rank]}`,
-          RINGMASTER_ADVERTISE: `127.0.0.1:${rank === 0 ? port : ports[rank]}`,
+          [WorkerEnv.rank]: String(rank),
+          [WorkerEnv.worldSize]: String(opts.workers),
+          [WorkerEnv.coordinator]: `127.0.0.1:${port}`,
+          [WorkerEnv.listen]: `127.0.0.1:${rank === 0 ? port : ports[rank]}`,
+          [WorkerEnv.advertise]: `127.0.0.1:${rank === 0 ? port : ports[rank]}`,
           // Any free port: the one after the listen port is not known to be free here.
-          RINGMASTER_DATA_LISTEN: '127.0.0.1:0',
-          RINGMASTER_TOKEN: token,
-          RINGMASTER_GENERATION: String(attempt),
-          RINGMASTER_RECIPE: recipePath,
-          RINGMASTER_CACHE_DIR: opts.cacheDir,
+          [WorkerEnv.dataListen]: '127.0.0.1:0',
+          [WorkerEnv.token]: token,
+          [WorkerEnv.generation]: String(attempt),
+          [WorkerEnv.recipe]: recipePath,
+          [WorkerEnv.cacheDir]: opts.cacheDir,
           // The machine's cores shared between the ranks: TensorFlow sizes its pools for all
           // of them otherwise, and N ranks would run N times as many threads as cores.
-          RINGMASTER_COMPUTE_THREADS:
-            opts.env?.RINGMASTER_COMPUTE_THREADS ??
-            process.env.RINGMASTER_COMPUTE_THREADS ??
+          [WorkerEnv.computeThreads]:
+            opts.env?.[WorkerEnv.computeThreads] ??
+            process.env[WorkerEnv.computeThreads] ??
             String(Math.max(1, Math.floor(availableParallelism() / opts.workers))),
-          ...(opts.backend ? { RINGMASTER_BACKEND: opts.backend } : {}),
-          ...(opts.allowRecipeChange ? { RINGMASTER_ALLOW_RECIPE_CHANGE: '1' } : {}),
-          ...(opts.opTimeoutMs ? { RINGMASTER_OP_TIMEOUT_MS: String(opts.opTimeoutMs) } : {}),
+          ...(opts.backend ? { [WorkerEnv.backend]: opts.backend } : {}),
+          ...(opts.allowRecipeChange ? { [WorkerEnv.allowRecipeChange]: '1' } : {}),
+          ...(opts.opTimeoutMs ? { [WorkerEnv.opTimeoutMs]: String(opts.opTimeoutMs) } : {}),
         };
         const args = [
           'worker',

@@ -11,6 +11,7 @@
  * fall back to sharp.
  */
 import { createRequire } from 'node:module';
+import { ProcessEnv } from '../../../api/names.js';
 import type { RgbImage } from './image.js';
 
 export interface TurboJpeg {
@@ -36,7 +37,7 @@ export function turboJpeg(): TurboJpeg | null {
   try {
     const require = createRequire(import.meta.url);
     const koffi = require('koffi') as typeof import('koffi');
-    const lib = koffi.load(process.env.RINGMASTER_TURBOJPEG ?? 'libturbojpeg.so.0');
+    const lib = koffi.load(process.env[ProcessEnv.turbojpeg] ?? 'libturbojpeg.so.0');
     const init = lib.func('void* tjInitDecompress()');
     const header3 = lib.func(
       'int tjDecompressHeader3(void* h, const uint8_t* buf, unsigned long size, _Out_ int* w, _Out_ int* hh, _Out_ int* sub, _Out_ int* cs)',
