@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { LABEL_COMPONENT, OperatorEnv } from '../api/names.js';
 import { EnvReader } from '../common/parse.js';
 import type { PlannerSettings } from './reconcile/types.js';
 
@@ -56,9 +57,10 @@ export function parseOperatorConfig(
     return out;
   };
   let workerCommand = ['ringmaster', 'worker'];
-  if (env.RINGMASTER_WORKER_COMMAND) {
+  const rawCommand = env[OperatorEnv.workerCommand];
+  if (rawCommand) {
     try {
-      const parsed: unknown = JSON.parse(env.RINGMASTER_WORKER_COMMAND);
+      const parsed: unknown = JSON.parse(rawCommand);
       if (
         !Array.isArray(parsed) ||
         parsed.length === 0 ||
@@ -67,52 +69,52 @@ export function parseOperatorConfig(
         throw new Error();
       workerCommand = parsed as string[];
     } catch {
-      r.issue('RINGMASTER_WORKER_COMMAND', 'must be a JSON array of strings');
+      r.issue(OperatorEnv.workerCommand, 'must be a JSON array of strings');
     }
   }
-  const leaseDuration = r.int('RINGMASTER_LEASE_DURATION_SECONDS', 15, { min: 1 });
-  const renewDeadline = r.int('RINGMASTER_RENEW_DEADLINE_SECONDS', 10, { min: 1 });
+  const leaseDuration = r.int(OperatorEnv.leaseDurationSeconds, 15, { min: 1 });
+  const renewDeadline = r.int(OperatorEnv.renewDeadlineSeconds, 10, { min: 1 });
   if (renewDeadline >= leaseDuration) {
-    r.issue('RINGMASTER_RENEW_DEADLINE_SECONDS', 'must be less than the lease duration');
+    r.issue(OperatorEnv.renewDeadlineSeconds, 'must be less than the lease duration');
   }
   const config: OperatorConfig = {
-    watchNamespaces: (env.RINGMASTER_WATCH_NAMESPACES ?? '')
+    watchNamespaces: (env[OperatorEnv.watchNamespaces] ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
     namespace: env.POD_NAMESPACE || 'ringmaster-system',
     identity: env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`,
-    httpPort: r.int('RINGMASTER_HTTP_PORT', 8080, { min: -1, max: 65_535 }),
-    httpHost: env.RINGMASTER_HTTP_HOST || '0.0.0.0',
-    ...(env.RINGMASTER_HEALTH_PORT
-      ? { healthPort: r.int('RINGMASTER_HEALTH_PORT', 8081, { min: 0, max: 65_535 }) }
+    httpPort: r.int(OperatorEnv.httpPort, 8080, { min: -1, max: 65_535 }),
+    httpHost: env[OperatorEnv.httpHost] || '0.0.0.0',
+    ...(env[OperatorEnv.healthPort]
+      ? { healthPort: r.int(OperatorEnv.healthPort, 8081, { min: 0, max: 65_535 }) }
       : {}),
     leaderElection: {
-      enabled: r.bool('RINGMASTER_LEADER_ELECTION', false),
-      leaseName: env.RINGMASTER_LEASE_NAME || 'ringmaster-operator',
+      enabled: r.bool(OperatorEnv.leaderElection, false),
+      leaseName: env[OperatorEnv.leaseName] || 'ringmaster-operator',
       leaseDurationSeconds: leaseDuration,
       renewDeadlineSeconds: renewDeadline,
-      retryPeriodSeconds: r.int('RINGMASTER_RETRY_PERIOD_SECONDS', 2, { min: 1 }),
+      retryPeriodSeconds: r.int(OperatorEnv.retryPeriodSeconds, 2, { min: 1 }),
     },
-    concurrency: r.int('RINGMASTER_CONCURRENCY', 4, { min: 1 }),
-    relistIntervalSeconds: r.int('RINGMASTER_RELIST_SECONDS', 300, { min: 1 }),
-    resyncSeconds: r.int('RINGMASTER_RESYNC_SECONDS', 600, { min: 1 }),
+    concurrency: r.int(OperatorEnv.concurrency, 4, { min: 1 }),
+    relistIntervalSeconds: r.int(OperatorEnv.relistSeconds, 300, { min: 1 }),
+    resyncSeconds: r.int(OperatorEnv.resyncSeconds, 600, { min: 1 }),
     planner: {
-      defaultImage: env.RINGMASTER_DEFAULT_IMAGE || DEFAULT_IMAGE,
+      defaultImage: env[OperatorEnv.defaultImage] || DEFAULT_IMAGE,
       workerCommand,
       operatorNamespace: env.POD_NAMESPACE || 'ringmaster-system',
       // The chart's labels on the operator pods (the recipes' NetworkPolicies let them in).
-      operatorPodLabels: labels('RINGMASTER_OPERATOR_POD_LABELS', {
+      operatorPodLabels: labels(OperatorEnv.operatorPodLabels, {
         'app.kubernetes.io/name': 'ringmaster',
-        'app.kubernetes.io/component': 'operator',
+        [LABEL_COMPONENT]: 'operator',
       }),
-      nodeLostGraceSeconds: r.int('RINGMASTER_NODE_LOST_GRACE_SECONDS', 40, { min: 0 }),
-      forceDeleteAfterSeconds: r.int('RINGMASTER_FORCE_DELETE_AFTER_SECONDS', 30, { min: 0 }),
-      successGraceSeconds: r.int('RINGMASTER_SUCCESS_GRACE_SECONDS', 60, { min: 0 }),
-      restartBackoffBaseSeconds: r.int('RINGMASTER_RESTART_BACKOFF_SECONDS', 10, { min: 0 }),
-      restartBackoffMaxSeconds: r.int('RINGMASTER_RESTART_BACKOFF_MAX_SECONDS', 300, { min: 0 }),
-      progressIntervalSeconds: r.int('RINGMASTER_PROGRESS_INTERVAL_SECONDS', 10, { min: 1 }),
-      terminationGracePeriodSeconds: r.int('RINGMASTER_WORKER_TERMINATION_GRACE_SECONDS', 120, {
+      nodeLostGraceSeconds: r.int(OperatorEnv.nodeLostGraceSeconds, 40, { min: 0 }),
+      forceDeleteAfterSeconds: r.int(OperatorEnv.forceDeleteAfterSeconds, 30, { min: 0 }),
+      successGraceSeconds: r.int(OperatorEnv.successGraceSeconds, 60, { min: 0 }),
+      restartBackoffBaseSeconds: r.int(OperatorEnv.restartBackoffSeconds, 10, { min: 0 }),
+      restartBackoffMaxSeconds: r.int(OperatorEnv.restartBackoffMaxSeconds, 300, { min: 0 }),
+      progressIntervalSeconds: r.int(OperatorEnv.progressIntervalSeconds, 10, { min: 1 }),
+      terminationGracePeriodSeconds: r.int(OperatorEnv.workerTerminationGraceSeconds, 120, {
         min: 0,
       }),
     },

@@ -8,6 +8,7 @@
  */
 import { Command } from 'commander';
 import { KubeConfig } from '@kubernetes/client-node';
+import { OperatorEnv } from '../api/names.js';
 import { describeError, exitCodeOf } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { parseOperatorConfig } from './config.js';
@@ -31,14 +32,14 @@ function envFromFlags(flags: Flags, env: NodeJS.ProcessEnv): Record<string, stri
   const set = (key: string, v: string | undefined) => {
     if (v !== undefined) out[key] = v;
   };
-  set('RINGMASTER_HTTP_PORT', flags.metricsPort);
-  set('RINGMASTER_HEALTH_PORT', flags.healthPort);
-  set('RINGMASTER_RELIST_SECONDS', flags.resyncSeconds);
-  set('RINGMASTER_RESYNC_SECONDS', flags.resyncSeconds);
-  set('RINGMASTER_DEFAULT_IMAGE', flags.workerImage);
-  set('RINGMASTER_WATCH_NAMESPACES', flags.namespaces);
-  if (flags.leaderElect) out.RINGMASTER_LEADER_ELECTION = 'true';
-  set('RINGMASTER_LEASE_NAME', flags.leaseName);
+  set(OperatorEnv.httpPort, flags.metricsPort);
+  set(OperatorEnv.healthPort, flags.healthPort);
+  set(OperatorEnv.relistSeconds, flags.resyncSeconds);
+  set(OperatorEnv.resyncSeconds, flags.resyncSeconds);
+  set(OperatorEnv.defaultImage, flags.workerImage);
+  set(OperatorEnv.watchNamespaces, flags.namespaces);
+  if (flags.leaderElect) out[OperatorEnv.leaderElection] = 'true';
+  set(OperatorEnv.leaseName, flags.leaseName);
   set('POD_NAMESPACE', flags.leaseNamespace ?? env.POD_NAMESPACE);
   return out;
 }
@@ -46,7 +47,7 @@ function envFromFlags(flags: Flags, env: NodeJS.ProcessEnv): Record<string, stri
 async function main(argv: string[]): Promise<void> {
   const program = new Command('ringmaster operator')
     .description('Reconcile TrainingRecipes into worker pods')
-    .option('--metrics-port <n>', 'port of /metrics (env RINGMASTER_HTTP_PORT, default 8080)')
+    .option('--metrics-port <n>', `port of /metrics (env ${OperatorEnv.httpPort}, default 8080)`)
     .option('--health-port <n>', 'port of /healthz and /readyz (default: the metrics port)')
     .option('--resync-seconds <n>', 'full relist and resync period (default 300 / 600)')
     .option('--worker-image <image>', 'worker image when a recipe names none')
