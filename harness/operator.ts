@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
+import { API_VERSION, KIND, recipesPath } from '../api/names.js';
 import { parseOperatorConfig, type OperatorConfig } from '../operator/config.js';
 import { Operator } from '../operator/operator.js';
 import { KubeRest, statusOf } from '../operator/kube/rest.js';
@@ -51,8 +52,8 @@ export function recipeManifest(
   runPolicy: Record<string, unknown> = {},
 ): TrainingRecipeObject {
   return {
-    apiVersion: 'ringmaster.dev/v1alpha1',
-    kind: 'TrainingRecipe',
+    apiVersion: API_VERSION,
+    kind: KIND,
     metadata: { name, namespace } as TrainingRecipeObject['metadata'],
     spec: {
       workers: 2,
@@ -67,8 +68,7 @@ export function recipeManifest(
   };
 }
 
-export const recipePath = (ns: string, name?: string) =>
-  `/apis/ringmaster.dev/v1alpha1/namespaces/${ns}/trainingrecipes${name ? `/${name}` : ''}`;
+export const recipePath = (ns: string, name?: string) => recipesPath(ns, name);
 
 /** No garbage collector in the test control plane: remove what a test left behind. */
 export async function cleanNamespace(rest: KubeRest, ns: string): Promise<void> {

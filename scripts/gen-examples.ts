@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { defaultRecipe } from '../api/load.js';
+import { API_VERSION, KIND } from '../api/names.js';
 import type { Recipe, TrainingRecipeSpec } from '../api/schema.js';
 
 type RecipeChanges = Partial<Recipe>;
@@ -132,8 +133,8 @@ function clusterDeployment(name: string): Deployment {
 
 function manifest(name: string, recipe: Recipe, deployment: Deployment): Record<string, unknown> {
   return {
-    apiVersion: 'ringmaster.dev/v1alpha1',
-    kind: 'TrainingRecipe',
+    apiVersion: API_VERSION,
+    kind: KIND,
     metadata: { name },
     spec: { recipe, ...deployment },
   };

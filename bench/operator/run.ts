@@ -24,6 +24,7 @@ import {
 import { KubeRest } from '../../operator/kube/rest.js';
 import { buildPod } from '../../operator/reconcile/children.js';
 import { parseTrainingRecipe } from '../../api/load.js';
+import { LABEL_RECIPE } from '../../api/names.js';
 import type { Operator } from '../../operator/operator.js';
 import { parseOperatorConfig } from '../../operator/config.js';
 
@@ -56,7 +57,7 @@ try {
   for (let i = 0; i < 3; i++) {
     const name = `big-${i}`;
     // A watch counts the pods as the API server admits them (polling would compete for CPU).
-    const seen = watchCount(`ringmaster.dev/recipe=${name}`, 64);
+    const seen = watchCount(`${LABEL_RECIPE}=${name}`, 64);
     await sleep(200);
     const t0 = performance.now();
     await rest.request('POST', recipePath(NS), { body: recipeManifest(name, NS, { workers: 64 }) });
