@@ -4,4 +4,5 @@ import { register } from 'tsx/esm/api';
 
 register();
 // `ringmaster operator …` is the operator's own entry: the trainer's CLI never imports it.
-await import(process.argv[2] === 'operator' ? '../operator/main.ts' : '../trainer/cli/main.ts');
+if (process.argv[2] === 'operator') await import('../operator/main.ts');
+else await import('../trainer/cli/main.ts');
