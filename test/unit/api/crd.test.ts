@@ -37,7 +37,7 @@ describe('CRD generator', () => {
   const version = crd.spec.versions[0] as Node;
   const schema = version.schema.openAPIV3Schema as Node;
 
-  it('names the API as DESIGN.md says', () => {
+  it('names the API as api/names.ts says', () => {
     assert.equal(crd.apiVersion, 'apiextensions.k8s.io/v1');
     assert.equal(crd.metadata.name, `${PLURAL}.${GROUP}`);
     assert.equal(crd.spec.group, 'ringmaster.dev');

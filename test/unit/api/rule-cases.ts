@@ -1,5 +1,5 @@
 /**
- * One violating spec per cross-field rule (trainer/recipe/rules.ts), merged over a minimal
+ * One violating spec per cross-field rule (api/rules.ts), merged over a minimal
  * valid spec. Shared by the unit tests (TS predicates) and the API-server test (CEL), so both
  * forms of each rule are held to the same cases.
  */

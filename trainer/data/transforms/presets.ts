@@ -47,7 +47,7 @@ export interface TransformConfig {
   readonly shrinkOnLoad?: boolean;
 }
 
-/** The recipe fields this needs (trainer/recipe/schema.ts `Recipe`, typed structurally). */
+/** The recipe fields this needs (api/schema.ts `Recipe`, typed structurally). */
 export interface TransformRecipeFields {
   readonly trainCropSize: number;
   readonly valResizeSize: number;
