@@ -12,7 +12,8 @@
  * written out with its properties' defaults.
  */
 import { stringify } from 'yaml';
-import { TrainingRecipeSpecSchema, TrainingRecipeStatusSchema } from './schema.js';
+import { TrainingRecipeSpecSchema } from './schema.js';
+import { TrainingRecipeStatusSchema } from './status.js';
 import {
   CATEGORIES,
   CRD_NAME,

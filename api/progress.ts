@@ -6,7 +6,8 @@
  * nothing: a file from another version, or half-garbled, gives fewer fields, never an error.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import type { CheckpointRef, RecipeMetrics, RecipeProgress } from './schema.js';
+import { DateTime } from './schema.js';
+import type { CheckpointRef, RecipeMetrics, RecipeProgress } from './status.js';
 
 const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -39,7 +40,7 @@ export const ProgressFileSchema = Type.Object({
   lastCheckpoint: NullableString,
   /** URI of the published weights, once there are any. */
   weights: NullableString,
-  updatedAt: Type.String({ format: 'date-time' }),
+  updatedAt: DateTime(),
 });
 export type Progress = Static<typeof ProgressFileSchema>;
 

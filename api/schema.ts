@@ -1,7 +1,7 @@
 /**
- * The TrainingRecipe API, declared once. From these TypeBox schemas come the TS types (spec
- * and status alike), the runtime validation and defaults (api/load.ts) and the CRD's
- * openAPIV3Schema (api/crd.ts → crds/). Hyperparameters mirror torchvision's
+ * The TrainingRecipe API, declared once: the spec here, the status in api/status.ts. From
+ * these TypeBox schemas come the TS types, the runtime validation and defaults (api/load.ts)
+ * and the CRD's openAPIV3Schema (api/crd.ts → crds/). Hyperparameters mirror torchvision's
  * references/classification/train.py flags, camelCased one to one; their defaults are the
  * recipe that trained ResNet50 to 80.858% (docs/recipe.md lists each flag).
  *
@@ -19,8 +19,11 @@ if (!FormatRegistry.Has('date-time')) {
   );
 }
 
+/** An RFC 3339 timestamp (metav1.Time); importing it registers the format with TypeBox. */
+export const DateTime = () => Type.String({ format: 'date-time' });
+
 /** A closed set of strings: `enum` in the CRD, a literal union in TS. */
-function StringEnum<const T extends readonly [string, ...string[]]>(
+export function StringEnum<const T extends readonly [string, ...string[]]>(
   values: T,
   options: { default?: T[number]; description?: string } = {},
 ): TUnion<TLiteral<T[number]>[]> {
@@ -335,97 +338,3 @@ export const TrainingRecipeSpecSchema = Type.Object(
   },
 );
 export type TrainingRecipeSpec = Static<typeof TrainingRecipeSpecSchema>;
-
-export const PHASES = [
-  'Pending',
-  'Starting',
-  'Running',
-  'Restarting',
-  'Suspended',
-  'Succeeded',
-  'Failed',
-] as const;
-export type Phase = (typeof PHASES)[number];
-
-/** metav1.Condition. */
-export const ConditionSchema = Type.Object(
-  {
-    type: Type.String({ minLength: 1 }),
-    status: StringEnum(['True', 'False', 'Unknown'] as const),
-    reason: Type.String({ minLength: 1 }),
-    message: Type.String(),
-    lastTransitionTime: Type.String({ format: 'date-time' }),
-    observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
-  },
-  { additionalProperties: false },
-);
-export type Condition = Static<typeof ConditionSchema>;
-
-/** status.progress: copied from progress.json while a group runs. */
-export const ProgressStatusSchema = Type.Object(
-  {
-    epoch: Type.Optional(Type.Integer({ minimum: 0, description: 'Epochs completed.' })),
-    epochs: Type.Optional(Type.Integer({ minimum: 0 })),
-    step: Type.Optional(Type.Integer({ minimum: 0, description: 'Optimizer steps completed.' })),
-    totalSteps: Type.Optional(Type.Integer({ minimum: 0 })),
-    imagesPerSec: Type.Optional(Type.Number({ minimum: 0 })),
-    etaSeconds: Type.Optional(Type.Number({ minimum: 0 })),
-  },
-  { additionalProperties: false },
-);
-export type RecipeProgress = Static<typeof ProgressStatusSchema>;
-
-/** status.metrics: the last evaluation. */
-export const MetricsStatusSchema = Type.Object(
-  {
-    acc1: Type.Optional(Type.Number({ description: 'Top-1 of the model, percent.' })),
-    acc5: Type.Optional(Type.Number()),
-    emaAcc1: Type.Optional(Type.Number({ description: 'Top-1 of the EMA, percent.' })),
-    emaAcc5: Type.Optional(Type.Number()),
-  },
-  { additionalProperties: false },
-);
-export type RecipeMetrics = Static<typeof MetricsStatusSchema>;
-
-/** status.lastCheckpoint. */
-export const CheckpointRefSchema = Type.Object(
-  {
-    uri: Type.Optional(Type.String()),
-    epoch: Type.Optional(Type.Integer({ minimum: 0 })),
-    step: Type.Optional(Type.Integer({ minimum: 0 })),
-    time: Type.Optional(Type.String({ format: 'date-time' })),
-  },
-  { additionalProperties: false },
-);
-export type CheckpointRef = Static<typeof CheckpointRefSchema>;
-
-export const TrainingRecipeStatusSchema = Type.Object(
-  {
-    phase: Type.Optional(StringEnum(PHASES)),
-    conditions: Type.Optional(
-      Type.Array(ConditionSchema, {
-        'x-kubernetes-list-type': 'map',
-        'x-kubernetes-list-map-keys': ['type'],
-      }),
-    ),
-    progress: Type.Optional(ProgressStatusSchema),
-    metrics: Type.Optional(MetricsStatusSchema),
-    lastCheckpoint: Type.Optional(CheckpointRefSchema),
-    weights: Type.Optional(
-      Type.String({ description: 'URI of the published weights (model.safetensors + meta.json).' }),
-    ),
-    restarts: Type.Optional(Type.Integer({ minimum: 0 })),
-    groupGeneration: Type.Optional(
-      Type.Integer({
-        minimum: 0,
-        description:
-          'Worker groups created so far; pods carry it as a label and in RINGMASTER_GENERATION.',
-      }),
-    ),
-    startTime: Type.Optional(Type.String({ format: 'date-time' })),
-    completionTime: Type.Optional(Type.String({ format: 'date-time' })),
-    observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
-  },
-  { additionalProperties: false },
-);
-export type TrainingRecipeStatus = Static<typeof TrainingRecipeStatusSchema>;

@@ -1,11 +1,104 @@
 /**
- * The words of a recipe's status: phases, condition types and reasons. Named constants next
- * to the status schema (api/schema.ts), so status, events, tests and
- * `kubectl wait --for=condition=…` all spell them the same way.
+ * A recipe's status: its schema (the CRD's `status`, written only by the operator) with the
+ * types derived from it, and its words — phases, condition types and reasons, named
+ * constants so status, events, tests and `kubectl wait --for=condition=…` spell them alike.
  */
-import type { Phase as PhaseName } from './schema.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { DateTime, StringEnum } from './schema.js';
 
-export type Phase = PhaseName;
+export const PHASES = [
+  'Pending',
+  'Starting',
+  'Running',
+  'Restarting',
+  'Suspended',
+  'Succeeded',
+  'Failed',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** metav1.Condition. */
+export const ConditionSchema = Type.Object(
+  {
+    type: Type.String({ minLength: 1 }),
+    status: StringEnum(['True', 'False', 'Unknown'] as const),
+    reason: Type.String({ minLength: 1 }),
+    message: Type.String(),
+    lastTransitionTime: DateTime(),
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type Condition = Static<typeof ConditionSchema>;
+
+/** status.progress: copied from progress.json while a group runs. */
+export const ProgressStatusSchema = Type.Object(
+  {
+    epoch: Type.Optional(Type.Integer({ minimum: 0, description: 'Epochs completed.' })),
+    epochs: Type.Optional(Type.Integer({ minimum: 0 })),
+    step: Type.Optional(Type.Integer({ minimum: 0, description: 'Optimizer steps completed.' })),
+    totalSteps: Type.Optional(Type.Integer({ minimum: 0 })),
+    imagesPerSec: Type.Optional(Type.Number({ minimum: 0 })),
+    etaSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type RecipeProgress = Static<typeof ProgressStatusSchema>;
+
+/** status.metrics: the last evaluation. */
+export const MetricsStatusSchema = Type.Object(
+  {
+    acc1: Type.Optional(Type.Number({ description: 'Top-1 of the model, percent.' })),
+    acc5: Type.Optional(Type.Number()),
+    emaAcc1: Type.Optional(Type.Number({ description: 'Top-1 of the EMA, percent.' })),
+    emaAcc5: Type.Optional(Type.Number()),
+  },
+  { additionalProperties: false },
+);
+export type RecipeMetrics = Static<typeof MetricsStatusSchema>;
+
+/** status.lastCheckpoint. */
+export const CheckpointRefSchema = Type.Object(
+  {
+    uri: Type.Optional(Type.String()),
+    epoch: Type.Optional(Type.Integer({ minimum: 0 })),
+    step: Type.Optional(Type.Integer({ minimum: 0 })),
+    time: Type.Optional(DateTime()),
+  },
+  { additionalProperties: false },
+);
+export type CheckpointRef = Static<typeof CheckpointRefSchema>;
+
+export const TrainingRecipeStatusSchema = Type.Object(
+  {
+    phase: Type.Optional(StringEnum(PHASES)),
+    conditions: Type.Optional(
+      Type.Array(ConditionSchema, {
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['type'],
+      }),
+    ),
+    progress: Type.Optional(ProgressStatusSchema),
+    metrics: Type.Optional(MetricsStatusSchema),
+    lastCheckpoint: Type.Optional(CheckpointRefSchema),
+    weights: Type.Optional(
+      Type.String({ description: 'URI of the published weights (model.safetensors + meta.json).' }),
+    ),
+    restarts: Type.Optional(Type.Integer({ minimum: 0 })),
+    groupGeneration: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'Worker groups created so far; pods carry it as a label and in RINGMASTER_GENERATION.',
+      }),
+    ),
+    startTime: Type.Optional(DateTime()),
+    completionTime: Type.Optional(DateTime()),
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type TrainingRecipeStatus = Static<typeof TrainingRecipeStatusSchema>;
 
 /** status.phase values. */
 export const Phase = Object.freeze({
@@ -16,7 +109,7 @@ export const Phase = Object.freeze({
   Suspended: 'Suspended',
   Succeeded: 'Succeeded',
   Failed: 'Failed',
-} as const satisfies Record<PhaseName, PhaseName>);
+} as const satisfies Record<Phase, Phase>);
 
 /** status.conditions[].type values. */
 export const ConditionType = Object.freeze({

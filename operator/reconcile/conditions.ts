@@ -2,8 +2,7 @@
  * Phases, condition types and reasons. Reasons are named constants so tests, docs, events
  * and `kubectl wait --for=condition=…` all spell them the same way.
  */
-import type { Condition } from '../../api/schema.js';
-import type { ConditionType } from '../../api/status.js';
+import type { Condition, ConditionType } from '../../api/status.js';
 
 // Phases, condition types and reasons are the API's (api/status.ts).
 export { ConditionType, Phase, Reason } from '../../api/status.js';

@@ -4,7 +4,7 @@
  * Only plan.ts creates one and turns it into a Plan.
  */
 import type { ProgressReport } from '../../api/progress.js';
-import type { Condition, TrainingRecipeStatus } from '../../api/schema.js';
+import type { Condition, TrainingRecipeStatus } from '../../api/status.js';
 import { canonicalJson } from '../../common/canonical-json.js';
 import { Reason, findCondition, setCondition, type ConditionType } from './conditions.js';
 import { classifyPod, isFinished, type PodView } from './pods.js';

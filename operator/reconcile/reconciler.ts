@@ -16,7 +16,7 @@ import {
   LABEL_RECIPE,
   recipesPath,
 } from '../../api/names.js';
-import type { TrainingRecipeStatus } from '../../api/schema.js';
+import type { TrainingRecipeStatus } from '../../api/status.js';
 import type { Logger } from '../../common/log.js';
 import type { OperatorMetrics } from '../metrics.js';
 import type { ProgressSource } from '../progress.js';

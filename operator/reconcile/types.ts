@@ -1,12 +1,13 @@
 /**
  * The shapes the pure planner works on: the recipe as the API server holds it, what the
  * informers observed, and the plan it returns. The status and progress types are the API's
- * (api/schema.ts, api/progress.ts), derived from the schema. Kubernetes objects are the client's own
+ * (api/status.ts, api/progress.ts), derived from the schema. Kubernetes objects are the client's own
  * types so the apply layer sends them unchanged.
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { ProgressReport } from '../../api/progress.js';
-import type { TrainingRecipeSpec, TrainingRecipeStatus } from '../../api/schema.js';
+import type { TrainingRecipeSpec } from '../../api/schema.js';
+import type { TrainingRecipeStatus } from '../../api/status.js';
 
 /** A TrainingRecipe object as read from the API (spec unvalidated: the planner validates). */
 export interface TrainingRecipeObject {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { Value } from '@sinclair/typebox/value';
 import { ProgressFileSchema, sanitizeProgress, type Progress } from '../../../api/progress.js';
-import { TrainingRecipeStatusSchema } from '../../../api/schema.js';
+import { TrainingRecipeStatusSchema } from '../../../api/status.js';
 
 const written: Progress = {
   phase: 'training',

@@ -3,7 +3,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { Phase } from '../../../operator/reconcile/conditions.js';
 import { LABEL_GENERATION, LABEL_RANK, LABEL_RECIPE } from '../../../api/names.js';
 import type { ProgressReport } from '../../../api/progress.js';
-import type { TrainingRecipeStatus } from '../../../api/schema.js';
+import type { TrainingRecipeStatus } from '../../../api/status.js';
 import { WORKER_CONTAINER, names } from '../../../operator/reconcile/names.js';
 import { planRecipe } from '../../../operator/reconcile/plan.js';
 import { parseRecipeObject } from '../../../operator/reconcile/spec.js';

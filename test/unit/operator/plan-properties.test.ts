@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { PHASES } from '../../../api/schema.js';
+import { PHASES } from '../../../api/status.js';
 import { Phase } from '../../../operator/reconcile/conditions.js';
 import { aPod, aRecipe, at, ctxAt, observe, planFor, type PodBuilder } from './builders.js';
 
