@@ -1,5 +1,5 @@
 /**
- * Integer and duration flags go through the one parser (trainer/config/parse.ts): a bad value
+ * Integer and duration flags go through the one parser (common/parse.ts): a bad value
  * fails with an InputError (exit 2) that names the flag, before the command runs.
  */
 import assert from 'node:assert/strict';
