@@ -18,6 +18,7 @@ interface Flags {
   healthPort?: string;
   resyncSeconds?: string;
   workerImage?: string;
+  workerGpuImage?: string;
   logLevel?: string;
   namespaces?: string;
   leaderElect?: boolean;
@@ -36,6 +37,7 @@ function envFromFlags(flags: Flags, env: NodeJS.ProcessEnv): Record<string, stri
   set('RINGMASTER_RELIST_SECONDS', flags.resyncSeconds);
   set('RINGMASTER_RESYNC_SECONDS', flags.resyncSeconds);
   set('RINGMASTER_DEFAULT_IMAGE', flags.workerImage);
+  set('RINGMASTER_DEFAULT_GPU_IMAGE', flags.workerGpuImage);
   set('RINGMASTER_WATCH_NAMESPACES', flags.namespaces);
   if (flags.leaderElect) out.RINGMASTER_LEADER_ELECTION = 'true';
   set('RINGMASTER_LEASE_NAME', flags.leaseName);
@@ -49,7 +51,8 @@ async function main(argv: string[]): Promise<void> {
     .option('--metrics-port <n>', 'port of /metrics (env RINGMASTER_HTTP_PORT, default 8080)')
     .option('--health-port <n>', 'port of /healthz and /readyz (default: the metrics port)')
     .option('--resync-seconds <n>', 'full relist and resync period (default 300 / 600)')
-    .option('--worker-image <image>', 'worker image when a recipe names none')
+    .option('--worker-image <image>', 'worker image when a recipe names none (CPU recipes)')
+    .option('--worker-gpu-image <image>', 'the same for recipes with gpusPerWorker > 0')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .option('--namespaces <a,b>', 'namespaces to watch (default: all)')
     .option('--leader-elect', 'Lease-based leader election (for 2+ replicas)')
