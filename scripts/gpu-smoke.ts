@@ -107,7 +107,7 @@ async function run(out: string): Promise<void> {
     // The updates run asynchronously on a GPU: wait for the last one.
     model.params.values().next().value!.dataSync();
     imagesPerSecond = (batch * steps) / ((performance.now() - t0) / 1000);
-    console.log(`${steps} steps: ${imagesPerSecond.toFixed(1)} images/s`);
+    console.log(`${steps} step${steps === 1 ? '' : 's'}: ${imagesPerSecond.toFixed(1)} images/s`);
     sgd.dispose();
   }
   for (const g of first.grads.values()) g.dispose();
