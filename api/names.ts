@@ -108,6 +108,7 @@ export const OperatorEnv = Object.freeze({
   relistSeconds: 'RINGMASTER_RELIST_SECONDS',
   resyncSeconds: 'RINGMASTER_RESYNC_SECONDS',
   defaultImage: 'RINGMASTER_DEFAULT_IMAGE',
+  defaultGpuImage: 'RINGMASTER_DEFAULT_GPU_IMAGE',
   workerCommand: 'RINGMASTER_WORKER_COMMAND',
   operatorPodLabels: 'RINGMASTER_OPERATOR_POD_LABELS',
   nodeLostGraceSeconds: 'RINGMASTER_NODE_LOST_GRACE_SECONDS',

@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { LABEL_COMPONENT, OperatorEnv } from '../api/names.js';
 import { EnvReader } from '../common/parse.js';
 import type { PlannerSettings } from './reconcile/types.js';
@@ -36,7 +37,15 @@ export interface OperatorConfig {
   planner: PlannerSettings;
 }
 
-export const DEFAULT_IMAGE = 'ghcr.io/ringmaster-dev/ringmaster-trainer:0.1.0';
+/** The release; the chart's appVersion is the same (test/integration/helm checks). */
+const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+/**
+ * Worker images when a recipe names none, for an operator started outside the chart: the
+ * chart passes its own (--worker-image, --worker-gpu-image), whose defaults are these
+ * (test/integration/helm checks). The GPU image for recipes with gpusPerWorker > 0.
+ */
+export const DEFAULT_IMAGE = `ringmaster/trainer:${VERSION}`;
+export const DEFAULT_GPU_IMAGE = `${DEFAULT_IMAGE}-gpu`;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -101,6 +110,7 @@ export function parseOperatorConfig(
     resyncSeconds: r.int(OperatorEnv.resyncSeconds, 600, { min: 1 }),
     planner: {
       defaultImage: env[OperatorEnv.defaultImage] || DEFAULT_IMAGE,
+      defaultGpuImage: env[OperatorEnv.defaultGpuImage] || DEFAULT_GPU_IMAGE,
       workerCommand,
       operatorNamespace: env.POD_NAMESPACE || 'ringmaster-system',
       // The chart's labels on the operator pods (the recipes' NetworkPolicies let them in).

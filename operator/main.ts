@@ -19,6 +19,7 @@ interface Flags {
   healthPort?: string;
   resyncSeconds?: string;
   workerImage?: string;
+  workerGpuImage?: string;
   logLevel?: string;
   namespaces?: string;
   leaderElect?: boolean;
@@ -37,6 +38,7 @@ function envFromFlags(flags: Flags, env: NodeJS.ProcessEnv): Record<string, stri
   set(OperatorEnv.relistSeconds, flags.resyncSeconds);
   set(OperatorEnv.resyncSeconds, flags.resyncSeconds);
   set(OperatorEnv.defaultImage, flags.workerImage);
+  set(OperatorEnv.defaultGpuImage, flags.workerGpuImage);
   set(OperatorEnv.watchNamespaces, flags.namespaces);
   if (flags.leaderElect) out[OperatorEnv.leaderElection] = 'true';
   set(OperatorEnv.leaseName, flags.leaseName);
@@ -50,7 +52,8 @@ async function main(argv: string[]): Promise<void> {
     .option('--metrics-port <n>', `port of /metrics (env ${OperatorEnv.httpPort}, default 8080)`)
     .option('--health-port <n>', 'port of /healthz and /readyz (default: the metrics port)')
     .option('--resync-seconds <n>', 'full relist and resync period (default 300 / 600)')
-    .option('--worker-image <image>', 'worker image when a recipe names none')
+    .option('--worker-image <image>', 'worker image when a recipe names none (CPU recipes)')
+    .option('--worker-gpu-image <image>', 'the same for recipes with gpusPerWorker > 0')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .option('--namespaces <a,b>', 'namespaces to watch (default: all)')
     .option('--leader-elect', 'Lease-based leader election (for 2+ replicas)')

@@ -82,7 +82,9 @@ if [ ! -f "$pkgdir/binding.gyp" ]; then
   [ -f "$pkgdir/binding.gyp" ] || cannot "npm did not install $pkg"
 fi
 tfjs_version="$(node -p "require('$pkgdir/package.json').version")"
-glibc="$(ldd --version 2>/dev/null | head -n1 | grep -oE '[0-9]+\.[0-9]+$' || echo unknown)"
+# Not `ldd --version | head -n1`: under pipefail, ldd's SIGPIPE made that fail now and then,
+# and the key became "2.36<newline>unknown" (a new cache entry, a rebuild).
+glibc="$(getconf GNU_LIBC_VERSION 2>/dev/null | grep -oE '[0-9]+\.[0-9]+$')" || glibc=unknown
 key="$variant-tf$TF_VERSION-tfjs$tfjs_version-napi$NAPI-$(uname -m)-glibc$glibc"
 dir="$cache/tensorflow/$key"
 addon="$pkgdir/lib/napi-v$NAPI/tfjs_binding.node"

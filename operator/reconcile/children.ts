@@ -157,6 +157,27 @@ export function buildNetworkPolicy(meta: Meta, settings: PlannerSettings): k8s.V
   });
 }
 
+/**
+ * The worker image: the recipe's own, else the GPU image for recipes with GPUs and the CPU
+ * image for the rest (the chart's workerImage.gpuTag / .tag; docs/operator.md).
+ */
+export function workerImage(spec: TrainingRecipeSpec, settings: PlannerSettings): string {
+  return spec.image ?? (spec.gpusPerWorker > 0 ? settings.defaultGpuImage : settings.defaultImage);
+}
+
+/**
+ * The compute backend a worker must run on (RINGMASTER_BACKEND): TensorFlow on the GPU for
+ * recipes with GPUs, on the CPU for the rest, so a worker whose image or node cannot provide
+ * it exits 2 naming the cause instead of training on a slower backend. Also with spec.image
+ * (an image is expected to be built from trainer/Dockerfile{,.gpu}); the recipe annotation
+ * ringmaster.dev/backend overrides it (e.g. `wasm` for an image without TensorFlow).
+ */
+export function workerBackend(meta: Meta, spec: TrainingRecipeSpec): string {
+  const chosen = meta.annotations?.[ANNOTATION_BACKEND];
+  if (chosen) return chosen;
+  return spec.gpusPerWorker > 0 ? 'tensorflow-gpu' : 'tensorflow';
+}
+
 export interface PodInputs {
   meta: Meta;
   spec: TrainingRecipeSpec;
@@ -189,8 +210,7 @@ export function buildPod({ meta, spec, rank, generation, settings }: PodInputs):
     // The root filesystem is read-only; tools that write under $HOME get the scratch volume.
     { name: 'HOME', value: SCRATCH_DIR },
   ];
-  const backend = meta.annotations?.[ANNOTATION_BACKEND];
-  if (backend) env.push({ name: WorkerEnv.backend, value: backend });
+  env.push({ name: WorkerEnv.backend, value: workerBackend(meta, spec) });
   if (spec.data.endpoint) env.push({ name: WorkerEnv.s3Endpoint, value: spec.data.endpoint });
 
   const limits: Record<string, string> = { ...stringify(spec.resources?.limits) };
@@ -205,7 +225,7 @@ export function buildPod({ meta, spec, rank, generation, settings }: PodInputs):
 
   const container: k8s.V1Container = {
     name: WORKER_CONTAINER,
-    image: spec.image ?? settings.defaultImage,
+    image: workerImage(spec, settings),
     command: [...settings.workerCommand],
     env,
     ports: [

@@ -37,8 +37,10 @@ export interface Observed {
 
 /** Knobs of the planner; the operator's config fills them, tests shorten them. */
 export interface PlannerSettings {
-  /** The image when the recipe names none. */
+  /** The worker image when the recipe names none (spec.image) and has no GPUs. */
   defaultImage: string;
+  /** The same for recipes with gpusPerWorker > 0 (the CUDA image, trainer/Dockerfile.gpu). */
+  defaultGpuImage: string;
   /** The worker command; tests swap in a simulated worker. */
   workerCommand: readonly string[];
   /** Namespace and pod labels of the operator, allowed through each recipe's NetworkPolicy. */

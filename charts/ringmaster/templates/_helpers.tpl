@@ -37,8 +37,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/* Worker images: CPU recipes get the tag, GPU recipes (gpusPerWorker > 0) the GPU tag. */}}
 {{- define "ringmaster.workerImage" -}}
 {{- printf "%s:%s" .Values.workerImage.repository (default .Chart.AppVersion .Values.workerImage.tag) }}
+{{- end }}
+
+{{- define "ringmaster.workerGpuImage" -}}
+{{- $tag := default .Chart.AppVersion .Values.workerImage.tag }}
+{{- printf "%s:%s" .Values.workerImage.repository (default (printf "%s-gpu" $tag) .Values.workerImage.gpuTag) }}
 {{- end }}
 
 {{/* Leader election whenever two replicas could be active at once. */}}

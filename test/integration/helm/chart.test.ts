@@ -11,6 +11,7 @@ import {
   type ControlPlane,
 } from '../../../harness/control-plane.js';
 import { applyManifests, ensureNamespace, parseManifests } from '../../../harness/kube.js';
+import { DEFAULT_GPU_IMAGE, DEFAULT_IMAGE } from '../../../operator/config.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '../../..');
@@ -85,6 +86,29 @@ describe('helm chart charts/ringmaster', function () {
     assert.ok(args.includes('--leader-elect'));
     assert.ok(args.includes('--lease-namespace=$(POD_NAMESPACE)'));
     assert.equal(deploy.spec.strategy.type, 'RollingUpdate');
+  });
+
+  it("passes the CPU and GPU worker images, defaulting to the operator's own defaults", async () => {
+    const args = async (...set: string[]): Promise<Record<string, string>> => {
+      const deploy = find(parseManifests(await template(...set)), 'Deployment');
+      const list: string[] = deploy.spec.template.spec.containers[0].args;
+      return Object.fromEntries(
+        list.filter((a) => a.startsWith('--worker')).map((a) => a.slice(2).split('=', 2)),
+      );
+    };
+    // One default: the chart's values render what operator/config.ts falls back to.
+    assert.deepEqual(await args(), {
+      'worker-image': DEFAULT_IMAGE,
+      'worker-gpu-image': DEFAULT_GPU_IMAGE,
+    });
+    assert.deepEqual(await args('workerImage.repository=reg.local/t', 'workerImage.tag=e2e'), {
+      'worker-image': 'reg.local/t:e2e',
+      'worker-gpu-image': 'reg.local/t:e2e-gpu',
+    });
+    assert.deepEqual(await args('workerImage.gpuTag=cuda12'), {
+      'worker-image': DEFAULT_IMAGE,
+      'worker-gpu-image': DEFAULT_IMAGE.replace(/:[^:]+$/, ':cuda12'),
+    });
   });
 
   it('rejects values the schema does not allow, naming the field', async () => {

@@ -21,6 +21,7 @@ export const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 
 export const testSettings: PlannerSettings = Object.freeze({
   defaultImage: 'ghcr.io/ringmaster/trainer:test',
+  defaultGpuImage: 'ghcr.io/ringmaster/trainer:test-gpu',
   workerCommand: ['ringmaster', 'worker'],
   operatorNamespace: 'ringmaster-system',
   operatorPodLabels: { 'app.kubernetes.io/name': 'ringmaster-operator' },
