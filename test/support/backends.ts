@@ -62,3 +62,17 @@ export async function switchBackend(name: BackendName): Promise<string> {
 export function tfName(name: BackendName): string {
   return name === 'tensorflow-gpu' ? 'tensorflow' : name;
 }
+
+/**
+ * Inside a describe block: its tests run on `name`, and the process goes back to the backend it
+ * had afterwards (test files share one tfjs engine).
+ */
+export function runSuiteOn(name: BackendName): void {
+  let previous = '';
+  before(async () => {
+    previous = await switchBackend(name);
+  });
+  after(async () => {
+    if (previous) await tf.setBackend(previous);
+  });
+}

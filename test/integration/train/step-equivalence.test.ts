@@ -7,14 +7,13 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { connectGroup, type Group } from '../../../trainer/comm/index.js';
-import { initBackend } from '../../../trainer/engine/backend.js';
 import { oneHotArray } from '../../../trainer/data/mixup.js';
 import { getArch } from '../../../trainer/models/arch.js';
 import { createResNet, type ResNetModel } from '../../../trainer/models/resnet.js';
 import { paramGroups, SGD } from '../../../trainer/optim/sgd.js';
 import { Rng } from '../../../trainer/rng.js';
 import { distributedStep } from '../../../trainer/step.js';
-import { trainingBackends } from '../../support/backends.js';
+import { trainingBackends, runSuiteOn } from '../../support/backends.js';
 import { freePort } from '../../../harness/control-plane.js';
 
 function setup(): { model: ResNetModel; sgd: SGD } {
@@ -32,14 +31,7 @@ function setup(): { model: ResNetModel; sgd: SGD } {
 for (const backend of trainingBackends) {
   describe(`data-parallel step on ${backend}`, function () {
     this.timeout(120_000);
-    let previous = '';
-    before(async () => {
-      previous = tf.getBackend() ?? '';
-      await initBackend(backend);
-    });
-    after(async () => {
-      if (previous) await tf.setBackend(previous);
-    });
+    runSuiteOn(backend);
 
     it('2 workers × batch b make the same update as 1 worker × batch 2b', async () => {
       const b = 6;

@@ -1,7 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../../trainer/engine/backend.js';
-import { parityBackends } from '../../support/backends.js';
+import { parityBackends, runSuiteOn } from '../../support/backends.js';
 import { batchNormTrain, BN_EPS } from '../../../trainer/models/batchnorm.js';
 import { Rng } from '../../../trainer/rng.js';
 
@@ -25,15 +24,7 @@ function relErr(a: Float32Array, b: Float32Array): number {
 for (const backend of parityBackends) {
   describe(`batchNormTrain (custom gradient) vs autograd on ${backend}`, function () {
     this.timeout(30000);
-    let previous = '';
-    before(async () => {
-      previous = tf.getBackend() ?? '';
-      await initBackend(backend);
-    });
-    // Leave the process on the backend it had: other test files share it.
-    after(async () => {
-      if (previous) await tf.setBackend(previous);
-    });
+    runSuiteOn(backend);
 
     it('forward, dx, dγ, dβ and the batch statistics', () => {
       const rng = new Rng(21);

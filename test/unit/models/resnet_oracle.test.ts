@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../trainer/engine/backend.js';
-import { parityBackends } from '../../support/backends.js';
+import { parityBackends, runSuiteOn } from '../../support/backends.js';
 import { getArch, type ResNetArch } from '../../../trainer/models/arch.js';
 import { createResNet } from '../../../trainer/models/resnet.js';
 import { trainStepGrads } from '../../../trainer/models/train-step.js';
@@ -63,15 +63,7 @@ function nhwc(t: { shape: number[]; data: Float32Array }): tf.Tensor4D {
 for (const backend of parityBackends) {
   describe(`ResNet vs torchvision (oracle fixtures) on ${backend}`, function () {
     this.timeout(60000);
-    let previous = '';
-    before(async () => {
-      previous = tf.getBackend() ?? '';
-      await initBackend(backend);
-    });
-    // Leave the process on the backend it had: other test files share it.
-    after(async () => {
-      if (previous) await tf.setBackend(previous);
-    });
+    runSuiteOn(backend);
 
     for (const c of cases) {
       it(`${c.name}: eval logits, training logits and BN running stats`, async () => {
@@ -110,14 +102,7 @@ for (const backend of parityBackends) {
 for (const backend of parityBackends) {
   describe(`one training step: gradients vs torch autograd (oracle fixtures) on ${backend}`, function () {
     this.timeout(60000);
-    let previous = '';
-    before(async () => {
-      previous = tf.getBackend() ?? '';
-      await initBackend(backend);
-    });
-    after(async () => {
-      if (previous) await tf.setBackend(previous);
-    });
+    runSuiteOn(backend);
 
     for (const c of cases.filter((k) => k.name !== 'basic_imagenet_stem')) {
       it(`${c.name}: loss and every parameter's gradient`, async () => {

@@ -60,30 +60,46 @@ function convAttrs(b: NodeBackend, info: backend_util.Conv2DInfo) {
   return attrs;
 }
 
+/** Shared by the two backward convs: TF's op wants the other side's shape as an int32 input. */
+function backwardConv(
+  backend: unknown,
+  op: typeof tf.Conv2DBackpropInput | typeof tf.Conv2DBackpropFilter,
+  xShape: number[],
+  filterShape: number[],
+  a: tf.Conv2DBackpropInputAttrs | tf.Conv2DBackpropFilterAttrs,
+  inputs: (sizes: TensorInfo) => TensorInfo[],
+): TensorInfo {
+  const info = backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    backend_util.convertConv2DDataFormat(a.dataFormat),
+  );
+  const b = backend as NodeBackend;
+  const isInput = op === tf.Conv2DBackpropInput;
+  const sizes = tf.tensor1d(isInput ? info.inShape : info.filterShape, 'int32');
+  try {
+    return b.executeSingleOutput(op, convAttrs(b, info), inputs(sizes));
+  } finally {
+    sizes.dispose();
+  }
+}
+
 const conv2DBackpropInput: KernelConfig = {
   kernelName: tf.Conv2DBackpropInput,
   backendName: 'tensorflow',
   kernelFunc: ({ inputs, backend, attrs }) => {
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
-      attrs as unknown as tf.Conv2DBackpropInputAttrs;
-    const info = backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as [number, number, number, number],
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      backend_util.convertConv2DDataFormat(dataFormat),
-    );
-    const b = backend as unknown as NodeBackend;
-    const sizes = tf.tensor1d(info.inShape, 'int32');
-    try {
-      return b.executeSingleOutput(tf.Conv2DBackpropInput, convAttrs(b, info), [sizes, filter, dy]);
-    } finally {
-      sizes.dispose();
-    }
+    const a = attrs as unknown as tf.Conv2DBackpropInputAttrs;
+    return backwardConv(backend, tf.Conv2DBackpropInput, a.inputShape, filter.shape, a, (s) => [
+      s,
+      filter,
+      dy,
+    ]);
   },
 };
 
@@ -92,25 +108,12 @@ const conv2DBackpropFilter: KernelConfig = {
   backendName: 'tensorflow',
   kernelFunc: ({ inputs, backend, attrs }) => {
     const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-      attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-    const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filterShape,
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      backend_util.convertConv2DDataFormat(dataFormat),
-    );
-    const b = backend as unknown as NodeBackend;
-    const sizes = tf.tensor1d(info.filterShape, 'int32');
-    try {
-      return b.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(b, info), [x, sizes, dy]);
-    } finally {
-      sizes.dispose();
-    }
+    const a = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+    return backwardConv(backend, tf.Conv2DBackpropFilter, x.shape, a.filterShape, a, (s) => [
+      x,
+      s,
+      dy,
+    ]);
   },
 };
 
