@@ -83,6 +83,19 @@ describe('TensorFlow backend kernels vs the cpu backend', function () {
       ],
     },
     {
+      what: '3×3 stride 1 pad 1 on a 2×2 map (dX as a forward conv)',
+      x: [3, 2, 2, 8],
+      w: [3, 3, 8, 6],
+      stride: 1,
+      pad: [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ],
+    },
+    { what: '1×1 stride 1 valid', x: [2, 3, 5, 4], w: [1, 1, 4, 3], stride: 1, pad: 'valid' },
+    {
       what: '3×3 stride 1 pad 1',
       x: [2, 6, 6, 4],
       w: [3, 3, 4, 4],
