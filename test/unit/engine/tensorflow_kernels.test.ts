@@ -10,6 +10,14 @@ import { parityBackends, switchBackend } from '../../support/backends.js';
 
 type Pad = 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 
+/** torchvision's symmetric padding p, in tfjs's explicit form. */
+const sym = (p: number): Pad => [
+  [0, 0],
+  [p, p],
+  [p, p],
+  [0, 0],
+];
+
 function random(shape: number[], seed: number): Float32Array {
   const rng = new Rng(seed);
   return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
@@ -63,60 +71,35 @@ describe('TensorFlow backend kernels vs the cpu backend', function () {
       x: [2, 9, 8, 3],
       w: [3, 3, 3, 5],
       stride: 2,
-      pad: [
-        [0, 0],
-        [1, 1],
-        [1, 1],
-        [0, 0],
-      ],
+      pad: sym(1),
     },
     {
       what: '7×7 stride 2 pad 3 (the stem)',
       x: [1, 12, 11, 3],
       w: [7, 7, 3, 4],
       stride: 2,
-      pad: [
-        [0, 0],
-        [3, 3],
-        [3, 3],
-        [0, 0],
-      ],
+      pad: sym(3),
     },
     {
       what: '3×3 stride 1 pad 1 on a 2×2 map (dX as a forward conv)',
       x: [3, 2, 2, 8],
       w: [3, 3, 8, 6],
       stride: 1,
-      pad: [
-        [0, 0],
-        [1, 1],
-        [1, 1],
-        [0, 0],
-      ],
+      pad: sym(1),
     },
     {
       what: '3×3 stride 2 pad 1 on a 4×4 map (zero-inserted dy)',
       x: [2, 4, 4, 6],
       w: [3, 3, 6, 5],
       stride: 2,
-      pad: [
-        [0, 0],
-        [1, 1],
-        [1, 1],
-        [0, 0],
-      ],
+      pad: sym(1),
     },
     {
       what: '3×3 stride 2 pad 1 on a 5×5 map',
       x: [1, 5, 5, 2],
       w: [3, 3, 2, 3],
       stride: 2,
-      pad: [
-        [0, 0],
-        [1, 1],
-        [1, 1],
-        [0, 0],
-      ],
+      pad: sym(1),
     },
     {
       what: '1×1 stride 2 valid on 4×4',
@@ -138,12 +121,7 @@ describe('TensorFlow backend kernels vs the cpu backend', function () {
       x: [2, 6, 6, 4],
       w: [3, 3, 4, 4],
       stride: 1,
-      pad: [
-        [0, 0],
-        [1, 1],
-        [1, 1],
-        [0, 0],
-      ],
+      pad: sym(1),
     },
   ];
   for (const c of cases) {
@@ -160,12 +138,7 @@ describe('TensorFlow backend kernels vs the cpu backend', function () {
 
   it('groupedConv2d: one TF op forward, per-group gradients on CPU, equal to the split form', async () => {
     const groups = 4;
-    const pad: Pad = [
-      [0, 0],
-      [1, 1],
-      [1, 1],
-      [0, 0],
-    ];
+    const pad: Pad = sym(1);
     const split = (x: tf.Tensor4D, w: tf.Tensor4D) => {
       const outG = w.shape[3] / groups;
       const xs = tf.split(x, groups, 3) as tf.Tensor4D[];
