@@ -33,6 +33,47 @@ export async function measureStepSeconds(
   const backend = await initBackend(opts.backend);
   const steps = opts.steps ?? 3;
   const batch = Math.min(recipe.batchSize, opts.maxBatch ?? 16);
+  const { step, dispose } = syntheticStep(recipe, numClasses, batch);
+  try {
+    await step(); // warm-up: kernel set-up, allocations
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) await step();
+    const seconds = (performance.now() - t0) / 1000 / steps;
+    return {
+      backend: backend.name,
+      measuredBatch: batch,
+      measuredSecondsPerStep: seconds,
+      secondsPerStep: (seconds * recipe.batchSize) / batch,
+      steps,
+    };
+  } finally {
+    dispose();
+    tf.disposeVariables();
+  }
+}
+
+/** The recipe fields a synthetic step needs. */
+export type StepRecipe = Pick<
+  Recipe,
+  | 'model'
+  | 'seed'
+  | 'trainCropSize'
+  | 'weightDecay'
+  | 'normWeightDecay'
+  | 'momentum'
+  | 'labelSmoothing'
+  | 'lr'
+>;
+
+/**
+ * One process's training step (`distributedStep`, no group) of the recipe's model on a fixed
+ * random batch at its train crop: what `plan --measure` and `bench:train-step` time.
+ */
+export function syntheticStep(
+  recipe: StepRecipe,
+  numClasses: number,
+  batch: number,
+): { step: () => Promise<unknown>; dispose: () => void } {
   const side = recipe.trainCropSize;
   const model = createResNet(getArch(recipe.model), { numClasses, seed: recipe.seed });
   const sgd = new SGD(
@@ -61,21 +102,11 @@ export async function measureStepSeconds(
       labelSmoothing: recipe.labelSmoothing,
       lr: recipe.lr,
     });
-  try {
-    await step(); // warm-up: kernel set-up, allocations
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) await step();
-    const seconds = (performance.now() - t0) / 1000 / steps;
-    return {
-      backend: backend.name,
-      measuredBatch: batch,
-      measuredSecondsPerStep: seconds,
-      secondsPerStep: (seconds * recipe.batchSize) / batch,
-      steps,
-    };
-  } finally {
-    model.dispose();
-    sgd.dispose();
-    tf.disposeVariables();
-  }
+  return {
+    step,
+    dispose: () => {
+      model.dispose();
+      sgd.dispose();
+    },
+  };
 }

@@ -20,12 +20,7 @@ import { homedir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendName } from '../../trainer/engine/backend.js';
-import { oneHotArray } from '../../trainer/data/mixup.js';
-import { getArch } from '../../trainer/models/arch.js';
-import { createResNet } from '../../trainer/models/resnet.js';
-import { paramGroups, SGD } from '../../trainer/optim/sgd.js';
-import { Rng } from '../../trainer/rng.js';
-import { distributedStep } from '../../trainer/step.js';
+import { syntheticStep, type StepRecipe } from '../../trainer/step-timing.js';
 
 interface Config {
   arch: string;
@@ -54,31 +49,20 @@ async function ringmasterImagesPerSecond(
   turns: number,
 ): Promise<number> {
   await initBackend(backend, { threads });
-  const model = createResNet(getArch(c.arch), { numClasses: 1000, seed: 0 });
-  const sgd = new SGD(
-    paramGroups(model.params.keys(), (n) => model.isNormParam(n), {
+  const { step, dispose } = syntheticStep(
+    {
+      model: c.arch as StepRecipe['model'],
+      seed: 0,
+      trainCropSize: c.size,
       weightDecay: 2e-5,
       normWeightDecay: 0,
-    }),
-    { momentum: 0.9 },
-  );
-  const rng = new Rng(0);
-  const images = Float32Array.from({ length: c.batch * c.size * c.size * 3 }, () => rng.normal());
-  const labels = Int32Array.from({ length: c.batch }, (_, i) => (i * 37) % 1000);
-  const targets = oneHotArray(labels, 1000);
-  const step = () =>
-    distributedStep({
-      model,
-      sgd,
-      group: null,
-      images,
-      targets,
-      batch: c.batch,
-      height: c.size,
-      width: c.size,
+      momentum: 0.9,
       labelSmoothing: 0,
       lr: 0.01,
-    });
+    },
+    1000,
+    c.batch,
+  );
   await step(); // warm-up: kernel selection, memory growth
   const rates: number[] = [];
   for (let r = 0; r < turns; r++) {
@@ -86,8 +70,7 @@ async function ringmasterImagesPerSecond(
     for (let i = 0; i < timedSteps; i++) await step();
     rates.push((c.batch * timedSteps) / ((performance.now() - t0) / 1000));
   }
-  sgd.dispose();
-  model.dispose();
+  dispose();
   return median(rates);
 }
 

@@ -79,20 +79,22 @@ export class Coordinator {
     };
   }
 
+  /** Why a join or heartbeat is refused (wrong token, another generation), or null. */
+  private admission(md: grpc.Metadata, generation: number): grpc.ServiceError | null {
+    if (!this.tokenOk(md)) return refuse(grpc.status.UNAUTHENTICATED, 'missing or wrong job token');
+    if (generation === this.generation) return null;
+    return refuse(
+      grpc.status.FAILED_PRECONDITION,
+      `generation mismatch: coordinator is at generation ${this.generation}, caller at ${generation}`,
+      this.generation,
+    );
+  }
+
   private join(call: grpc.ServerUnaryCall<JoinRequest, JoinReply>, cb: JoinCallback): void {
     const req = call.request;
-    if (!this.tokenOk(call.metadata)) {
-      cb(refuse(grpc.status.UNAUTHENTICATED, 'missing or wrong job token'));
-      return;
-    }
-    if (req.generation !== this.generation) {
-      cb(
-        refuse(
-          grpc.status.FAILED_PRECONDITION,
-          `generation mismatch: coordinator is at generation ${this.generation}, caller at ${req.generation}`,
-          this.generation,
-        ),
-      );
+    const refused = this.admission(call.metadata, req.generation);
+    if (refused) {
+      cb(refused);
       return;
     }
     if (req.worldSize !== this.worldSize || req.rank < 1 || req.rank >= this.worldSize) {
@@ -153,18 +155,9 @@ export class Coordinator {
     cb: (err: grpc.ServiceError | null, reply?: HeartbeatReply) => void,
   ): void {
     const req = call.request;
-    if (!this.tokenOk(call.metadata)) {
-      cb(refuse(grpc.status.UNAUTHENTICATED, 'missing or wrong job token'));
-      return;
-    }
-    if (req.generation !== this.generation) {
-      cb(
-        refuse(
-          grpc.status.FAILED_PRECONDITION,
-          `generation mismatch: coordinator is at generation ${this.generation}, caller at ${req.generation}`,
-          this.generation,
-        ),
-      );
+    const refused = this.admission(call.metadata, req.generation);
+    if (refused) {
+      cb(refused);
       return;
     }
     this.lastSeen.set(req.rank, Date.now());
