@@ -214,6 +214,8 @@ export type Recipe = Static<typeof RecipeSchema>;
  * them and refuses a CRD whose rules could be expensive on unbounded input.
  */
 const MAX_URI = 2048;
+/** Bound of spec.seeds (a CEL rule compares the seeds pairwise). */
+export const MAX_SEEDS = 64;
 
 const IntOrString = Type.Union([Type.Integer(), Type.String()], {
   'x-kubernetes-int-or-string': true,
@@ -331,6 +333,22 @@ export const TrainingRecipeSpecSchema = Type.Object(
       description: 'Where checkpoints/ and weights/ go: s3://bucket/prefix or a local path.',
     }),
     runPolicy: RunPolicySchema,
+    seeds: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 0, maximum: 4294967295 }), {
+        minItems: 1,
+        maxItems: MAX_SEEDS,
+        description:
+          'Train the recipe once per seed (each run its own worker group, output ' +
+          '<output>/seed-<n>/, recipe.seed = n) and summarize Acc@1/Acc@5 over the seeds; ' +
+          'absent = one run of recipe.seed into <output>/.',
+      }),
+    ),
+    parallelism: int(
+      1,
+      1,
+      'With seeds: how many seed runs at once (each needs `workers` pods).',
+      MAX_SEEDS,
+    ),
   },
   {
     additionalProperties: false,

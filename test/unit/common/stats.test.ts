@@ -9,8 +9,8 @@ import {
   tQuantile,
   welch,
   welchInterval,
-} from '../../bench/learning/stats.js';
-import type { SeedResult, SideResult } from '../../bench/learning/summary.js';
+} from '../../../common/stats.js';
+import type { SeedResult, SideResult } from '../../../bench/learning/summary.js';
 import {
   emaRatio,
   formatSummary,
@@ -18,7 +18,7 @@ import {
   sideResult,
   summarize,
   summaryJson,
-} from '../../bench/learning/summary.js';
+} from '../../../bench/learning/summary.js';
 
 const close = (actual: number, expected: number, tol: number, what = '') =>
   assert.ok(
