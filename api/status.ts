@@ -217,6 +217,14 @@ export const Reason = Object.freeze({
   GroupRecreated: 'GroupRecreated',
   /** The API server refused a worker pod (e.g. an invalid resource quantity). */
   PodCreateFailed: 'PodCreateFailed',
+  /** spec.seeds: a seed's child TrainingRecipe was created. */
+  SeedRunCreated: 'SeedRunCreated',
+  /** spec.seeds: some seeds' runs are active. */
+  SeedsRunning: 'SeedsRunning',
+  /** spec.seeds: every seed's run succeeded; status.summary holds the statistics. */
+  AllSeedsSucceeded: 'AllSeedsSucceeded',
+  /** spec.seeds: every seed's run finished and at least one failed (not in the summary). */
+  SeedsFailed: 'SeedsFailed',
   /** Events only: ttlSecondsAfterFinished passed; pod stuck Terminating force-deleted. */
   CleanedUp: 'CleanedUp',
   ForceDeleted: 'ForceDeleted',
