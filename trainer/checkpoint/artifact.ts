@@ -54,7 +54,9 @@ export interface OpenedWeights {
   transforms: EvalTransforms;
 }
 
-async function locate(path: string): Promise<{ file: string; metaPath: string; meta: ArtifactMeta | null }> {
+async function locate(
+  path: string,
+): Promise<{ file: string; metaPath: string; meta: ArtifactMeta | null }> {
   if (!existsSync(path)) throw new NotFoundError(`weights not found: ${path}`);
   const isDir = statSync(path).isDirectory();
   const file = isDir ? join(path, 'model.safetensors') : path;

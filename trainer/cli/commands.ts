@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as augment } from './augment.js';
 import { register as dataset } from './dataset.js';
+import { register as evaluate } from './eval.js';
 import { register as exportWeights } from './export.js';
 import { register as pack } from './pack.js';
 import { register as plan } from './plan.js';
@@ -17,5 +18,6 @@ export const commands: Array<(program: Command) => void> = [
   worker,
   exportWeights,
   predict,
+  evaluate,
   augment,
 ];
