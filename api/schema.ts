@@ -60,9 +60,15 @@ export const LR_WARMUP_METHODS = ['linear', 'constant'] as const;
 export const AUTO_AUGMENT_POLICIES = ['ta_wide', 'none'] as const;
 export const INTERPOLATIONS = ['bilinear', 'nearest', 'bicubic'] as const;
 export const OPTIMIZERS = ['sgd'] as const;
+/** What picks the best epoch's weights (trainer/best.ts). */
+export const BEST_METRICS = ['emaAcc1', 'acc1'] as const;
 
 /** Fields of the recipe that do not change what is learned; left out of `recipeHash`. */
-export const NON_HYPERPARAMETER_FIELDS = ['checkpointEverySteps', 'keepCheckpoints'] as const;
+export const NON_HYPERPARAMETER_FIELDS = [
+  'checkpointEverySteps',
+  'keepCheckpoints',
+  'bestMetric',
+] as const;
 
 const int = (min: number, def: number, description: string, max?: number) =>
   Type.Integer({
@@ -199,6 +205,12 @@ export const RecipeSchema = Type.Object(
       100000000,
     ),
     keepCheckpoints: int(1, 3, 'Checkpoints kept in storage (older ones are deleted).', 1000),
+    bestMetric: StringEnum(BEST_METRICS, {
+      default: 'emaAcc1',
+      description:
+        'Picks the epoch whose weights go to weights/best/: emaAcc1 (the EMA weights; acc1 ' +
+        'and the model weights when modelEma is off) or acc1 (the model weights).',
+    }),
   },
   {
     additionalProperties: false,
