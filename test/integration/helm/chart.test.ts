@@ -171,7 +171,6 @@ describe('helm chart charts/ringmaster', function () {
         ],
         // spec.seeds: one child recipe per seed.
         ['create recipes', { ...rm, verb: 'create', namespace: 'team-a' }],
-        ['delete recipes', { ...rm, verb: 'delete', namespace: 'team-a' }],
         ['create pods', { resource: 'pods', verb: 'create', namespace: 'team-b' }],
         ['delete pods', { resource: 'pods', verb: 'delete', namespace: 'team-a' }],
         ['create secrets', { resource: 'secrets', verb: 'create', namespace: 'team-a' }],
@@ -197,6 +196,7 @@ describe('helm chart charts/ringmaster', function () {
         ],
       ];
       const denied: [string, k8s.V1ResourceAttributes][] = [
+        ['delete recipes', { ...rm, verb: 'delete', namespace: 'team-a' }],
         [
           'update pods (no in-place edits)',
           { resource: 'pods', verb: 'update', namespace: 'team-a' },
