@@ -6,6 +6,7 @@ import { register as exportWeights } from './export.js';
 import { register as pack } from './pack.js';
 import { register as plan } from './plan.js';
 import { register as predict } from './predict.js';
+import { register as study } from './study.js';
 import { register as train } from './train.js';
 import { register as worker } from './worker.js';
 
@@ -19,5 +20,6 @@ export const commands: Array<(program: Command) => void> = [
   exportWeights,
   predict,
   evaluate,
+  study,
   augment,
 ];
