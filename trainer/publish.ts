@@ -75,7 +75,12 @@ export async function publishRun(p: Publication): Promise<{ weights: string; rep
   const best = bestEpoch(p.history, bestMetricOf(recipe).metric);
   const bestOnDisk = best !== null && (await out.exists(`${BEST_WEIGHTS_DIR}/meta.json`));
   const weights = await writeWeights(out, {
-    ...artifactInput({ arch, recipe, categories: p.categories, numClasses: state.model.numClasses }),
+    ...artifactInput({
+      arch,
+      recipe,
+      categories: p.categories,
+      numClasses: state.model.numClasses,
+    }),
     model: averaged ?? state.model,
     metrics: last,
     checkpoint: p.lastCheckpoint,

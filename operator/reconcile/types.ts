@@ -77,11 +77,7 @@ export interface SeedRecipeManifest {
 }
 
 export type Child =
-  | k8s.V1Secret
-  | k8s.V1ConfigMap
-  | k8s.V1Service
-  | k8s.V1NetworkPolicy
-  | SeedRecipeManifest;
+  k8s.V1Secret | k8s.V1ConfigMap | k8s.V1Service | k8s.V1NetworkPolicy | SeedRecipeManifest;
 
 export type Action =
   /** Server-side apply of a Secret/ConfigMap/Service/NetworkPolicy that is missing or differs. */
