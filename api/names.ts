@@ -153,3 +153,14 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** `<output>/progress.json`: rank 0 writes it, the operator reads it (api/progress.ts). */
 export const PROGRESS_FILE = 'progress.json';
+
+// ---- Seeds (spec.seeds: one run per seed) ------------------------------------------------
+
+/** `<output>/seed-<n>/`: the output of seed n's run when spec.seeds is set (api/seeds.ts). */
+export const SEED_DIR_PREFIX = 'seed-';
+/** `<output>/seeds.json`: the per-seed results and their summary (`train --local --seeds`). */
+export const SEEDS_FILE = 'seeds.json';
+/** On a seed's child TrainingRecipe: the parent recipe's name. */
+export const LABEL_SEED_OF = `${GROUP}/seed-of`;
+/** On a seed's child TrainingRecipe: its seed. */
+export const LABEL_SEED = `${GROUP}/seed`;

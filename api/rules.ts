@@ -91,6 +91,15 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = Object.freeze([
     check: (s) =>
       s.data?.endpoint === undefined || isS3(s.data?.train) || isS3(s.data?.val) || isS3(s.output),
   },
+  {
+    id: 'seedsDistinct',
+    uses: ['seeds'],
+    scope: 'spec',
+    field: 'seeds',
+    message: 'seeds must be distinct (two runs of one seed train the same model)',
+    cel: '!has(self.seeds) || self.seeds.all(s, self.seeds.exists_one(t, t == s))',
+    check: (s) => s.seeds === undefined || new Set(s.seeds).size === s.seeds.length,
+  },
 ]);
 
 /** The CRD form of the rules attached to one object. */

@@ -60,9 +60,15 @@ export const LR_WARMUP_METHODS = ['linear', 'constant'] as const;
 export const AUTO_AUGMENT_POLICIES = ['ta_wide', 'none'] as const;
 export const INTERPOLATIONS = ['bilinear', 'nearest', 'bicubic'] as const;
 export const OPTIMIZERS = ['sgd'] as const;
+/** What picks the best epoch's weights (trainer/best.ts). */
+export const BEST_METRICS = ['emaAcc1', 'acc1'] as const;
 
 /** Fields of the recipe that do not change what is learned; left out of `recipeHash`. */
-export const NON_HYPERPARAMETER_FIELDS = ['checkpointEverySteps', 'keepCheckpoints'] as const;
+export const NON_HYPERPARAMETER_FIELDS = [
+  'checkpointEverySteps',
+  'keepCheckpoints',
+  'bestMetric',
+] as const;
 
 const int = (min: number, def: number, description: string, max?: number) =>
   Type.Integer({
@@ -199,6 +205,12 @@ export const RecipeSchema = Type.Object(
       100000000,
     ),
     keepCheckpoints: int(1, 3, 'Checkpoints kept in storage (older ones are deleted).', 1000),
+    bestMetric: StringEnum(BEST_METRICS, {
+      default: 'emaAcc1',
+      description:
+        'Picks the epoch whose weights go to weights/best/: emaAcc1 (the EMA weights; acc1 ' +
+        'and the model weights when modelEma is off) or acc1 (the model weights).',
+    }),
   },
   {
     additionalProperties: false,
@@ -214,6 +226,8 @@ export type Recipe = Static<typeof RecipeSchema>;
  * them and refuses a CRD whose rules could be expensive on unbounded input.
  */
 const MAX_URI = 2048;
+/** Bound of spec.seeds (a CEL rule compares the seeds pairwise). */
+export const MAX_SEEDS = 64;
 
 const IntOrString = Type.Union([Type.Integer(), Type.String()], {
   'x-kubernetes-int-or-string': true,
@@ -331,6 +345,22 @@ export const TrainingRecipeSpecSchema = Type.Object(
       description: 'Where checkpoints/ and weights/ go: s3://bucket/prefix or a local path.',
     }),
     runPolicy: RunPolicySchema,
+    seeds: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 0, maximum: 4294967295 }), {
+        minItems: 1,
+        maxItems: MAX_SEEDS,
+        description:
+          'Train the recipe once per seed (each run its own worker group, output ' +
+          '<output>/seed-<n>/, recipe.seed = n) and summarize Acc@1/Acc@5 over the seeds; ' +
+          'absent = one run of recipe.seed into <output>/.',
+      }),
+    ),
+    parallelism: int(
+      1,
+      1,
+      'With seeds: how many seed runs at once (each needs `workers` pods).',
+      MAX_SEEDS,
+    ),
   },
   {
     additionalProperties: false,

@@ -69,6 +69,58 @@ export const CheckpointRefSchema = Type.Object(
 );
 export type CheckpointRef = Static<typeof CheckpointRefSchema>;
 
+/** One figure over the seeds that succeeded (common/stats.ts `describe`); sd needs n ≥ 2. */
+export const SpreadSchema = Type.Object(
+  {
+    n: Type.Integer({ minimum: 0 }),
+    mean: Type.Number(),
+    sd: Type.Optional(Type.Number({ description: 'Sample standard deviation (n − 1).' })),
+    median: Type.Number(),
+    min: Type.Number(),
+    max: Type.Number(),
+  },
+  { additionalProperties: false },
+);
+export type Spread = Static<typeof SpreadSchema>;
+
+/** status.seeds[]: one seed's run (spec.seeds). */
+export const SeedRunStatusSchema = Type.Object(
+  {
+    seed: Type.Integer({ minimum: 0 }),
+    phase: StringEnum(PHASES),
+    recipe: Type.Optional(Type.String({ description: "The seed's child TrainingRecipe." })),
+    output: Type.Optional(Type.String()),
+    metrics: Type.Optional(MetricsStatusSchema),
+    weights: Type.Optional(Type.String()),
+    message: Type.Optional(Type.String({ description: 'Why the seed failed.' })),
+  },
+  { additionalProperties: false },
+);
+export type SeedRunStatus = Static<typeof SeedRunStatusSchema>;
+
+/**
+ * status.summary: the final metrics over the seeds that succeeded; failed seeds are counted
+ * in `failed`, never averaged in.
+ */
+export const SeedSummarySchema = Type.Object(
+  {
+    n: Type.Integer({ minimum: 0, description: 'Seeds that succeeded.' }),
+    failed: Type.Integer({ minimum: 0, description: 'Seeds that failed (not in the figures).' }),
+    acc1: Type.Optional(SpreadSchema),
+    acc5: Type.Optional(SpreadSchema),
+    emaAcc1: Type.Optional(SpreadSchema),
+    emaAcc5: Type.Optional(SpreadSchema),
+    headline: Type.Optional(
+      Type.String({
+        description:
+          'EMA Acc@1 (Acc@1 without an EMA) as "mean ± sd (n)", e.g. "80.12 ± 0.08 (3)".',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SeedSummary = Static<typeof SeedSummarySchema>;
+
 export const TrainingRecipeStatusSchema = Type.Object(
   {
     phase: Type.Optional(StringEnum(PHASES)),
@@ -84,6 +136,14 @@ export const TrainingRecipeStatusSchema = Type.Object(
     weights: Type.Optional(
       Type.String({ description: 'URI of the published weights (model.safetensors + meta.json).' }),
     ),
+    seeds: Type.Optional(
+      Type.Array(SeedRunStatusSchema, {
+        description: 'With spec.seeds: one entry per seed, in the order of spec.seeds.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['seed'],
+      }),
+    ),
+    summary: Type.Optional(SeedSummarySchema),
     restarts: Type.Optional(Type.Integer({ minimum: 0 })),
     groupGeneration: Type.Optional(
       Type.Integer({
@@ -157,6 +217,14 @@ export const Reason = Object.freeze({
   GroupRecreated: 'GroupRecreated',
   /** The API server refused a worker pod (e.g. an invalid resource quantity). */
   PodCreateFailed: 'PodCreateFailed',
+  /** spec.seeds: a seed's child TrainingRecipe was created. */
+  SeedRunCreated: 'SeedRunCreated',
+  /** spec.seeds: some seeds' runs are active. */
+  SeedsRunning: 'SeedsRunning',
+  /** spec.seeds: every seed's run succeeded; status.summary holds the statistics. */
+  AllSeedsSucceeded: 'AllSeedsSucceeded',
+  /** spec.seeds: every seed's run finished and at least one failed (not in the summary). */
+  SeedsFailed: 'SeedsFailed',
   /** Events only: ttlSecondsAfterFinished passed; pod stuck Terminating force-deleted. */
   CleanedUp: 'CleanedUp',
   ForceDeleted: 'ForceDeleted',

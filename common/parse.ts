@@ -158,6 +158,26 @@ export function valueOrThrow<T>(r: Parsed<T>): T {
   throw new InputError(`invalid ${r.issue.path}`, [r.issue]);
 }
 
+/** Distinct integers separated by commas ("0,1,2"), each under the rule. */
+export function parseIntList(raw: string, rule: IntRule): Parsed<number[]> {
+  const values: number[] = [];
+  for (const part of raw.split(',')) {
+    const r = parseIntOption(part, rule);
+    if (!r.ok) {
+      const each = intRange(rule.min, rule.max).replace(/^an? /, '');
+      return fail(rule.name, `integers separated by commas, each ${each}`, raw);
+    }
+    if (values.includes(r.value)) return fail(rule.name, `distinct (${r.value} repeats)`, raw);
+    values.push(r.value);
+  }
+  return { ok: true, value: values };
+}
+
+/** A commander argument parser for a list flag ("0,1,2"). */
+export function intListFlag(flag: string, bounds: Bounds = {}): (raw: string) => number[] {
+  return (raw) => valueOrThrow(parseIntList(raw, { name: flag, ...bounds }));
+}
+
 /** A commander argument parser for an integer flag: `.option('--n <n>', '…', intFlag('--n', { min: 1 }))`. */
 export function intFlag(flag: string, bounds: Bounds = {}): (raw: string) => number {
   return (raw) => valueOrThrow(parseIntOption(raw, { name: flag, ...bounds }));

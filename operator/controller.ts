@@ -13,7 +13,7 @@ import { WorkQueue } from './queue.js';
 import { Reconciler, type Caches } from './reconcile/reconciler.js';
 import { MultiCache, Reflector, objectKey, type Cache, type KubeObject } from './kube/reflector.js';
 import { paths, type KubeRest } from './kube/rest.js';
-import { LABEL_MANAGED_BY, LABEL_RECIPE, MANAGED_BY } from '../api/names.js';
+import { LABEL_MANAGED_BY, LABEL_RECIPE, LABEL_SEED_OF, MANAGED_BY } from '../api/names.js';
 import type { TrainingRecipeObject } from './reconcile/types.js';
 
 export interface ControllerDeps {
@@ -90,6 +90,9 @@ export class Controller {
       const key = objectKey(r);
       if (type === 'delete') this.queue.drop(key);
       this.queue.add(key);
+      // A seed's recipe changed: its parent's status (seeds, summary) follows it.
+      const parent = r.metadata.labels?.[LABEL_SEED_OF];
+      if (parent) this.queue.add(`${r.metadata.namespace}/${parent}`);
     });
     const byLabel = (_: string, o: { metadata?: k8s.V1ObjectMeta }) => {
       const recipe = o.metadata?.labels?.[LABEL_RECIPE];

@@ -16,7 +16,8 @@ import { API_VERSION, KIND } from '../api/names.js';
 import type { Recipe, TrainingRecipeSpec } from '../api/schema.js';
 
 type RecipeChanges = Partial<Recipe>;
-type Deployment = Omit<TrainingRecipeSpec, 'recipe'>;
+// parallelism only matters with seeds: the examples leave it to its default.
+type Deployment = Omit<TrainingRecipeSpec, 'recipe' | 'parallelism'> & { parallelism?: number };
 
 /** The seed's baseline, as changes to the final recipe (RECIPE.md, "Final recipe vs baseline"). */
 export const BASELINE: RecipeChanges = {

@@ -29,14 +29,25 @@ export interface EvalResult {
 
 export async function evaluate(data: EvalData, model: ResNetModel): Promise<EvalResult> {
   const { group } = data;
-  const batches = data.loader.epoch({
-    epoch: 0,
+  const counts = await countHits(data.loader, model, {
     indices: data.sampler.indices(0),
     batchSize: data.batchSize,
     seed: data.seed,
     rank: group.rank,
     worldSize: group.worldSize,
   });
+  const total = await sumOverRanks(group, counts);
+  const { acc1, acc5 } = accuracyFromCounts(total);
+  return { acc1, acc5, count: total.count, biased: total.count > data.loader.numSamples };
+}
+
+/** Top-1/top-5 hits of the model (eval mode) over the given samples of a loader. */
+export async function countHits(
+  loader: DataLoader,
+  model: ResNetModel,
+  o: { indices: Uint32Array; batchSize: number; seed: number; rank?: number; worldSize?: number },
+): Promise<TopkCounts> {
+  const batches = loader.epoch({ epoch: 0, ...o });
   let counts: TopkCounts = { correct1: 0, correct5: 0, count: 0 };
   try {
     for await (const batch of batches) {
@@ -49,9 +60,7 @@ export async function evaluate(data: EvalData, model: ResNetModel): Promise<Eval
   } finally {
     await batches.return(undefined);
   }
-  const total = await sumOverRanks(group, counts);
-  const { acc1, acc5 } = accuracyFromCounts(total);
-  return { acc1, acc5, count: total.count, biased: total.count > data.loader.numSamples };
+  return counts;
 }
 
 /** Hit counts summed over the ring (exact: float32 holds integers up to 2^24). */

@@ -15,6 +15,7 @@ import { sumOverRanks } from './evaluate.js';
 import { accuracyFromCounts, addCounts, type TopkCounts } from './optim/metrics.js';
 import { lrAtEpoch } from './optim/schedule.js';
 import type { Recipe } from '../api/schema.js';
+import type { EpochMetrics } from './report/metrics-log.js';
 import type { Reporter } from './report/reporter.js';
 import { Rng } from './rng.js';
 import { distributedStep } from './step.js';
@@ -40,6 +41,8 @@ export interface EpochLoop {
   reporter: Reporter;
   /** Saves a checkpoint after `stepInEpoch` steps of `epoch`. */
   checkpoint(epoch: number, stepInEpoch: number): Promise<void>;
+  /** After an epoch's evaluation: keeps the epoch's weights when they are the best so far. */
+  keepBest(row: EpochMetrics, history: readonly EpochMetrics[]): Promise<void>;
 }
 
 export interface EpochResult {

@@ -3,7 +3,7 @@
  * train.py `main`, distributed over a ring:
  *
  *   data, group, model → resume (or rank 0's initial weights)
- *   for epoch: trainOneEpoch → evaluate(model), evaluate(EMA) → metrics → checkpoint
+ *   for epoch: trainOneEpoch → evaluate(model), evaluate(EMA) → metrics → best weights → checkpoint
  *   at the end: the weights artifact (EMA weights + meta.json) and report.html
  *
  * The pieces live in files named after them: train-one-epoch.ts, evaluate.ts,
@@ -32,7 +32,8 @@ import { recipeHash } from '../api/load.js';
 import type { TrainingRecipeSpec } from '../api/schema.js';
 import { MetricsLog, type EpochMetrics } from './report/metrics-log.js';
 import { announceBackend, Reporter } from './report/reporter.js';
-import { publishRun } from './publish.js';
+import { publishRun, writeBestWeights } from './publish.js';
+import { bestMetricOf, isNewBest } from './best.js';
 import { openStorage } from '../common/storage/storage.js';
 import { trainOneEpoch, type EpochLoop } from './train-one-epoch.js';
 import { TrainState } from './train-state.js';
@@ -129,6 +130,19 @@ async function run(o: Opened): Promise<RunSummary> {
       stop: o.stop,
       reporter,
       checkpoint: (epoch, step) => p.checkpointer.save(epoch, step, metrics.history),
+      keepBest: async (row, history) => {
+        if (group.rank !== 0 || !isNewBest(history, row, bestMetricOf(spec.recipe).metric)) return;
+        await writeBestWeights({
+          out: p.out,
+          arch: p.arch,
+          recipe: spec.recipe,
+          state: p.state,
+          categories: o.trainData.classes,
+          row,
+          // The epoch's checkpoint is written after this; meta.json names the epoch instead.
+          checkpoint: null,
+        });
+      },
     };
     await trainEpochs(loop, p.val, metrics, resumed ?? { epoch: 0, stepInEpoch: 0 });
 
@@ -189,6 +203,7 @@ async function trainEpochs(
     };
     // Every rank keeps the history (it goes into checkpoints); rank 0 writes the file.
     await metrics.append(row, group.rank === 0);
+    await loop.keepBest(row, metrics.history);
     reporter.epoch(row);
     await loop.checkpoint(epoch + 1, 0);
     await reporter.epochBoundary(epoch + 1);

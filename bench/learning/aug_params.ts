@@ -39,7 +39,7 @@ import { erasingParams } from '../../trainer/data/transforms/random-erasing.js';
 import { rrcParams } from '../../trainer/data/transforms/random-resized-crop.js';
 import { TA_WIDE_OPS, taWideParams } from '../../trainer/data/transforms/trivial-augment-wide.js';
 import { Rng } from '../../trainer/rng.js';
-import { incompleteBeta } from './stats.js';
+import { incompleteBeta } from '../../common/stats.js';
 
 /** trainer/train.ts's MIX_STREAM (not exported there; keep in step). */
 const MIX_STREAM = 0x6d1c;

@@ -3,7 +3,7 @@
  * (mean ± sd per side, ratio of means, Welch t/df and a 95% interval of the difference) and
  * the printed table out. Pure, so it is tested without training anything.
  */
-import { mean, sampleSd, welch, welchInterval } from './stats.js';
+import { mean, sampleSd, welch, welchInterval } from '../../common/stats.js';
 
 /** One epoch as both sides report it (accuracies in percent). */
 export interface EpochRow {

@@ -18,6 +18,8 @@ export const names = {
   networkPolicy: (recipe: string) => `${recipe}-ring`,
   configMap: (recipe: string) => `${recipe}-recipe`,
   secret: (recipe: string) => `${recipe}-ring-token`,
+  /** The child TrainingRecipe of one seed of a recipe with spec.seeds. */
+  seedRecipe: (recipe: string, seed: number) => `${recipe}-seed-${seed}`,
   /** The stable DNS name of a rank through the headless Service. */
   podHost: (recipe: string, namespace: string, rank: number) =>
     `${recipe}-worker-${rank}.${recipe}-ring.${namespace}.svc`,

@@ -25,6 +25,7 @@ import type { Cache } from '../kube/reflector.js';
 import { ConditionType, Phase, Reason, setCondition } from './conditions.js';
 import { names } from './names.js';
 import { planRecipe } from './plan.js';
+import { planSeeds, seedChildrenOf } from './seeds.js';
 import { parseRecipeObject, type ParsedRecipe } from './spec.js';
 import type {
   Action,
@@ -113,12 +114,16 @@ export class Reconciler {
     }
     // The edge: the spec is parsed here, once; everything further in is typed.
     const recipe = parseRecipeObject(cached);
-    const observed = await this.observe(recipe);
-    const plan = planRecipe(recipe, observed, {
+    const ctx = {
       now: this.now(),
       newToken: randomBytes(32).toString('hex'),
       settings: this.d.settings,
-    });
+    };
+    // spec.seeds: the recipe owns one child recipe per seed and runs no pods itself.
+    const plan =
+      recipe.valid && recipe.spec.seeds
+        ? planSeeds(recipe, seedChildrenOf(this.d.caches.recipes.list(), recipe.metadata), ctx)
+        : planRecipe(recipe, await this.observe(recipe), ctx);
     await this.execute(recipe, plan);
     this.record(recipe, plan);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : {};

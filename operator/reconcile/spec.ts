@@ -23,7 +23,11 @@ export function parseRecipeObject(recipe: TrainingRecipeObject): ParsedRecipe {
   const base = status === undefined ? { metadata } : { metadata, status };
   try {
     const { spec } = parseTrainingRecipe(recipe.spec, `${metadata.namespace}/${metadata.name}`);
-    const issues = childNameIssues(metadata.name, spec.workers);
+    // With seeds, the pods are the seed children's: their names are the longest.
+    const longestOwner = spec.seeds
+      ? names.seedRecipe(metadata.name, Math.max(...spec.seeds))
+      : metadata.name;
+    const issues = childNameIssues(longestOwner, spec.workers, metadata.name);
     if (issues.length > 0) {
       throw new InputError(`invalid TrainingRecipe ${metadata.namespace}/${metadata.name}`, issues);
     }
@@ -40,13 +44,13 @@ export function parseRecipeObject(recipe: TrainingRecipeObject): ParsedRecipe {
  * hostnames (`<name>-worker-<rank>`) are DNS labels of at most 63 characters, and the
  * Service name (`<name>-ring`) must start with a letter.
  */
-export function childNameIssues(name: string, workers: number): InputIssue[] {
+export function childNameIssues(name: string, workers: number, own = name): InputIssue[] {
   const issues: InputIssue[] = [];
   const longest = names.pod(name, Math.max(0, workers - 1));
   if (longest.length > 63) {
     issues.push({
       path: 'metadata.name',
-      message: `too long: pod hostname "${longest}" has ${longest.length} characters (max 63); use at most ${63 - (longest.length - name.length)}`,
+      message: `too long: pod hostname "${longest}" has ${longest.length} characters (max 63); use at most ${63 - (longest.length - own.length)}`,
     });
   }
   if (!/^[a-z]/.test(name)) {

@@ -68,7 +68,16 @@ export interface PlanContext {
   settings: PlannerSettings;
 }
 
-export type Child = k8s.V1Secret | k8s.V1ConfigMap | k8s.V1Service | k8s.V1NetworkPolicy;
+/** A seed's child TrainingRecipe (spec.seeds), as the operator applies it. */
+export interface SeedRecipeManifest {
+  apiVersion: string;
+  kind: string;
+  metadata: k8s.V1ObjectMeta;
+  spec: TrainingRecipeSpec;
+}
+
+export type Child =
+  k8s.V1Secret | k8s.V1ConfigMap | k8s.V1Service | k8s.V1NetworkPolicy | SeedRecipeManifest;
 
 export type Action =
   /** Server-side apply of a Secret/ConfigMap/Service/NetworkPolicy that is missing or differs. */

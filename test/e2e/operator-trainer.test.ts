@@ -175,4 +175,69 @@ spec:
     );
     assert.deepEqual(phases, ['Succeeded', 'Succeeded']);
   });
+  it('trains spec.seeds as one child recipe per seed and ends with the summary in status', async () => {
+    const yaml = `apiVersion: ringmaster.dev/v1alpha1
+kind: TrainingRecipe
+metadata:
+  name: seeds
+  namespace: ${NS}
+spec:
+  seeds: [0, 1]
+  parallelism: 2
+  workers: 1
+  gpusPerWorker: 0
+  image: ringmaster/trainer:cpu
+  data:
+    train: synthetic:shapes?train=64&val=32&size=16
+    val: synthetic:shapes?train=64&val=32&size=16
+    endpoint: ${minio!.endpoint}
+    credentialsSecret: s3-creds
+  output: s3://runs/seeds
+  recipe:
+    model: resnet_mini
+    batchSize: 16
+    epochs: 1
+    lr: 0.05
+    lrWarmupEpochs: 0
+    raSampler: false
+    modelEmaSteps: 2
+    trainCropSize: 16
+    valResizeSize: 16
+    valCropSize: 16
+  runPolicy:
+    backoffLimit: 1
+`;
+    await cp!.kubectl(['apply', '-f', '-'], { input: yaml });
+    const path = `/apis/ringmaster.dev/v1alpha1/namespaces/${NS}/trainingrecipes`;
+    const done = await waitFor(
+      async () => {
+        const r = await rest!.get<TrainingRecipeObject>(`${path}/seeds`);
+        if (r.status?.phase === 'Failed') throw new Error(`Failed: ${JSON.stringify(r.status)}`);
+        return r.status?.phase === 'Succeeded' ? r : undefined;
+      },
+      { timeoutMs: 840_000, intervalMs: 1000, what: 'seeds Succeeded' },
+    );
+    const st = done.status!;
+    assert.deepEqual(
+      st.seeds?.map((s) => [s.seed, s.phase, s.recipe, s.output]),
+      [
+        [0, 'Succeeded', 'seeds-seed-0', 's3://runs/seeds/seed-0'],
+        [1, 'Succeeded', 'seeds-seed-1', 's3://runs/seeds/seed-1'],
+      ],
+    );
+    assert.equal(st.summary?.n, 2);
+    assert.equal(st.summary?.failed, 0);
+    const ema = st.seeds!.map((s) => s.metrics!.emaAcc1!);
+    assert.equal(st.summary?.emaAcc1?.mean, (ema[0]! + ema[1]!) / 2);
+    assert.match(st.summary?.headline ?? '', /^\d+\.\d\d ± \d+\.\d\d \(2\)$/);
+    // The children are ordinary recipes that trained their own seed into their own prefix.
+    for (const seed of [0, 1]) {
+      const c = await rest!.get<TrainingRecipeObject>(`${path}/seeds-seed-${seed}`);
+      assert.equal((c.spec as { recipe: { seed: number } }).recipe.seed, seed);
+      assert.match(c.status?.weights ?? '', new RegExp(`^s3://runs/seeds/seed-${seed}/weights`));
+    }
+    // kubectl shows the summary in the printer column.
+    const table = await cp!.kubectl(['get', 'trainingrecipes', 'seeds', '-n', NS]);
+    assert.ok(table.includes(st.summary!.headline!), table);
+  });
 });

@@ -39,6 +39,12 @@ export interface WeightsMeta {
   recipeHash: string;
   checkpoint: string | null;
   createdAt: string;
+  /** The epoch (0-based) whose end these weights are. */
+  epoch?: number;
+  /** In weights/best/: which metric picked this epoch, and its value. */
+  selectedBy?: { metric: string; value: number };
+  /** In the last weights' meta.json: the best epoch's weights beside them (weights/best/). */
+  best?: { epoch: number; metric: string; value: number; weights: string };
 }
 
 export interface WeightsInput {
@@ -50,7 +56,13 @@ export interface WeightsInput {
   gflops: { train: number; val: number };
   checkpoint: string | null;
   ema: boolean;
+  /** Added to meta.json as is (epoch, selectedBy, best). */
+  extra?: Pick<WeightsMeta, 'epoch' | 'selectedBy' | 'best'>;
 }
+
+/** Where a run's weights go: weights/ (the last epoch's) and weights/best/. */
+export const WEIGHTS_DIR = 'weights';
+export const BEST_WEIGHTS_DIR = 'weights/best';
 
 export function weightsMeta(w: WeightsInput): WeightsMeta {
   return {
@@ -77,19 +89,24 @@ export function weightsMeta(w: WeightsInput): WeightsMeta {
     recipeHash: recipeHash(w.recipe),
     checkpoint: w.checkpoint,
     createdAt: new Date().toISOString(),
+    ...w.extra,
   };
 }
 
-/** Writes weights/model.safetensors and weights/meta.json; returns the weights URI. */
-export async function writeWeights(out: Storage, w: WeightsInput): Promise<string> {
+/** Writes <dir>/model.safetensors and <dir>/meta.json (dir: weights/); returns its URI. */
+export async function writeWeights(
+  out: Storage,
+  w: WeightsInput,
+  dir: string = WEIGHTS_DIR,
+): Promise<string> {
   const meta = weightsMeta(w);
   await out.put(
-    'weights/model.safetensors',
+    `${dir}/model.safetensors`,
     Buffer.from(encodeSafetensors(stateDict(w.model), { format: 'pt', arch: meta.arch })),
   );
   // meta.json last: its presence means the weights beside it are complete.
-  await out.put('weights/meta.json', Buffer.from(JSON.stringify(meta, null, 2)), {
+  await out.put(`${dir}/meta.json`, Buffer.from(JSON.stringify(meta, null, 2)), {
     contentType: 'application/json',
   });
-  return out.uriOf('weights');
+  return out.uriOf(dir);
 }

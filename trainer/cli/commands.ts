@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { register as augment } from './augment.js';
 import { register as dataset } from './dataset.js';
+import { register as evaluate } from './eval.js';
 import { register as exportWeights } from './export.js';
 import { register as pack } from './pack.js';
 import { register as plan } from './plan.js';
 import { register as predict } from './predict.js';
+import { register as study } from './study.js';
 import { register as train } from './train.js';
 import { register as worker } from './worker.js';
 
@@ -17,5 +19,7 @@ export const commands: Array<(program: Command) => void> = [
   worker,
   exportWeights,
   predict,
+  evaluate,
+  study,
   augment,
 ];

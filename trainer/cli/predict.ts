@@ -5,21 +5,17 @@
  * The eval transform comes from meta.json, else the architecture's defaults: resize 232,
  * center crop 224, bilinear, ImageNet mean/std.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename } from 'node:path';
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend.js';
 import { WorkerEnv } from '../../api/names.js';
 import { InputError, NotFoundError } from '../../common/errors.js';
-import { getArch, type ResNetArch } from '../models/arch.js';
-import { createResNet } from '../models/resnet.js';
-import { readSafetensors } from '../models/safetensors.js';
-import { loadStateDict } from '../models/weights.js';
-import { makeEvalTransform, type TransformConfig } from '../data/transforms/presets.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms/normalize.js';
-import type { Interpolation } from '../data/transforms/resample.js';
+import type { ResNetArch } from '../models/arch.js';
+import { makeEvalTransform } from '../data/transforms/presets.js';
+import { evalTransformConfig, openWeights } from '../checkpoint/artifact.js';
 import { Rng } from '../rng.js';
 
 export interface PredictOptions {
@@ -37,41 +33,6 @@ export interface Prediction {
   logits?: number[];
 }
 
-interface MetaFile {
-  arch?: string;
-  categories?: string[];
-  transforms?: {
-    resizeSize: number;
-    cropSize: number;
-    interpolation: string;
-    mean: readonly number[];
-    std: readonly number[];
-  };
-}
-
-/** torchvision's ImageClassification defaults for the ResNet weights (IMAGENET1K_V2). */
-export const DEFAULT_EVAL_TRANSFORMS = Object.freeze({
-  resizeSize: 232,
-  cropSize: 224,
-  interpolation: 'bilinear',
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
-});
-
-async function locate(path: string): Promise<{ file: string; meta: MetaFile | null }> {
-  if (!existsSync(path)) throw new NotFoundError(`weights not found: ${path}`);
-  const isDir = statSync(path).isDirectory();
-  const file = isDir ? join(path, 'model.safetensors') : path;
-  if (!existsSync(file)) throw new NotFoundError(`no model.safetensors in ${path}`);
-  const metaPath = join(isDir ? path : dirname(path), 'meta.json');
-  if (!existsSync(metaPath)) return { file, meta: null };
-  try {
-    return { file, meta: JSON.parse(await readFile(metaPath, 'utf8')) as MetaFile };
-  } catch (err) {
-    throw new InputError(`${metaPath} is not valid JSON`, [], { cause: err });
-  }
-}
-
 function softmax(logits: Float32Array): Float64Array {
   let max = -Infinity;
   for (const v of logits) max = Math.max(max, v);
@@ -84,36 +45,11 @@ export async function predict(
   images: readonly string[],
   options: PredictOptions,
 ): Promise<Prediction[]> {
-  const { file, meta } = await locate(options.weights);
-  const weights = await readSafetensors(file);
-  const archName = options.arch ?? meta?.arch ?? weights.metadata.arch;
-  if (archName === undefined) {
-    throw new InputError('which architecture? no meta.json next to the weights', [
-      { path: '--arch', message: 'required when the weights have no meta.json' },
-    ]);
-  }
-  const arch = typeof archName === 'string' ? getArch(archName) : archName;
-  const fc = weights.tensors.get('fc.weight');
-  if (fc === undefined) throw new InputError(`${file} has no fc.weight: not a ResNet state_dict`);
-  const numClasses = fc.shape[0]!;
-  const categories = meta?.categories ?? [];
-  const t = meta?.transforms ?? DEFAULT_EVAL_TRANSFORMS;
-  const cfg: TransformConfig = {
-    mode: 'eval',
-    cropSize: t.cropSize,
-    resizeSize: t.resizeSize,
-    interpolation: t.interpolation as Interpolation,
-    hflipProb: 0,
-    autoAugment: null,
-    randomErase: 0,
-    mean: [t.mean[0]!, t.mean[1]!, t.mean[2]!],
-    std: [t.std[0]!, t.std[1]!, t.std[2]!],
-    shrinkOnLoad: false,
-  };
-  const transform = makeEvalTransform(cfg);
-  const model = createResNet(arch, { numClasses, seed: 0, init: 'zeros' });
+  const opened = await openWeights(options.weights, options.arch ? { arch: options.arch } : {});
+  const { model, numClasses } = opened;
+  const categories = opened.meta?.categories ?? [];
+  const transform = makeEvalTransform(evalTransformConfig(opened.transforms));
   try {
-    loadStateDict(model, weights.tensors);
     const k = Math.min(options.topk ?? 5, numClasses);
     const out: Prediction[] = [];
     for (const image of images) {

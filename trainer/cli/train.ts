@@ -2,10 +2,15 @@ import { cpus } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ProcessEnv } from '../../api/names.js';
-import { durationFlag, intFlag } from '../../common/parse.js';
+import { durationFlag, intFlag, intListFlag } from '../../common/parse.js';
 import { InputError } from '../../common/errors.js';
 import { launchLocal } from '../local/launcher.js';
+import { runSeeds, SeedsFailedError } from '../local/seeds.js';
+import { formatSeedTable } from '../report/seeds.js';
+import { seedsOf } from '../../api/seeds.js';
+import { MAX_SEEDS } from '../../api/schema.js';
 import { loadTrainingRecipeFile } from '../../api/load.js';
+import type { TrainingRecipeSpec } from '../../api/schema.js';
 import { resolveDataUri } from '../data/resolve.js';
 
 interface TrainFlags {
@@ -16,6 +21,8 @@ interface TrainFlags {
   output?: string;
   allowRecipeChange?: boolean;
   opTimeout: number;
+  seeds?: number[];
+  parallelism?: number;
 }
 
 export function register(program: Command): void {
@@ -35,6 +42,16 @@ export function register(program: Command): void {
       'whole-group restarts after retryable failures',
       intFlag('--restarts', { min: 0 }),
       2,
+    )
+    .option(
+      '--seeds <list>',
+      'train once per seed, e.g. 0,1,2 (overrides spec.seeds); outputs <output>/seed-<n>/',
+      intListFlag('--seeds', { min: 0, max: 4294967295 }),
+    )
+    .option(
+      '--parallelism <n>',
+      'seed runs at once (default: spec.parallelism)',
+      intFlag('--parallelism', { min: 1, max: MAX_SEEDS }),
     )
     .option('--output <uri>', 'override the recipe’s output (local path or s3://bucket/prefix)')
     .option('--allow-recipe-change', 'resume from a checkpoint written by a different recipe')
@@ -78,15 +95,23 @@ export function register(program: Command): void {
       process.stdout.write(
         `training ${spec.recipe.model} for ${spec.recipe.epochs} epochs on ${workers} local worker(s); output ${resolvedOutput}\n`,
       );
-      const summary = await launchLocal({
-        spec: resolved,
+      const launch = {
         workers,
         maxRestarts: flags.restarts,
         cacheDir,
         allowRecipeChange: Boolean(flags.allowRecipeChange),
         opTimeoutMs: flags.opTimeout,
         ...(flags.backend ? { backend: flags.backend } : {}),
-      });
+      };
+      const seeds = flags.seeds ?? spec.seeds;
+      if (seeds !== undefined) {
+        if (seeds.length > MAX_SEEDS) {
+          throw new InputError(`--seeds lists ${seeds.length} seeds; at most ${MAX_SEEDS}`);
+        }
+        await trainSeeds({ ...resolved, seeds }, flags.parallelism ?? spec.parallelism, launch);
+        return;
+      }
+      const summary = await launchLocal({ spec: resolved, ...launch });
       const pct = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}%`);
       process.stdout.write(
         `\ndone in ${(summary.seconds / 60).toFixed(1)} min: Acc@1 ${pct(summary.acc1)}, Acc@5 ${pct(summary.acc5)}, ` +
@@ -95,4 +120,26 @@ export function register(program: Command): void {
           (summary.report ? `report:  ${summary.report}\n` : ''),
       );
     });
+}
+
+/** One run per seed, then the per-seed table and the summary (also in <output>/seeds.json). */
+async function trainSeeds(
+  spec: TrainingRecipeSpec,
+  parallelism: number,
+  launch: Omit<Parameters<typeof runSeeds>[0], 'spec' | 'seeds' | 'parallelism'>,
+): Promise<void> {
+  const seeds = seedsOf(spec);
+  process.stdout.write(
+    `${seeds.length} seed(s): ${seeds.join(', ')}; ${Math.min(parallelism, seeds.length)} at a time\n`,
+  );
+  try {
+    const runs = await runSeeds({ ...launch, spec, seeds, parallelism });
+    process.stdout.write(`\n${formatSeedTable(runs.seeds, runs.summary)}seeds:  ${runs.file}\n`);
+  } catch (err) {
+    if (err instanceof SeedsFailedError) {
+      const { seeds: rows, summary, file } = err.runs;
+      process.stdout.write(`\n${formatSeedTable(rows, summary)}seeds:  ${file}\n`);
+    }
+    throw err;
+  }
 }

@@ -169,6 +169,8 @@ describe('helm chart charts/ringmaster', function () {
           'patch recipe status',
           { ...rm, subresource: 'status', verb: 'patch', namespace: 'team-a' },
         ],
+        // spec.seeds: one child recipe per seed.
+        ['create recipes', { ...rm, verb: 'create', namespace: 'team-a' }],
         ['create pods', { resource: 'pods', verb: 'create', namespace: 'team-b' }],
         ['delete pods', { resource: 'pods', verb: 'delete', namespace: 'team-a' }],
         ['create secrets', { resource: 'secrets', verb: 'create', namespace: 'team-a' }],
@@ -194,7 +196,6 @@ describe('helm chart charts/ringmaster', function () {
         ],
       ];
       const denied: [string, k8s.V1ResourceAttributes][] = [
-        ['create recipes', { ...rm, verb: 'create', namespace: 'team-a' }],
         ['delete recipes', { ...rm, verb: 'delete', namespace: 'team-a' }],
         [
           'update pods (no in-place edits)',

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -167,6 +167,48 @@ spec:
         '--timeout=90s',
       ])
       .catch(fail);
+
+    // spec.seeds: the operator creates one child recipe per seed under the same RBAC. (The
+    // simulated worker appends to a file in its output and does not create the directory.)
+    for (const seed of [0, 1]) mkdirSync(join(out, 'seeds', `seed-${seed}`), { recursive: true });
+    await cp!.kubectl(['apply', '-f', '-'], {
+      input: `apiVersion: ringmaster.dev/v1alpha1
+kind: TrainingRecipe
+metadata: {name: rbac-seeds, namespace: ${ns}}
+spec:
+  seeds: [0, 1]
+  parallelism: 2
+  workers: 1
+  gpusPerWorker: 1
+  data: {train: 'synthetic:tiny', val: 'synthetic:tiny'}
+  output: ${out}/seeds
+  recipe: {epochs: 2, lrWarmupEpochs: 0}
+  runPolicy: {backoffLimit: 1}
+`,
+    });
+    await cp!
+      .kubectl([
+        'wait',
+        '-n',
+        ns,
+        '--for=condition=Succeeded',
+        'trainingrecipe/rbac-seeds',
+        '--timeout=120s',
+      ])
+      .catch(async (err: unknown) => {
+        const all = await cp!.kubectl(['get', 'trainingrecipes', '-n', ns, '-o', 'yaml']);
+        fail(`${String(err)}\nrecipes:\n${String(all).slice(-6000)}`);
+      });
+    const seeds = (await cp!.kubectl([
+      'get',
+      'trainingrecipe',
+      'rbac-seeds',
+      '-n',
+      ns,
+      '-o',
+      'jsonpath={.status.seeds[*].phase} {.status.summary.n}',
+    ])) as string;
+    assert.equal(seeds.trim(), 'Succeeded Succeeded 2');
 
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.match(metrics, /^# (HELP|TYPE) /m);

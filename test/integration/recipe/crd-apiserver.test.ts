@@ -147,13 +147,14 @@ describe('TrainingRecipe CRD on a real API server', function () {
           phase: 'Running',
           progress: { epoch: 7, epochs: 600 },
           metrics: { acc1: 55.5, emaAcc1: 56.25 },
+          summary: { n: 3, failed: 0, headline: '80.12 ± 0.08 (3)' },
         },
       }),
     ]);
     const table = await cp!.kubectl(['get', 'tr', '-n', NS]);
     const [header, row] = table.trim().split('\n');
-    assert.match(header!, /NAME\s+PHASE\s+EPOCH\s+EPOCHS\s+ACC@1\s+EMA ACC@1\s+AGE/);
-    assert.match(row!, /^cols\s+Running\s+7\s+600\s+55\.5\s+56\.25\s+/);
+    assert.match(header!, /NAME\s+PHASE\s+EPOCH\s+EPOCHS\s+ACC@1\s+EMA ACC@1\s+SEEDS ACC@1\s+AGE/);
+    assert.match(row!, /^cols\s+Running\s+7\s+600\s+55\.5\s+56\.25\s+80\.12 ± 0\.08 \(3\)\s+/);
     const wide = await cp!.kubectl(['get', 'recipe', 'cols', '-n', NS, '-o', 'wide']);
     assert.match(wide, /MODEL\s+WORKERS/);
     assert.match(wide, /resnet50\s+1/);

@@ -72,6 +72,7 @@ describe('recipe defaults', () => {
         seed: 0,
         checkpointEverySteps: 0,
         keepCheckpoints: 3,
+        bestMetric: 'emaAcc1',
       },
     );
   });
@@ -339,7 +340,10 @@ describe('recipeHash', () => {
     assert.notEqual(recipeHash({ ...base, lr: 0.4 }), h);
     assert.notEqual(recipeHash({ ...base, seed: 1 }), h);
     assert.notEqual(recipeHash({ ...base, model: 'resnet101' }), h);
-    assert.equal(recipeHash({ ...base, checkpointEverySteps: 100, keepCheckpoints: 9 }), h);
+    assert.equal(
+      recipeHash({ ...base, checkpointEverySteps: 100, keepCheckpoints: 9, bestMetric: 'acc1' }),
+      h,
+    );
   });
 
   it('canonical JSON sorts keys at every depth', () => {

@@ -42,6 +42,7 @@ export const RULE_CASES: ReadonlyArray<{
     },
     path: 'spec.data.endpoint',
   },
+  { id: 'seedsDistinct', spec: { seeds: [0, 1, 0] }, path: 'spec.seeds' },
 ];
 
 /** Specs at the edge of each rule: valid. */
@@ -52,4 +53,5 @@ export const RULE_EDGES: ReadonlyArray<Record<string, unknown>> = [
   { recipe: { lr: 0.1, lrMin: 0.1 } },
   { resources: { limits: { cpu: '4', memory: '8Gi' }, requests: { cpu: 2 } } },
   { data: { train: 's3://b/t', val: '/v', endpoint: 'http://minio:9000' } },
+  { seeds: [2, 0, 1], parallelism: 3 },
 ];

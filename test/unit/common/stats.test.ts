@@ -9,8 +9,8 @@ import {
   tQuantile,
   welch,
   welchInterval,
-} from '../../bench/learning/stats.js';
-import type { SeedResult, SideResult } from '../../bench/learning/summary.js';
+} from '../../../common/stats.js';
+import type { SeedResult, SideResult } from '../../../bench/learning/summary.js';
 import {
   emaRatio,
   formatSummary,
@@ -18,7 +18,7 @@ import {
   sideResult,
   summarize,
   summaryJson,
-} from '../../bench/learning/summary.js';
+} from '../../../bench/learning/summary.js';
 
 const close = (actual: number, expected: number, tol: number, what = '') =>
   assert.ok(
@@ -30,7 +30,7 @@ const close = (actual: number, expected: number, tol: number, what = '') =>
 const TORCH_EMA = [48.4, 46.9, 53.65, 46.2, 52.95, 40.6];
 const RM_EMA = [45.15, 45.6, 52.45, 42.55, 50.6, 43.4];
 
-describe('bench/learning/stats', () => {
+describe('common/stats (shared with bench/learning)', () => {
   it('mean and sample sd (n − 1)', () => {
     assert.equal(mean([1, 2, 3, 4]), 2.5);
     // ((1.5² + 0.5²) · 2) / 3 = 5/3

@@ -1,7 +1,9 @@
 /**
- * Small statistics for comparing two sets of per-seed results (bench:learning): mean, sample
- * standard deviation, Welch's unequal-variance t test and a confidence interval of the
- * difference of the means with the Student-t quantile for the Welch–Satterthwaite df.
+ * Small statistics over per-seed results, shared by the seed summaries of `ringmaster train
+ * --seeds` and the operator (through api/seeds.ts) and by bench:learning: mean, sample
+ * standard deviation, median, a five-figure description, Welch's unequal-variance t test and
+ * a confidence interval of the difference of the means with the Student-t quantile for the
+ * Welch–Satterthwaite df.
  *
  * No dependency: the t quantile is found by bisection on the t CDF, which comes from the
  * regularized incomplete beta function (Lentz's continued fraction) — exact to ~1e-10, far
@@ -22,6 +24,37 @@ export function sampleSd(xs: readonly number[]): number {
   let ss = 0;
   for (const x of xs) ss += (x - m) * (x - m);
   return Math.sqrt(ss / (xs.length - 1));
+}
+
+/** Median (the mean of the middle two for an even count); NaN for no values. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** What the methodology reports per figure over seeds: n, mean, sd, median, min, max. */
+export interface Description {
+  n: number;
+  mean: number;
+  /** Sample sd (n − 1); NaN for one value. */
+  sd: number;
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** n, mean, sample sd, median, min, max of the values (NaN fields for no values). */
+export function describe(xs: readonly number[]): Description {
+  return {
+    n: xs.length,
+    mean: mean(xs),
+    sd: sampleSd(xs),
+    median: median(xs),
+    min: xs.length ? Math.min(...xs) : NaN,
+    max: xs.length ? Math.max(...xs) : NaN,
+  };
 }
 
 export interface Welch {
