@@ -19,7 +19,7 @@ for t in mmdebstrap go node; do
 done
 imgdir="$root/test/cluster/images"
 node_bin="$(readlink -f "$(command -v node)")"
-stamp="$(cat "$0" "$imgdir/oci-archive.sh" "$imgdir/pause/main.go" | sha256sum | cut -c1-16) $(node --version) $(go env GOVERSION)"
+stamp="$(cat "$0" "$imgdir/oci-archive.mjs" "$imgdir/pause/main.go" | sha256sum | cut -c1-16) $(node --version) $(go env GOVERSION)"
 if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ] &&
   [ -s "$out/pause.oci.tar" ] && [ -s "$out/base.oci.tar" ]; then
   echo "node-images: cached ($stamp)"
@@ -33,7 +33,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/pause-root"
 (cd "$imgdir/pause" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$work/pause-root/pause" .)
 tar -C "$work/pause-root" --owner=0 --group=0 --numeric-owner -cf "$work/pause-rootfs.tar" pause
-bash "$imgdir/oci-archive.sh" "$work/pause-rootfs.tar" registry.k8s.io/pause:3.10 "$work/pause.oci.tar" /pause
+node "$imgdir/oci-archive.mjs" --layer "$work/pause-rootfs.tar" --name registry.k8s.io/pause:3.10 \
+  --out "$work/pause.oci.tar" --entrypoint '["/pause"]'
 
 # base: Debian's packages only, then Node 20 copied in.
 nice -n 10 mmdebstrap --quiet --variant=minbase --include=ca-certificates \
@@ -44,8 +45,8 @@ nice -n 10 mmdebstrap --quiet --variant=minbase --include=ca-certificates \
   "deb http://deb.debian.org/debian bookworm main" \
   "deb http://deb.debian.org/debian bookworm-updates main" \
   "deb http://deb.debian.org/debian-security bookworm-security main"
-bash "$imgdir/oci-archive.sh" "$work/base-rootfs.tar" ringmaster.local/base:bookworm-node20 \
-  "$work/base.oci.tar" /usr/local/bin/node
+node "$imgdir/oci-archive.mjs" --layer "$work/base-rootfs.tar" --name ringmaster.local/base:bookworm-node20 \
+  --out "$work/base.oci.tar" --cmd '["/usr/local/bin/node"]'
 
 mv -f "$work/pause.oci.tar" "$work/base.oci.tar" "$out/"
 echo "$stamp" >"$out/.stamp"
