@@ -12,7 +12,7 @@ import * as k8s from '@kubernetes/client-node';
 import { freePort } from '../trainer/local/ports.js';
 import { findKubeBinaries, startControlPlane, type ControlPlane } from './control-plane.js';
 import { waitFor } from './kube.js';
-import { findNodePaths, startNode, type NodePaths, type RealNode } from './node.js';
+import { findNodePaths, POD_SUBNET, startNode, type NodePaths, type RealNode } from './node.js';
 import { failOnExit, startProcess, stopProcess, type Managed } from './processes.js';
 
 export interface ClusterBinaries {
@@ -58,6 +58,31 @@ export interface Cluster {
 export interface ClusterOptions {
   keepDir?: boolean;
   startTimeoutMs?: number;
+}
+
+/** ClusterIP of the `kubernetes` Service: the first address of the apiserver's service range. */
+export const KUBERNETES_SERVICE_IP = '10.96.0.1';
+
+/** iptables arguments that send pods' traffic for the `kubernetes` Service to the apiserver. */
+export function kubernetesServiceRule(nodeIp: string, apiPort: number): string[] {
+  return [
+    '-t',
+    'nat',
+    '-A',
+    'PREROUTING',
+    '-s',
+    POD_SUBNET,
+    '-d',
+    `${KUBERNETES_SERVICE_IP}/32`,
+    '-p',
+    'tcp',
+    '--dport',
+    '443',
+    '-j',
+    'DNAT',
+    '--to-destination',
+    `${nodeIp}:${apiPort}`,
+  ];
 }
 
 /** A CA and the client certificate the apiserver presents to the kubelet (logs, exec). */
@@ -150,6 +175,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       serviceAccountAdmission: true,
       apiserverFlags: [
         '--kubelet-preferred-address-types=InternalIP',
+        // Pods reach the API through the node IP (see kubernetesServiceRule); the test's
+        // own clients keep using 127.0.0.1. Token auth and RBAC stay on.
+        '--bind-address=0.0.0.0',
         `--kubelet-client-certificate=${certs.cert}`,
         `--kubelet-client-key=${certs.key}`,
       ],
@@ -206,6 +234,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       paths: bins.node,
       startTimeoutMs,
     });
+    // No kube-proxy: one DNAT rule stands in for it, for the `kubernetes` Service only
+    // (pods' in-cluster config dials its ClusterIP). It goes with the node's iptables restore.
+    execFileSync('iptables', kubernetesServiceRule(node.ip, Number(new URL(cp.server).port)));
     return {
       controlPlane: cp,
       node,

@@ -4,7 +4,9 @@
  * (harness/cluster.ts). A Deployment's pod runs as a container from the local Debian + Node 20
  * image; its output comes back through `kubectl logs`, `kubectl exec` runs in it, its memory
  * limit is in its cgroup, it serves on the pod network, and the host is left as found.
- * Needs root and .ci/setup.d/32-node.sh + 34-node-images.sh; otherwise every test is
+ * Then the chart: `helm install` with an operator image built here from this checkout
+ * (harness/images.ts) → the operator Deployment is Ready and its pod holds the leader Lease.
+ * Needs root, helm and .ci/setup.d/32-node.sh + 34-node-images.sh; otherwise every test is
  * reported pending with the reason (never counted as passed).
  */
 import assert from 'node:assert/strict';
@@ -13,8 +15,24 @@ import { findClusterBinaries, startCluster, type Cluster } from '../../harness/c
 import { diffHost, snapshotHost, type HostSnapshot } from '../../harness/host-state.js';
 import { BASE_IMAGE, POD_SUBNET } from '../../harness/node.js';
 import { waitFor } from '../../harness/kube.js';
+import { buildOperatorImage, OPERATOR_IMAGE } from '../../harness/images.js';
+import { execFile } from 'node:child_process';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 const NS = 'journey';
+const OPERATOR_NS = 'ringmaster-system';
+const RELEASE = 'ringmaster';
+const CHART = join(import.meta.dirname, '..', '..', 'charts', 'ringmaster');
+const HELM =
+  process.env.HELM_BIN ??
+  join(process.env.RINGMASTER_CACHE ?? join(homedir(), '.cache', 'ringmaster'), 'bin', 'helm');
+
+async function helm(c: Cluster, args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(HELM, ['--kubeconfig', c.kubeconfigPath, ...args]);
+  return stdout;
+}
 const UID = 65532;
 const MEMORY_LIMIT = 64 * 1024 * 1024;
 const PORT = 8080;
@@ -146,6 +164,73 @@ describe('real node: a Deployment runs as a container (test:cluster)', function 
     assert.ok(podIP?.startsWith(prefix), `pod IP ${podIP} not in ${POD_SUBNET}`);
     const res = await fetch(`http://${podIP}:${PORT}/`, { signal: AbortSignal.timeout(5000) });
     assert.equal(await res.text(), `pong ${pod.items[0]!.metadata.name}`);
+  });
+
+  it('helm install with the operator image built here: the operator Deployment becomes Ready and holds the Lease', async () => {
+    const c = cluster!;
+    const t0 = Date.now();
+    const image = buildOperatorImage();
+    const built = Date.now();
+    c.node.ctr(['images', 'import', image]);
+    console.log(
+      `    operator image built in ${((built - t0) / 1000).toFixed(1)} s, imported in ${((Date.now() - built) / 1000).toFixed(1)} s`,
+    );
+    const [repository, tag] = OPERATOR_IMAGE.split(':') as [string, string];
+    await helm(c, [
+      'install',
+      RELEASE,
+      CHART,
+      '--namespace',
+      OPERATOR_NS,
+      '--create-namespace',
+      '--set',
+      `image.repository=${repository}`,
+      '--set',
+      `image.tag=${tag}`,
+      '--set',
+      'image.pullPolicy=Never',
+      '--set',
+      'leaderElection.enabled=true',
+    ]);
+    await c.kubectl([
+      '-n',
+      OPERATOR_NS,
+      'rollout',
+      'status',
+      `deploy/${RELEASE}`,
+      '--timeout=240s',
+    ]);
+    const pods = JSON.parse(
+      await c.kubectl([
+        '-n',
+        OPERATOR_NS,
+        'get',
+        'pods',
+        '-l',
+        'app.kubernetes.io/component=operator',
+        '-o',
+        'json',
+      ]),
+    ) as { items: Array<{ metadata: { name: string }; spec: { nodeName?: string } }> };
+    assert.equal(pods.items.length, 1);
+    assert.equal(pods.items[0]!.spec.nodeName, c.node.name);
+    // Leader election works only if the pod reaches the API with its ServiceAccount's token.
+    const holder = await waitFor(
+      async () => {
+        const h = await c.kubectl([
+          '-n',
+          OPERATOR_NS,
+          'get',
+          'lease',
+          'ringmaster-operator',
+          '-o',
+          'jsonpath={.spec.holderIdentity}',
+        ]);
+        return h.trim() || undefined;
+      },
+      { timeoutMs: 60_000, what: 'the operator Lease held' },
+    );
+    assert.ok(holder.includes(pods.items[0]!.metadata.name), `Lease held by ${holder}`);
   });
 
   it('stops every process and leaves the host as it found it', async () => {
