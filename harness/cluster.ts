@@ -145,6 +145,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
   const stop = async (): Promise<string[]> => {
     const problems: string[] = [];
+    // Controllers first, so nothing recreates the pods deleted next.
+    for (const p of [...processes].reverse()) await stopProcess(p);
     if (controlPlane && node) {
       try {
         // Pods go while the kubelet runs: it stops their containers and the CNI plugin
@@ -161,7 +163,6 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         problems.push(`deleting pods: ${(err as Error).message}`);
       }
     }
-    for (const p of [...processes].reverse()) await stopProcess(p);
     if (node) problems.push(...(await node.stop()));
     await controlPlane?.stop();
     if (!opts.keepDir) rmSync(dir, { recursive: true, force: true });

@@ -115,12 +115,16 @@ function restoreIptables(family: 'v4' | 'v6', before: string, problems: string[]
     // Tables in the snapshot get back exactly their recorded rules and chains.
     if (before.trim())
       execFileSync(restoreTool, [], { input: before, stdio: ['pipe', 'ignore', 'pipe'] });
-    // Tables that did not exist before are emptied (a loaded, empty table is harmless).
+    // Tables that did not exist before are emptied, then removed (iptables-nft keeps them
+    // as nftables tables; `nft` from the nftables package deletes them).
     const had = new Set(savedTables(before));
     for (const t of savedTables(now)) {
       if (had.has(t)) continue;
       execFileSync(tool, ['-t', t, '-F'], { stdio: 'ignore' });
       execFileSync(tool, ['-t', t, '-X'], { stdio: 'ignore' });
+      execFileSync('nft', ['delete', 'table', family === 'v4' ? 'ip' : 'ip6', t], {
+        stdio: 'ignore',
+      });
     }
   } catch (err) {
     problems.push(`${family} iptables: ${(err as Error).message}`);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real node for the cluster tests (npm run test:cluster), cached in $RINGMASTER_CACHE/bin:
 #   - Debian packages: containerd 1.6 + runc (the CRI runtime), containernetworking-plugins
-#     (bridge, host-local, loopback, portmap), iptables, mmdebstrap (images, 34-node-images.sh);
+#     (bridge, host-local, loopback, portmap), iptables + nftables (the teardown removes the
+#     tables the kubelet created), mmdebstrap (images, 34-node-images.sh);
 #   - kube-controller-manager and kube-scheduler, built from test/tools/kube (the same
 #     Kubernetes as kube-apiserver, 30-kube.sh: within the version-skew policy by definition);
 #   - kubelet v1.31, built from test/tools/kubelet. 1.31 is the last kubelet that runs on this
@@ -16,7 +17,7 @@ bin="$cache/bin"
 mkdir -p "$bin"
 jobs="${RINGMASTER_GO_BUILD_JOBS:-2}"
 
-want=(containerd runc containernetworking-plugins iptables mmdebstrap)
+want=(containerd runc containernetworking-plugins iptables nftables mmdebstrap)
 missing=()
 for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
