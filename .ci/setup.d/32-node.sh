@@ -8,9 +8,14 @@
 #   - kubelet v1.31, built from test/tools/kubelet. 1.31 is the last kubelet that runs on this
 #     cgroup v1 host with containerd 1.6 unflagged; a kubelet three minors older than the
 #     apiserver is within Kubernetes' skew policy (docs/adr/0105-real-node-test-cluster.md).
+# Opt-in (RINGMASTER_CLUSTER_TESTS=1): a cold run costs tens of minutes of CPU (docs/deploy.md).
 # Stamps (hash of the go.mod/go.sum pinning each set + Go version) make reruns a no-op.
 # Go builds run nice'd with -p ${RINGMASTER_GO_BUILD_JOBS:-2}: the machine is shared.
 set -euo pipefail
+if [ "${RINGMASTER_CLUSTER_TESTS:-0}" != 1 ]; then
+  echo "node: skipped (opt-in: RINGMASTER_CLUSTER_TESTS=1, or npm run setup:cluster)"
+  exit 0
+fi
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="${RINGMASTER_CACHE:-$HOME/.cache/ringmaster}"
 bin="$cache/bin"

@@ -8,8 +8,13 @@
 #     nodejs 18.20 only; the trainer needs Node 20, so the image gets the host's own `node`
 #     binary (the one running these tests; it links only libc, libstdc++ and libgcc).
 # test/cluster's harness imports them with `ctr -n k8s.io image import` at cluster start.
-# A stamp (inputs' hash + Node version) makes reruns a no-op.
+# Opt-in, like 32-node.sh (RINGMASTER_CLUSTER_TESTS=1). A stamp (inputs' hash + Node
+# version) makes reruns a no-op.
 set -euo pipefail
+if [ "${RINGMASTER_CLUSTER_TESTS:-0}" != 1 ]; then
+  echo "node-images: skipped (opt-in: RINGMASTER_CLUSTER_TESTS=1, or npm run setup:cluster)"
+  exit 0
+fi
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="${RINGMASTER_CACHE:-$HOME/.cache/ringmaster}"
 out="$cache/images"
