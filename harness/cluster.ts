@@ -156,6 +156,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
           'pods',
           '--all',
           '--all-namespaces',
+          '--grace-period=1',
           '--wait=true',
           '--timeout=60s',
         ]);
