@@ -29,12 +29,17 @@ export function findClusterBinaries(
   if (!kube.ok) return kube;
   const node = findNodePaths(env);
   if (!node.ok) return node;
-  const dir =
-    env.KUBEBUILDER_ASSETS ??
-    join(env.RINGMASTER_CACHE ?? join(homedir(), '.cache', 'ringmaster'), 'bin');
+  // KUBEBUILDER_ASSETS first (when it holds them, they match its apiserver), then the cache
+  // 32-node.sh fills (they match the cache's apiserver: mixing the two can break the skew
+  // policy, which allows controllers one minor older than the apiserver, never newer).
+  const cacheBin = join(env.RINGMASTER_CACHE ?? join(homedir(), '.cache', 'ringmaster'), 'bin');
+  const pick = (b: string): string => {
+    const fromAssets = env.KUBEBUILDER_ASSETS ? join(env.KUBEBUILDER_ASSETS, b) : undefined;
+    return fromAssets && existsSync(fromAssets) ? fromAssets : join(cacheBin, b);
+  };
   const bins = {
-    kubeControllerManager: join(dir, 'kube-controller-manager'),
-    kubeScheduler: join(dir, 'kube-scheduler'),
+    kubeControllerManager: pick('kube-controller-manager'),
+    kubeScheduler: pick('kube-scheduler'),
     node: node.paths,
   };
   const missing = [bins.kubeControllerManager, bins.kubeScheduler].filter((p) => !existsSync(p));

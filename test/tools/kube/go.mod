@@ -1,5 +1,6 @@
 // Pins the Kubernetes control-plane binaries the integration and e2e tests run
-// (kube-apiserver, kubectl, etcd). Built by .ci/setup.d/30-kube.sh; never imported.
+// (kube-apiserver, kubectl, etcd: .ci/setup.d/30-kube.sh; kube-controller-manager and
+// kube-scheduler for the real-node tier: .ci/setup.d/32-node.sh). Never imported.
 module ringmaster.dev/test/tools/kube
 
 go 1.24.0
