@@ -5,7 +5,9 @@
  * image; its output comes back through `kubectl logs`, `kubectl exec` runs in it, its memory
  * limit is in its cgroup, it serves on the pod network, and the host is left as found.
  * Then the chart: `helm install` with an operator image built here from this checkout
- * (harness/images.ts) → the operator Deployment is Ready and its pod holds the leader Lease.
+ * (harness/images.ts) → the operator Deployment is Ready and its pod holds the leader Lease;
+ * a deleted operator pod is replaced and the new one takes the Lease; `helm uninstall`
+ * leaves no object of the release.
  * Needs root, helm and .ci/setup.d/32-node.sh + 34-node-images.sh; otherwise every test is
  * reported pending with the reason (never counted as passed).
  */
@@ -231,6 +233,106 @@ describe('real node: a Deployment runs as a container (test:cluster)', function 
       { timeoutMs: 60_000, what: 'the operator Lease held' },
     );
     assert.ok(holder.includes(pods.items[0]!.metadata.name), `Lease held by ${holder}`);
+  });
+
+  it('deleting the operator pod: its ReplicaSet starts another, which takes the Lease', async () => {
+    const c = cluster!;
+    const selector = 'app.kubernetes.io/component=operator';
+    const before = (
+      await c.kubectl([
+        '-n',
+        OPERATOR_NS,
+        'get',
+        'pods',
+        '-l',
+        selector,
+        '-o',
+        'jsonpath={.items[*].metadata.name}',
+      ])
+    ).trim();
+    await c.kubectl(['-n', OPERATOR_NS, 'delete', 'pod', before, '--wait=true']);
+    await c.kubectl([
+      '-n',
+      OPERATOR_NS,
+      'rollout',
+      'status',
+      `deploy/${RELEASE}`,
+      '--timeout=240s',
+    ]);
+    const after = (
+      await c.kubectl([
+        '-n',
+        OPERATOR_NS,
+        'get',
+        'pods',
+        '-l',
+        selector,
+        '-o',
+        'jsonpath={.items[*].metadata.name}',
+      ])
+    ).trim();
+    assert.ok(
+      after && after !== before && !after.includes(' '),
+      `pods after the delete: "${after}"`,
+    );
+    await waitFor(
+      async () => {
+        const h = await c.kubectl([
+          '-n',
+          OPERATOR_NS,
+          'get',
+          'lease',
+          'ringmaster-operator',
+          '-o',
+          'jsonpath={.spec.holderIdentity}',
+        ]);
+        return h.includes(after);
+      },
+      { timeoutMs: 90_000, what: `the Lease held by ${after}` },
+    );
+  });
+
+  it('helm uninstall removes every object of the release (the CRD stays: Helm never deletes crds/)', async () => {
+    const c = cluster!;
+    await helm(c, [
+      'uninstall',
+      RELEASE,
+      '--namespace',
+      OPERATOR_NS,
+      '--wait',
+      '--timeout',
+      '180s',
+    ]);
+    const left = async (): Promise<string> => {
+      const sel = `app.kubernetes.io/instance=${RELEASE}`;
+      const ns = await c.kubectl([
+        '-n',
+        OPERATOR_NS,
+        'get',
+        'deploy,rs,pods,svc,sa,roles,rolebindings,networkpolicies',
+        '-l',
+        sel,
+        '-o',
+        'name',
+      ]);
+      const cluster = await c.kubectl([
+        'get',
+        'clusterroles,clusterrolebindings',
+        '-l',
+        sel,
+        '-o',
+        'name',
+      ]);
+      return (ns + cluster).trim();
+    };
+    // The ReplicaSet and its pod go through the garbage collector (kube-controller-manager).
+    await waitFor(async () => (await left()) === '', {
+      timeoutMs: 120_000,
+      what: 'no object of the release left',
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${await left()}`);
+    });
+    assert.match(await c.kubectl(['get', 'crd', '-o', 'name']), /trainingrecipes/);
   });
 
   it('stops every process and leaves the host as it found it', async () => {
