@@ -8,22 +8,14 @@
 // test/support/node-agent.ts. Binaries come from KUBEBUILDER_ASSETS, envtest's
 // TEST_ASSET_* variables, or $RINGMASTER_CACHE/bin (built by .ci/setup.d/30-kube.sh).
 import { freePort } from '../trainer/local/ports.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { waitFor } from './kube.js';
-import { killGroup, trackGroup, untrackGroup } from './process-groups.js';
+import { failOnExit, startProcess, stopProcess, type Managed } from './processes.js';
 
 export interface KubeBinaries {
   etcd: string;
@@ -58,6 +50,12 @@ export interface ControlPlaneOptions {
   keepDir?: boolean;
   /** Give up waiting for /readyz after this long. */
   startTimeoutMs?: number;
+  /**
+   * Keep the ServiceAccount admission plugin on (pods get the namespace's default account
+   * and a token volume). Only with a kube-controller-manager creating those accounts
+   * (harness/cluster.ts); off by default for the controller-less control plane.
+   */
+  serviceAccountAdmission?: boolean;
   /** Extra kube-apiserver flags (`--flag=value`). */
   apiserverFlags?: string[];
   bins?: KubeBinaries;
@@ -85,56 +83,6 @@ export interface ControlPlane {
 }
 
 export { freePort };
-
-interface Managed {
-  name: string;
-  child: ChildProcess;
-  logPath: string;
-  exited: Promise<number | null>;
-}
-
-function startProcess(name: string, bin: string, args: string[], logPath: string): Managed {
-  const fd = openSync(logPath, 'a');
-  // Own process group, so stop() can signal the process and anything it forked.
-  const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd] });
-  if (child.pid === undefined) throw new Error(`${name}: failed to start ${bin}`);
-  trackGroup(child.pid);
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => {
-      if (child.pid !== undefined) untrackGroup(child.pid);
-      resolve(code);
-    });
-    child.once('error', () => resolve(null));
-  });
-  return { name, child, logPath, exited };
-}
-
-async function stopProcess(p: Managed, graceMs = 5000): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null || p.child.pid === undefined) {
-    return;
-  }
-  killGroup(p.child.pid, 'SIGTERM');
-  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
-  if ((await Promise.race([p.exited, timer])) === 'timeout') {
-    killGroup(p.child.pid, 'SIGKILL');
-    await p.exited;
-  }
-}
-
-function logTail(path: string, lines = 30): string {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-/** Reject as soon as the process exits: a crashed server must not look like a slow one. */
-function failOnExit(p: Managed): Promise<never> {
-  return p.exited.then((code) => {
-    throw new Error(`${p.name} exited with ${code} during start:\n${logTail(p.logPath)}`);
-  });
-}
 
 async function httpOk(url: string, token?: string): Promise<boolean> {
   try {
@@ -221,7 +169,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         '--allow-privileged=true',
         // Without a controller-manager nobody creates the "default" ServiceAccount, and this
         // admission plugin would then refuse every pod.
-        '--disable-admission-plugins=ServiceAccount',
+        ...(opts.serviceAccountAdmission ? [] : ['--disable-admission-plugins=ServiceAccount']),
         '--v=1',
         ...(opts.apiserverFlags ?? []),
       ],

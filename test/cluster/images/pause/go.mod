@@ -1,0 +1,3 @@
+module ringmaster.dev/test/cluster/images/pause
+
+go 1.22
