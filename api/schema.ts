@@ -314,6 +314,25 @@ export const RunPolicySchema = Type.Object(
           'How long the group may wait for capacity (e.g. after preemption) before failing; absent = forever.',
       }),
     ),
+    terminationGracePeriodSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 86_400,
+        description:
+          "Worker pods' SIGTERM → SIGKILL time: the group finishes its current step and rank 0 " +
+          "writes a checkpoint within it. Absent = the operator's default (chart: workerTerminationGraceSeconds, 120). " +
+          'Size it above one step plus one checkpoint write (status.progress shows both).',
+      }),
+    ),
+    hangTimeoutSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 86_400,
+        description:
+          'A rank that completes no training step for this long is a hang: the whole group restarts ' +
+          '(reason HangDetected). Absent = 10× the p99 step time measured by the group, at least 60 s.',
+      }),
+    ),
   },
   { additionalProperties: false, default: {} },
 );
