@@ -9,6 +9,7 @@
  * literals (the generator turns them into `enum`), maps are Records (→ additionalProperties).
  */
 import { FormatRegistry, Type, type Static, type TLiteral, type TUnion } from '@sinclair/typebox';
+import { OperatorEnv } from './names.js';
 import { celRulesFor } from './rules.js';
 
 // TypeBox rejects unknown formats; status timestamps are RFC 3339 (metav1.Time).
@@ -320,8 +321,8 @@ export const RunPolicySchema = Type.Object(
         maximum: 86_400,
         description:
           "Worker pods' SIGTERM → SIGKILL time: the group finishes its current step and rank 0 " +
-          "writes a checkpoint within it. Absent = the operator's default (chart: workerTerminationGraceSeconds, 120). " +
-          'Size it above one step plus one checkpoint write (status.progress shows both).',
+          `writes a checkpoint within it. Absent = the operator's default (${OperatorEnv.workerTerminationGraceSeconds}, 120). ` +
+          'Size it above one step plus one checkpoint write (the RunPolicyFits condition checks).',
       }),
     ),
     hangTimeoutSeconds: Type.Optional(
