@@ -92,6 +92,23 @@ export interface ProgressReport extends RecipeProgress {
   goodput?: Goodput;
   ranks?: RankReport[];
   checkpointSeconds?: number;
+  /** What rank 0 was doing at `updatedAt` (hangs are timed only while 'training'). */
+  reportedPhase?: Progress['phase'];
+}
+
+/** Without runPolicy.hangTimeoutSeconds: this many times the slowest rank's p99 step … */
+export const HANG_FACTOR = 10;
+/** … but never less than this many seconds (a busy node, a slow storage read, GC). */
+export const HANG_FLOOR_SECONDS = 60;
+
+/** The hang timeout in seconds: the explicit one, else derived from measured p99 steps. */
+export function hangTimeoutSeconds(
+  explicit: number | undefined,
+  p99StepSeconds: readonly number[],
+): number | undefined {
+  if (explicit !== undefined) return explicit;
+  if (p99StepSeconds.length === 0) return undefined;
+  return Math.max(HANG_FLOOR_SECONDS, HANG_FACTOR * Math.max(...p99StepSeconds));
 }
 
 /** A rank is a straggler when its p50 exceeds this many times its peers' median. */
@@ -208,6 +225,13 @@ export function sanitizeProgress(raw: unknown): ProgressReport | undefined {
     if (ranks.length > 0) out.ranks = ranks;
   }
   if (typeof r.updatedAt === 'string') out.updatedAt = r.updatedAt;
+  if (
+    r.phase === 'training' ||
+    r.phase === 'evaluating' ||
+    r.phase === 'checkpointing' ||
+    r.phase === 'done'
+  )
+    out.reportedPhase = r.phase;
   return out;
 }
 

@@ -159,8 +159,9 @@ async function run(o: Opened): Promise<RunSummary> {
       checkpoint: async (epoch, step) => {
         // Writing a checkpoint is not a hang, however long it takes.
         const wasTraining = o.clock.pause();
+        await reporter.pausing(epoch, step, 'checkpointing');
         await p.checkpointer.save(epoch, step, metrics.history);
-        await reporter.checkpointed(epoch, step);
+        await reporter.checkpointed(epoch, step, wasTraining);
         warnIfGraceTooShort(o, p.checkpointer.lastSaveSeconds);
         if (wasTraining) o.clock.resume();
       },
@@ -219,6 +220,7 @@ async function trainEpochs(
     const t0 = Date.now();
     const trained = await trainOneEpoch(loop, epoch, epoch === start.epoch ? start.stepInEpoch : 0);
     loop.clock.pause();
+    await reporter.pausing(epoch, loop.itersPerEpoch, 'evaluating');
     const evalModel = await evaluate(val, state.model);
     const averaged = state.averaged();
     const evalEma = averaged ? await evaluate(val, averaged) : null;

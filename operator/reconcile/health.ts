@@ -5,13 +5,53 @@
  * checkpoint times.
  */
 import { ANNOTATION_LAST_CHECKPOINT_TIME } from '../../api/names.js';
-import { findStragglers } from '../../api/progress.js';
+import { findStragglers, hangTimeoutSeconds } from '../../api/progress.js';
 import type { Straggler } from '../../api/status.js';
 import { terminationGraceSeconds } from './children.js';
-import { ConditionType, Reason } from './conditions.js';
+import { ConditionType, Phase, Reason, findCondition } from './conditions.js';
 import type { Draft } from './draft.js';
-import type { PodView } from './pods.js';
+import type { PodFailure, PodView } from './pods.js';
 import type { TrainingRecipeSpec } from './types.js';
+
+/** Time the group's own verdict gets before the operator judges from progress.json. */
+const VERDICT_GRACE_SECONDS = 30;
+/** How often rank 0 writes progress.json at most (trainer/report/progress.ts). */
+const PROGRESS_WRITE_SECONDS = 10;
+
+/**
+ * The backstop for a hang the group cannot judge itself (its coordinator, rank 0, is the one
+ * stuck, or the whole group is frozen): rank 0's last report says 'training' and is older
+ * than the hang timeout plus the time the in-group verdict, the progress writes and our
+ * reads may take. Only reports written since this group ran count.
+ */
+export function progressStalled(
+  d: Draft,
+  spec: TrainingRecipeSpec,
+): (PodFailure & { reason: typeof Reason.HangDetected }) | undefined {
+  const p = d.observed.progress;
+  if (d.prev.phase !== Phase.Running || !p?.updatedAt || p.reportedPhase !== 'training') return;
+  const written = Date.parse(p.updatedAt);
+  const running = findCondition(d.prev.conditions, ConditionType.Running);
+  const since = running?.status === 'True' ? Date.parse(running.lastTransitionTime) : NaN;
+  if (!Number.isFinite(written) || !Number.isFinite(since) || written < since) return;
+  const timeout = hangTimeoutSeconds(
+    spec.runPolicy.hangTimeoutSeconds,
+    (p.ranks ?? []).map((r) => r.p99StepSeconds),
+  );
+  if (timeout === undefined) return;
+  const limit =
+    timeout + VERDICT_GRACE_SECONDS + PROGRESS_WRITE_SECONDS + d.settings.progressIntervalSeconds;
+  const age = (d.now.getTime() - written) / 1000;
+  if (age <= limit) return;
+  return {
+    reason: Reason.HangDetected,
+    retryable: true,
+    blames: 0,
+    message:
+      `rank 0 reported no training progress for ${Math.round(age)} s (hang timeout ${timeout} s; ` +
+      `last report at step ${p.step ?? '?'}): the coordinator or the whole group is stuck`,
+  };
+}
 
 export function watchHealth(d: Draft, spec: TrainingRecipeSpec, group: readonly PodView[]): void {
   stragglers(d, group);

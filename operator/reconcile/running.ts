@@ -9,7 +9,7 @@ import { ConditionType, Phase, Reason } from './conditions.js';
 import { createMissing, groupPods } from './create.js';
 import type { Draft } from './draft.js';
 import { finished, succeed } from './finish.js';
-import { watchHealth } from './health.js';
+import { progressStalled, watchHealth } from './health.js';
 import { names } from './names.js';
 import { waitingSummary, type PodFailure, type PodView } from './pods.js';
 import { restartGroup } from './restart.js';
@@ -42,6 +42,8 @@ export function watchGroup(d: Draft, spec: TrainingRecipeSpec): void {
     return;
   }
   const failures = failuresOf(d, spec, byRank);
+  const stalled = failures.length === 0 ? progressStalled(d, spec) : undefined;
+  if (stalled) failures.push(stalled);
   if (failures.length > 0) {
     restartGroup(d, spec, blameFirst(failures, byRank), [...byRank.values()]);
     return;

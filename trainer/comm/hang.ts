@@ -5,12 +5,11 @@
  * not name the culprit: a rank whose heartbeats stopped is the first suspect, then the rank
  * that has not even finished computing its gradients while the others wait for it.
  */
+import { HANG_FACTOR, HANG_FLOOR_SECONDS } from '../../api/progress.js';
 import type { StepReport } from './step-clock.js';
 
-/** Without runPolicy.hangTimeoutSeconds: this many times the p99 step time … */
-export const HANG_FACTOR = 10;
-/** … but never less than this (a busy node, a slow storage read, GC). */
-export const HANG_FLOOR_MS = 60_000;
+/** Without runPolicy.hangTimeoutSeconds: HANG_FACTOR × the p99 step, at least this. */
+export const HANG_FLOOR_MS = HANG_FLOOR_SECONDS * 1000;
 /** Steps every rank must have measured before a derived timeout applies. */
 export const HANG_MIN_SAMPLES = 10;
 

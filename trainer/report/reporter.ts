@@ -116,9 +116,20 @@ export class Reporter {
     await this.training(epoch, 0, null, true);
   }
 
-  /** progress.json right after a checkpoint (forced: the goodput ledger counts to here). */
-  async checkpointed(epoch: number, stepInEpoch: number): Promise<void> {
-    await this.training(epoch, stepInEpoch, null, true);
+  /**
+   * progress.json right after a checkpoint (forced: the goodput ledger counts to here), saying
+   * whether training goes on or the group still evaluates/publishes.
+   */
+  async checkpointed(epoch: number, stepInEpoch: number, training: boolean): Promise<void> {
+    await this.training(epoch, stepInEpoch, null, true, training ? 'training' : 'checkpointing');
+  }
+
+  /**
+   * progress.json when the group stops stepping for a while (forced): the operator times
+   * hangs only while the last report says 'training'.
+   */
+  async pausing(epoch: number, stepInEpoch: number, phase: 'evaluating' | 'checkpointing') {
+    await this.training(epoch, stepInEpoch, null, true, phase);
   }
 
   /** progress.json once the weights are published (rank 0). */
@@ -199,12 +210,13 @@ export class Reporter {
     step: number,
     live: { loss: number; rate: number; eta: number | null } | null,
     force: boolean,
+    phase: Progress['phase'] = 'training',
   ): Promise<void> {
     if (!this.progress) return;
     const { recipe, itersPerEpoch } = this.o;
     const last = this.o.metrics.history.at(-1);
     const row: Omit<Progress, 'updatedAt'> = {
-      phase: 'training',
+      phase,
       epoch,
       epochs: recipe.epochs,
       step: epoch * itersPerEpoch + step,

@@ -36,7 +36,15 @@ describe('api/progress (progress.json)', () => {
 
   it('what the operator keeps from it is valid status', () => {
     const report = sanitizeProgress(JSON.parse(JSON.stringify(written)))!;
-    const { metrics, lastCheckpoint, weights: _w, updatedAt: _u, ...progress } = report;
+    const {
+      metrics,
+      lastCheckpoint,
+      weights: _w,
+      updatedAt: _u,
+      reportedPhase,
+      ...progress
+    } = report;
+    assert.equal(reportedPhase, 'training');
     const status = { progress, metrics, lastCheckpoint };
     assert.ok(Value.Check(TrainingRecipeStatusSchema, status));
     assert.deepEqual(progress, {

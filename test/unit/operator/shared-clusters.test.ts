@@ -19,6 +19,7 @@ import {
   aPod,
   aRecipe,
   applyStatus,
+  at,
   condition,
   ctxAt,
   group,
@@ -198,6 +199,57 @@ describe('operator plan: shared clusters', () => {
     )!;
     assert.equal(c.reason, Reason.GracePeriodTooShort);
     assert.match(c.message, /terminationGracePeriodSeconds \(10 s\).*3 s \+ 8 s/);
+  });
+
+  describe('progress.json as the backstop for a stuck coordinator', () => {
+    const report = (o: Partial<ProgressReport> = {}): ProgressReport => ({
+      step: 41,
+      updatedAt: at(10).toISOString(),
+      reportedPhase: 'training',
+      ranks: ranks([0.2, 0.2, 0.2], 0.5),
+      ...o,
+    });
+    const restartOf = (progress: ProgressReport, seconds: number, hang?: number) => {
+      const r = running(progress);
+      const recipe = hang
+        ? aRecipe()
+            .withWorkers(3)
+            .withRunPolicy({ hangTimeoutSeconds: hang })
+            .inPhase(Phase.Running)
+            .obj()
+        : r.recipe;
+      return condition(
+        planFor(recipe, r.obs, ctxAt(seconds)).statusPatch,
+        ConditionType.Restarting,
+      );
+    };
+
+    it('restarts as HangDetected naming rank 0 once its last training report is older than the timeout and the margins', () => {
+      // hang 60 + verdict grace 30 + write interval 10 + read interval 10 = 110 s after t=10.
+      assert.equal(restartOf(report(), 120, 60), undefined);
+      const c = restartOf(report(), 121, 60)!;
+      assert.equal(c.reason, Reason.HangDetected);
+      assert.match(
+        c.message,
+        /rank 0 \(pod r-worker-0 on node node-a\) hung: rank 0 reported no training progress for 111 s/,
+      );
+    });
+
+    it('derives the timeout from the reported p99 steps (10×, at least 60 s)', () => {
+      assert.equal(restartOf(report({ ranks: ranks([1, 1, 1], 9) }), 150), undefined);
+      assert.equal(
+        restartOf(report({ ranks: ranks([1, 1, 1], 9) }), 161)?.reason,
+        Reason.HangDetected,
+      );
+      assert.equal(restartOf(report({ ranks: undefined }), 10_000), undefined, 'nothing measured');
+    });
+
+    it('never while rank 0 says it evaluates or checkpoints, nor from a report of an earlier group', () => {
+      assert.equal(restartOf(report({ reportedPhase: 'evaluating' }), 10_000, 60), undefined);
+      assert.equal(restartOf(report({ reportedPhase: 'checkpointing' }), 10_000, 60), undefined);
+      const old = report({ updatedAt: at(-5).toISOString() });
+      assert.equal(restartOf(old, 10_000, 60), undefined);
+    });
   });
 
   it('RunPolicyFits=True once measured times fit; absent before anything is measured', () => {
