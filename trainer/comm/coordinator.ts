@@ -266,7 +266,9 @@ export class Coordinator {
     if (this.resumedAt === now) for (const w of this.watches.values()) w.advancedAt = now;
     const timeout = this.hangTimeoutMs();
     if (timeout === undefined) return;
-    const verdict = findHang(this.watches, now, timeout, this.silentRank());
+    // A member that left normally is not waited for.
+    const present = new Map([...this.watches].filter(([rank]) => !this.left.has(rank)));
+    const verdict = findHang(present, now, timeout, this.silentRank());
     if (!verdict) return;
     const r = verdict.rank;
     this.report({
