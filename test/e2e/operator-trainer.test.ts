@@ -338,4 +338,71 @@ spec:
       `a mid-epoch checkpoint from the SIGTERM stop: ${keys.join(', ')}`,
     );
   });
+
+  it('a worker frozen with SIGSTOP: the group verdict reaches the operator as HangDetected naming pod and node, and the run succeeds', async () => {
+    const yaml = `apiVersion: ringmaster.dev/v1alpha1
+kind: TrainingRecipe
+metadata:
+  name: hung
+  namespace: ${NS}
+spec:
+  workers: 2
+  gpusPerWorker: 0
+  image: ringmaster/trainer:cpu
+  data:
+    train: synthetic:shapes?train=1024&val=64&size=32
+    val: synthetic:shapes?train=1024&val=64&size=32
+    endpoint: ${minio!.endpoint}
+    credentialsSecret: s3-creds
+  output: s3://runs/hung
+  recipe:
+    model: resnet_mini
+    batchSize: 16
+    epochs: 1
+    lr: 0.05
+    lrWarmupEpochs: 0
+    raSampler: false
+    modelEmaSteps: 2
+    trainCropSize: 32
+    valResizeSize: 36
+    valCropSize: 32
+  runPolicy:
+    backoffLimit: 2
+    hangTimeoutSeconds: 10
+    terminationGracePeriodSeconds: 5
+`;
+    await cp!.kubectl(['apply', '-f', '-'], { input: yaml });
+    const path = `/apis/ringmaster.dev/v1alpha1/namespaces/${NS}/trainingrecipes/hung`;
+    const get = () => rest!.get<TrainingRecipeObject>(path);
+    await waitFor(async () => ((await get()).status?.progress?.step ?? 0) >= 1 || undefined, {
+      timeoutMs: 600_000,
+      intervalMs: 500,
+      what: 'hung training',
+    });
+    const node = (await rest!.get<k8s.V1Pod>(`/api/v1/namespaces/${NS}/pods/hung-worker-1`)).spec
+      ?.nodeName;
+    // Resolves only once the frozen process is killed (the operator deletes the group).
+    const frozen = agent!.killPod(NS, 'hung-worker-1', 'SIGSTOP').catch(() => undefined);
+    const done = await waitFor(
+      async () => {
+        const r = await get();
+        if (r.status?.phase === 'Failed')
+          throw new Error(`Failed: ${JSON.stringify(r.status.conditions)}`);
+        return r.status?.phase === 'Succeeded' ? r : undefined;
+      },
+      { timeoutMs: 840_000, intervalMs: 1000, what: 'hung Succeeded' },
+    );
+    await frozen;
+    assert.equal(done.status?.restarts, 1);
+    const events = await rest!.get<{ items: k8s.CoreV1Event[] }>(
+      `/api/v1/namespaces/${NS}/events`,
+      { fieldSelector: 'involvedObject.name=hung' },
+    );
+    const hang = events.items.find((e) => e.reason === 'HangDetected');
+    assert.ok(hang, events.items.map((e) => `${e.reason}: ${e.message}`).join('\n'));
+    assert.match(
+      hang.message ?? '',
+      new RegExp(`rank 1 \\(pod hung-worker-1 on node ${node}\\) hung`),
+    );
+  });
 });
