@@ -41,6 +41,11 @@ export const MANAGED_BY = 'ringmaster-operator';
 export const ANNOTATION_SPEC_HASH = `${GROUP}/spec-hash`;
 /** Optional recipe annotation: forces the worker's compute backend (RINGMASTER_BACKEND). */
 export const ANNOTATION_BACKEND = `${GROUP}/backend`;
+/**
+ * On worker pods: when the recipe's last complete checkpoint was written (RFC 3339), so a
+ * scheduler choosing preemption victims can prefer the group that loses least.
+ */
+export const ANNOTATION_LAST_CHECKPOINT_TIME = `${GROUP}/last-checkpoint-time`;
 /** reportingComponent of the operator's events. */
 export const EVENT_REPORTER = `${GROUP}/operator`;
 
@@ -91,6 +96,15 @@ export const WorkerEnv = Object.freeze({
   allowRecipeChange: 'RINGMASTER_ALLOW_RECIPE_CHANGE',
   /** Threads of the compute backend's pools; 0 or absent: the container's CPU limit. */
   computeThreads: 'RINGMASTER_COMPUTE_THREADS',
+  /** The pod's terminationGracePeriodSeconds: the budget of the checkpoint on SIGTERM. */
+  terminationGraceSeconds: 'RINGMASTER_TERMINATION_GRACE_SECONDS',
+  /** runPolicy.hangTimeoutSeconds; absent: derived from the measured step time. */
+  hangTimeoutSeconds: 'RINGMASTER_HANG_TIMEOUT_SECONDS',
+  /**
+   * Where a failing worker writes its verdict as one JSON line (`TerminationNote`): the pod's
+   * terminationMessagePath in a cluster, so the operator reads it from the pod status.
+   */
+  terminationLog: 'RINGMASTER_TERMINATION_LOG',
 } as const);
 
 /** The operator's settings (the Helm chart sets them; operator/config.ts reads them). */
@@ -144,12 +158,17 @@ export const ExitCode = Object.freeze({
   invalidInput: 2,
   /** A transient failure (peer died, storage unreachable, preempted): restart the group. */
   retryable: 75,
+  /** The group stopped making progress (a rank hung past the hang timeout): restart it. */
+  hang: 76,
   /** Stopped on request (SIGINT/SIGTERM) after a clean checkpoint. */
   interrupted: 130,
 } as const);
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 // ---- Files under the recipe's output ----------------------------------------------------
+
+/** A pod's default terminationMessagePath (the kubelet mounts it writable). */
+export const TERMINATION_LOG_PATH = '/dev/termination-log';
 
 /** `<output>/progress.json`: rank 0 writes it, the operator reads it (api/progress.ts). */
 export const PROGRESS_FILE = 'progress.json';

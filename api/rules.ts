@@ -100,6 +100,21 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = Object.freeze([
     cel: '!has(self.seeds) || self.seeds.all(s, self.seeds.exists_one(t, t == s))',
     check: (s) => s.seeds === undefined || new Set(s.seeds).size === s.seeds.length,
   },
+  {
+    id: 'hangTimeoutWithinDeadline',
+    uses: ['runPolicy'],
+    scope: 'spec',
+    field: 'runPolicy.hangTimeoutSeconds',
+    message:
+      'runPolicy.hangTimeoutSeconds must be < runPolicy.activeDeadlineSeconds (a hang that long could never be detected)',
+    cel:
+      '!has(self.runPolicy.hangTimeoutSeconds) || !has(self.runPolicy.activeDeadlineSeconds) || ' +
+      'self.runPolicy.hangTimeoutSeconds < self.runPolicy.activeDeadlineSeconds',
+    check: (s) =>
+      s.runPolicy?.hangTimeoutSeconds === undefined ||
+      s.runPolicy?.activeDeadlineSeconds === undefined ||
+      s.runPolicy.hangTimeoutSeconds < s.runPolicy.activeDeadlineSeconds,
+  },
 ]);
 
 /** The CRD form of the rules attached to one object. */

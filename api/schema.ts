@@ -9,6 +9,7 @@
  * literals (the generator turns them into `enum`), maps are Records (→ additionalProperties).
  */
 import { FormatRegistry, Type, type Static, type TLiteral, type TUnion } from '@sinclair/typebox';
+import { OperatorEnv } from './names.js';
 import { celRulesFor } from './rules.js';
 
 // TypeBox rejects unknown formats; status timestamps are RFC 3339 (metav1.Time).
@@ -312,6 +313,25 @@ export const RunPolicySchema = Type.Object(
         minimum: 0,
         description:
           'How long the group may wait for capacity (e.g. after preemption) before failing; absent = forever.',
+      }),
+    ),
+    terminationGracePeriodSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 86_400,
+        description:
+          "Worker pods' SIGTERM → SIGKILL time: the group finishes its current step and rank 0 " +
+          `writes a checkpoint within it. Absent = the operator's default (${OperatorEnv.workerTerminationGraceSeconds}, 120). ` +
+          'Size it above one step plus one checkpoint write (the RunPolicyFits condition checks).',
+      }),
+    ),
+    hangTimeoutSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 86_400,
+        description:
+          'A rank that completes no training step for this long is a hang: the whole group restarts ' +
+          '(reason HangDetected). Absent = 10× the p99 step time measured by the group, at least 60 s.',
       }),
     ),
   },

@@ -121,6 +121,43 @@ export const SeedSummarySchema = Type.Object(
 );
 export type SeedSummary = Static<typeof SeedSummarySchema>;
 
+/** status.goodput: how much of the computing the run kept (restarts throw steps away). */
+export const GoodputSchema = Type.Object(
+  {
+    ratio: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 1, description: 'stepsKept ÷ stepsComputed.' }),
+    ),
+    stepsComputed: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Optimizer steps computed by every group so far.' }),
+    ),
+    stepsKept: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Steps that count: the run is at this step now.' }),
+    ),
+    secondsLost: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        description:
+          'Wall time lost to restarts: no group training (old group gone → new one resumed) plus the time the thrown-away steps took.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type Goodput = Static<typeof GoodputSchema>;
+
+/** status.stragglers[]: a rank whose own step time (p50) is > 1.5× its peers' median. */
+export const StragglerSchema = Type.Object(
+  {
+    rank: Type.Integer({ minimum: 0 }),
+    pod: Type.Optional(Type.String()),
+    node: Type.Optional(Type.String()),
+    p50StepSeconds: Type.Number({ minimum: 0, description: "The rank's own part of a step." }),
+    ratio: Type.Number({ minimum: 0, description: "p50 ÷ the median of the other ranks' p50." }),
+  },
+  { additionalProperties: false },
+);
+export type Straggler = Static<typeof StragglerSchema>;
+
 export const TrainingRecipeStatusSchema = Type.Object(
   {
     phase: Type.Optional(StringEnum(PHASES)),
@@ -133,6 +170,8 @@ export const TrainingRecipeStatusSchema = Type.Object(
     progress: Type.Optional(ProgressStatusSchema),
     metrics: Type.Optional(MetricsStatusSchema),
     lastCheckpoint: Type.Optional(CheckpointRefSchema),
+    goodput: Type.Optional(GoodputSchema),
+    stragglers: Type.Optional(Type.Array(StragglerSchema, { maxItems: 64 })),
     weights: Type.Optional(
       Type.String({ description: 'URI of the published weights (model.safetensors + meta.json).' }),
     ),
@@ -185,6 +224,11 @@ export const ConditionType = Object.freeze({
   Succeeded: 'Succeeded',
   /** Training cannot finish. Terminal. */
   Failed: 'Failed',
+  /**
+   * False when the run policy does not fit what the group measured: a hang timeout shorter
+   * than a step, a grace period shorter than a step plus a checkpoint.
+   */
+  RunPolicyFits: 'RunPolicyFits',
 } as const);
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -225,6 +269,16 @@ export const Reason = Object.freeze({
   AllSeedsSucceeded: 'AllSeedsSucceeded',
   /** spec.seeds: every seed's run finished and at least one failed (not in the summary). */
   SeedsFailed: 'SeedsFailed',
+  /** A rank made no progress for the hang timeout: the whole group restarts. */
+  HangDetected: 'HangDetected',
+  /** A worker stopped on SIGTERM after writing a checkpoint (pod deleted, node drained). */
+  WorkerStopped: 'WorkerStopped',
+  /** Some rank's step time is > 1.5× its peers' median (events; status.stragglers). */
+  StragglerDetected: 'StragglerDetected',
+  /** RunPolicyFits: the measured step and checkpoint times fit the policy (or are unknown). */
+  PolicyFits: 'PolicyFits',
+  HangTimeoutTooShort: 'HangTimeoutTooShort',
+  GracePeriodTooShort: 'GracePeriodTooShort',
   /** Events only: ttlSecondsAfterFinished passed; pod stuck Terminating force-deleted. */
   CleanedUp: 'CleanedUp',
   ForceDeleted: 'ForceDeleted',

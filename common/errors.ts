@@ -37,7 +37,7 @@ export class NotFoundError extends RingmasterError {
 
 /** A failure that a restart of the worker group can cure (dead peer, storage hiccup). */
 export class RetryableError extends RingmasterError {
-  override readonly exitCode = ExitCode.retryable;
+  override readonly exitCode: ExitCode = ExitCode.retryable;
 }
 
 export function exitCodeOf(err: unknown): ExitCode {

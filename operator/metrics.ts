@@ -89,15 +89,71 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly recipeGoodput = new Gauge({
+    name: 'ringmaster_recipe_goodput_ratio',
+    help: 'Steps kept ÷ steps computed over every group of the recipe (restarts throw steps away).',
+    labelNames: ['namespace', 'name'] as const,
+    registers: [this.registry],
+  });
+  readonly recipeSecondsLost = new Gauge({
+    name: 'ringmaster_recipe_restart_lost_seconds',
+    help: 'Wall time lost to restarts: no group training, plus the time of the steps thrown away.',
+    labelNames: ['namespace', 'name'] as const,
+    registers: [this.registry],
+  });
+  readonly recipeStepsComputed = new Gauge({
+    name: 'ringmaster_recipe_steps_computed',
+    help: 'Optimizer steps computed by every group of the recipe (kept or not).',
+    labelNames: ['namespace', 'name'] as const,
+    registers: [this.registry],
+  });
+  readonly recipeStraggler = new Gauge({
+    name: 'ringmaster_recipe_straggler_ratio',
+    help: "A straggling rank's p50 step time ÷ its peers' median (present only while it straggles).",
+    labelNames: ['namespace', 'name', 'rank'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics)
       collectDefaultMetrics({ register: this.registry, prefix: 'ringmaster_operator_' });
   }
 
   forgetRecipe(namespace: string, name: string): void {
-    for (const g of [this.recipeEpoch, this.recipeImagesPerSec, this.recipeAcc1])
+    for (const g of [
+      this.recipeEpoch,
+      this.recipeImagesPerSec,
+      this.recipeAcc1,
+      this.recipeGoodput,
+      this.recipeSecondsLost,
+      this.recipeStepsComputed,
+    ])
       g.remove({ namespace, name });
+    this.setStragglers(namespace, name, []);
   }
+
+  /** Exactly these ranks straggle now (the others' series are removed). */
+  setStragglers(
+    namespace: string,
+    name: string,
+    stragglers: ReadonlyArray<{ rank: number; ratio: number }>,
+  ): void {
+    const key = `${namespace}/${name}`;
+    for (const rank of this.straggling.get(key) ?? []) {
+      this.recipeStraggler.remove({ namespace, name, rank: String(rank) });
+    }
+    for (const s of stragglers) {
+      this.recipeStraggler.set({ namespace, name, rank: String(s.rank) }, s.ratio);
+    }
+    if (stragglers.length > 0)
+      this.straggling.set(
+        key,
+        stragglers.map((s) => s.rank),
+      );
+    else this.straggling.delete(key);
+  }
+
+  private readonly straggling = new Map<string, number[]>();
 }
 
 export interface Probes {

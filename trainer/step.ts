@@ -29,6 +29,8 @@ export interface StepInput {
   lr: number;
   /** Averaged with the gradients (e.g. a stop flag); read back after the step. */
   shared?: Float32Array;
+  /** Called when this rank's gradients are ready, before it waits on its peers. */
+  onGradientsReady?: () => void;
 }
 
 export interface StepResult {
@@ -36,6 +38,8 @@ export interface StepResult {
   loss: number;
   /** This rank's hits of the training-mode logits against the targets' argmax. */
   counts: TopkCounts;
+  /** Time spent in the all-reduce (mostly waiting for the slowest rank), ms. */
+  reduceMs: number;
 }
 
 export async function distributedStep(s: StepInput): Promise<StepResult> {
@@ -61,6 +65,7 @@ export async function distributedStep(s: StepInput): Promise<StepResult> {
   const counts = topkCountsFromArray(logits!, model.numClasses, labels);
   const lossBox = new Float32Array([loss]);
   let averaged = grads;
+  let reduceMs = 0;
   // A group of one would all-reduce as the identity: skip copying every gradient out and back.
   if (s.group && s.group.worldSize > 1) {
     // Parameters, gradients and momentum stay on the backend; only the bytes the ring moves
@@ -71,7 +76,10 @@ export async function distributedStep(s: StepInput): Promise<StepResult> {
     // be reduced in place once the tensor is gone.
     const host = fused.dataSync() as Float32Array;
     fused.dispose();
+    s.onGradientsReady?.();
+    const t0 = performance.now();
     await s.group.allReduce([host, lossBox, ...(s.shared ? [s.shared] : [])], 'mean');
+    reduceMs = performance.now() - t0;
     averaged = unfuse(host, names, model.params);
   }
   try {
@@ -79,7 +87,7 @@ export async function distributedStep(s: StepInput): Promise<StepResult> {
   } finally {
     for (const g of averaged.values()) g.dispose();
   }
-  return { loss: lossBox[0]!, counts };
+  return { loss: lossBox[0]!, counts, reduceMs };
 }
 
 /** The fused gradient back on the backend, split into tensors shaped like the parameters. */

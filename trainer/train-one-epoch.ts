@@ -5,7 +5,7 @@
  * are counted as torchvision does — the training-mode logits against the argmax of the (mixed)
  * targets, weighted by batch size — and summed over the ranks at the end of the epoch.
  */
-import type { Group } from './comm/index.js';
+import type { Group, StepClock } from './comm/index.js';
 import type { DataLoader } from './data/loader.js';
 import { mixupCutmix } from './data/mixup.js';
 import type { Sampler } from './data/sampler.js';
@@ -43,6 +43,8 @@ export interface EpochLoop {
   checkpoint(epoch: number, stepInEpoch: number): Promise<void>;
   /** After an epoch's evaluation: keeps the epoch's weights when they are the best so far. */
   keepBest(row: EpochMetrics, history: readonly EpochMetrics[]): Promise<void>;
+  /** This rank's step clock: the coordinator watches it for hangs and stragglers. */
+  clock: StepClock;
 }
 
 export interface EpochResult {
@@ -76,6 +78,9 @@ export async function trainOneEpoch(
   let lossSum = 0;
   let steps = 0;
   let counts: TopkCounts = { correct1: 0, correct5: 0, count: 0 };
+  const { clock, itersPerEpoch } = loop;
+  clock.startTraining(epoch * itersPerEpoch + firstStep);
+  let stepStart = performance.now();
   try {
     for await (const batch of batches) {
       const B = batch.labels.length;
@@ -103,7 +108,12 @@ export async function trainOneEpoch(
         labelSmoothing: recipe.labelSmoothing,
         lr,
         shared,
+        onGradientsReady: () => clock.gradientsReady(),
       });
+      const now = performance.now();
+      const wallMs = now - stepStart;
+      stepStart = now;
+      clock.stepped(epoch * itersPerEpoch + batch.step + 1, wallMs - step.reduceMs, wallMs);
       state.ema?.afterStep(
         {
           epoch,
@@ -119,6 +129,8 @@ export async function trainOneEpoch(
       counts = addCounts(counts, step.counts);
       await loop.reporter.step(epoch, batch.step + 1, B, step.loss, lr);
       await checkpointOrStop(loop, epoch, batch.step + 1, shared[0]! > 0);
+      // A checkpoint's time is not the next step's.
+      stepStart = performance.now();
     }
   } finally {
     await batches.return(undefined);

@@ -15,7 +15,7 @@
  */
 import { CheckpointStore } from './checkpoint/store.js';
 import { Checkpointer } from './checkpoint/checkpointer.js';
-import { connectGroup, type Group } from './comm/index.js';
+import { connectGroup, StepClock, type Group } from './comm/index.js';
 import { stepsPerEpoch } from './data/epoch-length.js';
 import { DataLoader } from './data/loader.js';
 import { resolveDataUri } from './data/resolve.js';
@@ -34,6 +34,7 @@ import { MetricsLog, type EpochMetrics } from './report/metrics-log.js';
 import { announceBackend, Reporter } from './report/reporter.js';
 import { publishRun, writeBestWeights } from './publish.js';
 import { bestMetricOf, isNewBest } from './best.js';
+import { GoodputLedger } from './report/goodput.js';
 import { openStorage } from '../common/storage/storage.js';
 import { trainOneEpoch, type EpochLoop } from './train-one-epoch.js';
 import { TrainState } from './train-state.js';
@@ -73,6 +74,7 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
     });
   const trainData = await openSplit(spec.data.train, 'train');
   const valData = await openSplit(spec.data.val, 'val');
+  const clock = new StepClock();
   const group = await connectGroup({
     rank: cfg.rank,
     worldSize: cfg.worldSize,
@@ -85,9 +87,22 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
     generation: cfg.generation,
     deadlines: { rendezvousMs: cfg.rendezvousTimeoutMs, opMs: cfg.opTimeoutMs },
     logger: log,
+    clock,
+    ...(cfg.hangTimeoutSeconds !== undefined
+      ? { hangTimeoutMs: cfg.hangTimeoutSeconds * 1000 }
+      : {}),
   });
   try {
-    return await run({ ...opts, log, backend: backend.name, group, trainData, valData, started });
+    return await run({
+      ...opts,
+      log,
+      backend: backend.name,
+      group,
+      clock,
+      trainData,
+      valData,
+      started,
+    });
   } finally {
     await group.close();
     await trainData.close();
@@ -98,6 +113,7 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
 interface Opened extends TrainOptions {
   backend: string;
   group: Group;
+  clock: StepClock;
   trainData: DataLoader;
   valData: DataLoader;
   started: number;
@@ -109,6 +125,14 @@ async function run(o: Opened): Promise<RunSummary> {
   try {
     const resumed = await p.checkpointer.resume();
     const metrics = new MetricsLog(p.out, resumed?.history ?? []);
+    const resumedStep = resumed ? resumed.epoch * p.itersPerEpoch + resumed.stepInEpoch : 0;
+    const goodput = await GoodputLedger.open(p.out, resumedStep, recipeHash(spec.recipe));
+    if (goodput.stepsLost > 0 && group.rank === 0) {
+      o.log.warn(
+        { stepsLost: goodput.stepsLost, resumedStep },
+        'the previous group computed steps past its last checkpoint: they are computed again',
+      );
+    }
     const reporter = new Reporter({
       rank: group.rank,
       worldSize: group.worldSize,
@@ -117,6 +141,8 @@ async function run(o: Opened): Promise<RunSummary> {
       out: p.out,
       metrics,
       checkpoints: p.checkpointer,
+      group,
+      goodput,
       log: o.log,
     });
     if (resumed) reporter.resumed(resumed.name, resumed.epoch, resumed.stepInEpoch);
@@ -129,7 +155,16 @@ async function run(o: Opened): Promise<RunSummary> {
       itersPerEpoch: p.itersPerEpoch,
       stop: o.stop,
       reporter,
-      checkpoint: (epoch, step) => p.checkpointer.save(epoch, step, metrics.history),
+      clock: o.clock,
+      checkpoint: async (epoch, step) => {
+        // Writing a checkpoint is not a hang, however long it takes.
+        const wasTraining = o.clock.pause();
+        await reporter.pausing(epoch, step, 'checkpointing');
+        await p.checkpointer.save(epoch, step, metrics.history);
+        await reporter.checkpointed(epoch, step, wasTraining);
+        warnIfGraceTooShort(o, p.checkpointer.lastSaveSeconds);
+        if (wasTraining) o.clock.resume();
+      },
       keepBest: async (row, history) => {
         if (group.rank !== 0 || !isNewBest(history, row, bestMetricOf(spec.recipe).metric)) return;
         await writeBestWeights({
@@ -184,6 +219,8 @@ async function trainEpochs(
   for (let epoch = start.epoch; epoch < recipe.epochs; epoch++) {
     const t0 = Date.now();
     const trained = await trainOneEpoch(loop, epoch, epoch === start.epoch ? start.stepInEpoch : 0);
+    loop.clock.pause();
+    await reporter.pausing(epoch, loop.itersPerEpoch, 'evaluating');
     const evalModel = await evaluate(val, state.model);
     const averaged = state.averaged();
     const evalEma = averaged ? await evaluate(val, averaged) : null;
@@ -207,6 +244,23 @@ async function trainEpochs(
     reporter.epoch(row);
     await loop.checkpoint(epoch + 1, 0);
     await reporter.epochBoundary(epoch + 1);
+  }
+}
+
+/**
+ * On SIGTERM the group finishes its step and rank 0 writes a checkpoint before the pod's
+ * grace period ends; say so early when the measured write does not fit (the previous
+ * checkpoint stays intact if the kill comes first: store.ts writes latest.json last).
+ */
+function warnIfGraceTooShort(o: Opened, saveSeconds: number | null): void {
+  const grace = o.cfg.terminationGraceSeconds;
+  if (!grace || saveSeconds === null || o.group.rank !== 0) return;
+  if (saveSeconds > 0.8 * grace) {
+    o.log.warn(
+      { checkpointSeconds: saveSeconds, terminationGracePeriodSeconds: grace },
+      'a checkpoint takes most of the termination grace period: on preemption it may not finish ' +
+        '(raise spec.runPolicy.terminationGracePeriodSeconds)',
+    );
   }
 }
 

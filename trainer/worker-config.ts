@@ -36,6 +36,12 @@ export interface WorkerConfig {
    * CPU limit (engine/threads.ts). The local launcher divides the machine between its ranks.
    */
   computeThreads: number;
+  /** SIGTERM → SIGKILL budget (RINGMASTER_TERMINATION_GRACE_SECONDS); 0 = unknown. */
+  terminationGraceSeconds: number;
+  /** runPolicy.hangTimeoutSeconds (RINGMASTER_HANG_TIMEOUT_SECONDS); undefined = derived. */
+  hangTimeoutSeconds: number | undefined;
+  /** Where a failing worker writes its verdict (RINGMASTER_TERMINATION_LOG); '' = nowhere. */
+  terminationLog: string;
 }
 
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConfig> {
@@ -71,6 +77,10 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
   });
   const opTimeoutMs = r.durationMs(WorkerEnv.opTimeoutMs, 120_000, { min: 1 });
   const computeThreads = r.int(WorkerEnv.computeThreads, 0, { min: 0 });
+  const terminationGraceSeconds = r.int(WorkerEnv.terminationGraceSeconds, 0, { min: 0 });
+  const hangTimeoutSeconds = env[WorkerEnv.hangTimeoutSeconds]
+    ? r.int(WorkerEnv.hangTimeoutSeconds, 0, { min: 1 })
+    : undefined;
   r.check('invalid worker environment');
   return Object.freeze({
     rank,
@@ -90,5 +100,8 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     rendezvousTimeoutMs,
     opTimeoutMs,
     computeThreads,
+    terminationGraceSeconds,
+    hangTimeoutSeconds,
+    terminationLog: env[WorkerEnv.terminationLog] ?? '',
   });
 }

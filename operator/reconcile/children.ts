@@ -6,6 +6,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import {
   ANNOTATION_BACKEND,
+  ANNOTATION_LAST_CHECKPOINT_TIME,
   ANNOTATION_SPEC_HASH,
   API_VERSION,
   KIND,
@@ -19,6 +20,7 @@ import {
   RING_DATA_PORT_NAME,
   RING_PORT,
   RING_PORT_NAME,
+  TERMINATION_LOG_PATH,
   WorkerEnv,
 } from '../../api/names.js';
 import type { TrainingRecipeSpec } from '../../api/schema.js';
@@ -178,15 +180,32 @@ export function workerBackend(meta: Meta, spec: TrainingRecipeSpec): string {
   return spec.gpusPerWorker > 0 ? 'tensorflow-gpu' : 'tensorflow';
 }
 
+/** SIGTERM → SIGKILL for workers: the recipe's runPolicy, else the operator's default. */
+export function terminationGraceSeconds(
+  spec: TrainingRecipeSpec,
+  settings: PlannerSettings,
+): number {
+  return spec.runPolicy.terminationGracePeriodSeconds ?? settings.terminationGracePeriodSeconds;
+}
+
 export interface PodInputs {
   meta: Meta;
   spec: TrainingRecipeSpec;
   rank: number;
   generation: number;
   settings: PlannerSettings;
+  /** status.lastCheckpoint.time, if any: the pod's ANNOTATION_LAST_CHECKPOINT_TIME. */
+  lastCheckpointTime?: string | undefined;
 }
 
-export function buildPod({ meta, spec, rank, generation, settings }: PodInputs): k8s.V1Pod {
+export function buildPod({
+  meta,
+  spec,
+  rank,
+  generation,
+  settings,
+  lastCheckpointTime,
+}: PodInputs): k8s.V1Pod {
   const name = names.pod(meta.name, rank);
   const env: k8s.V1EnvVar[] = [
     { name: WorkerEnv.rank, value: String(rank) },
@@ -211,6 +230,15 @@ export function buildPod({ meta, spec, rank, generation, settings }: PodInputs):
     { name: 'HOME', value: SCRATCH_DIR },
   ];
   env.push({ name: WorkerEnv.backend, value: workerBackend(meta, spec) });
+  const grace = terminationGraceSeconds(spec, settings);
+  env.push({ name: WorkerEnv.terminationGraceSeconds, value: String(grace) });
+  env.push({ name: WorkerEnv.terminationLog, value: TERMINATION_LOG_PATH });
+  if (spec.runPolicy.hangTimeoutSeconds !== undefined) {
+    env.push({
+      name: WorkerEnv.hangTimeoutSeconds,
+      value: String(spec.runPolicy.hangTimeoutSeconds),
+    });
+  }
   if (spec.data.endpoint) env.push({ name: WorkerEnv.s3Endpoint, value: spec.data.endpoint });
 
   const limits: Record<string, string> = { ...stringify(spec.resources?.limits) };
@@ -264,12 +292,15 @@ export function buildPod({ meta, spec, rank, generation, settings }: PodInputs):
         [LABEL_MANAGED_BY]: MANAGED_BY,
       },
       ownerReferences: [ownerReference(meta)],
+      ...(lastCheckpointTime
+        ? { annotations: { [ANNOTATION_LAST_CHECKPOINT_TIME]: lastCheckpointTime } }
+        : {}),
     },
     spec: {
       hostname: name,
       subdomain: names.service(meta.name),
       restartPolicy: 'Never',
-      terminationGracePeriodSeconds: settings.terminationGracePeriodSeconds,
+      terminationGracePeriodSeconds: grace,
       // Workers never talk to the Kubernetes API: progress goes to S3, not to the status.
       automountServiceAccountToken: false,
       enableServiceLinks: false,

@@ -43,7 +43,14 @@ export function groupPods(d: Draft, spec: TrainingRecipeSpec): k8s.V1Pod[] {
   const pods: k8s.V1Pod[] = [];
   for (let rank = 0; rank < spec.workers; rank++) {
     pods.push(
-      buildPod({ meta: d.meta, spec, rank, generation: d.generation, settings: d.settings }),
+      buildPod({
+        meta: d.meta,
+        spec,
+        rank,
+        generation: d.generation,
+        settings: d.settings,
+        lastCheckpointTime: d.status.lastCheckpoint?.time,
+      }),
     );
   }
   d.children.pods = pods;

@@ -176,6 +176,7 @@ function mergeProgress(status: TrainingRecipeStatus, p: ProgressReport): void {
   if (p.lastCheckpoint && Object.keys(p.lastCheckpoint).length > 0)
     status.lastCheckpoint = { ...p.lastCheckpoint };
   if (p.weights) status.weights = p.weights;
+  if (p.goodput) status.goodput = { ...p.goodput };
 }
 
 export function toMs(t: Date | string | undefined | null): number | undefined {

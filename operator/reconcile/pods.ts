@@ -4,6 +4,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import { ExitCode, LABEL_GENERATION, LABEL_RANK } from '../../api/names.js';
+import { parseTerminationNote } from '../../api/progress.js';
 import { Reason } from './conditions.js';
 import { WORKER_CONTAINER } from './names.js';
 import type { NodeHealth } from './types.js';
@@ -14,12 +15,16 @@ export interface PodFailure {
   reason:
     | typeof Reason.WorkerFailed
     | typeof Reason.WorkerPreempted
+    | typeof Reason.WorkerStopped
+    | typeof Reason.HangDetected
     | typeof Reason.NodeLost
     | typeof Reason.PodDeleted;
   /** False only for exits that say "your input is wrong" (ExitCode.invalidInput). */
   retryable: boolean;
   exitCode?: number;
   message: string;
+  /** The rank the worker's termination note blames (a hung or dead peer). */
+  blames?: number;
 }
 
 export interface PodView {
@@ -114,6 +119,11 @@ export function classifyPod(pod: k8s.V1Pod, opts: ClassifyOptions): PodView {
         retryable: true,
         message: `${view.name} evicted: ${pod.status?.message ?? pod.status?.reason ?? 'disruption'}`,
       };
+    } else if (
+      term &&
+      (term.exitCode === ExitCode.hang || term.exitCode === ExitCode.interrupted)
+    ) {
+      view.failure = noteFailure(view.name, term);
     } else if (term) {
       const terminal = term.exitCode === ExitCode.invalidInput;
       const what = term.reason && term.reason !== 'Error' ? ` (${term.reason})` : '';
@@ -150,6 +160,26 @@ export function classifyPod(pod: k8s.V1Pod, opts: ClassifyOptions): PodView {
     };
   }
   return view;
+}
+
+/** A worker that stopped on purpose: a hang verdict (exit 76) or a SIGTERM stop (exit 130). */
+function noteFailure(name: string, term: k8s.V1ContainerStateTerminated): PodFailure {
+  if (term.exitCode === ExitCode.interrupted) {
+    return {
+      reason: Reason.WorkerStopped,
+      retryable: true,
+      exitCode: term.exitCode,
+      message: `${name} stopped on SIGTERM after writing a checkpoint`,
+    };
+  }
+  const note = parseTerminationNote(term.message);
+  return {
+    reason: Reason.HangDetected,
+    retryable: true,
+    exitCode: term.exitCode,
+    message: `${name}: ${note?.message ?? tail(term.message) ?? 'the group made no progress'}`,
+    ...(note?.rank !== undefined ? { blames: note.rank } : {}),
+  };
 }
 
 function hasDisruption(pod: k8s.V1Pod): boolean {

@@ -207,6 +207,13 @@ export class Reconciler {
       throw failures[0];
     }
     for (const a of plan.actions) if (a.kind === 'deleteChild') await this.run(recipe, a);
+    for (const a of plan.actions) {
+      if (a.kind !== 'annotatePod') continue;
+      // Advisory (a scheduler's hint): a pod gone in the meantime is fine.
+      await this.run(recipe, a).catch((err: unknown) =>
+        log.debug({ pod: a.name, err: String(err) }, 'pod annotation not written'),
+      );
+    }
     for (const e of plan.events)
       await this.event(recipe, e.type, e.reason, e.message).catch((err: unknown) =>
         log.warn({ err: String(err) }, 'event not recorded'),
@@ -269,6 +276,12 @@ export class Reconciler {
           // Gone already, or replaced by a pod of a newer group (uid precondition).
           if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
         }
+        return;
+      case 'annotatePod':
+        await rest.request('PATCH', `/api/v1/namespaces/${ns}/pods/${a.name}`, {
+          body: { metadata: { uid: a.uid, annotations: a.annotations } },
+          contentType: ContentType.merge,
+        });
         return;
       case 'deleteChild':
         try {
@@ -358,6 +371,12 @@ export class Reconciler {
       m.recipeImagesPerSec.set({ namespace, name }, status.progress.imagesPerSec);
     const acc = status?.metrics?.emaAcc1 ?? status?.metrics?.acc1;
     if (acc !== undefined) m.recipeAcc1.set({ namespace, name }, acc);
+    const g = status?.goodput;
+    if (g?.ratio !== undefined) m.recipeGoodput.set({ namespace, name }, g.ratio);
+    if (g?.secondsLost !== undefined) m.recipeSecondsLost.set({ namespace, name }, g.secondsLost);
+    if (g?.stepsComputed !== undefined)
+      m.recipeStepsComputed.set({ namespace, name }, g.stepsComputed);
+    m.setStragglers(namespace, name, status?.stragglers ?? []);
   }
 }
 

@@ -39,6 +39,8 @@ export function restartGroup(
     return;
   }
   d.status.restarts = restarts + 1;
+  // The next group measures its own ranks.
+  delete d.status.stragglers;
   d.status.groupGeneration = d.generation + 1;
   d.status.phase = Phase.Restarting;
   const reason = failures[0]!.reason;

@@ -9,6 +9,7 @@ import { ConditionType, Phase, Reason } from './conditions.js';
 import { createMissing, groupPods } from './create.js';
 import type { Draft } from './draft.js';
 import { finished, succeed } from './finish.js';
+import { progressStalled, watchHealth } from './health.js';
 import { names } from './names.js';
 import { waitingSummary, type PodFailure, type PodView } from './pods.js';
 import { restartGroup } from './restart.js';
@@ -41,8 +42,10 @@ export function watchGroup(d: Draft, spec: TrainingRecipeSpec): void {
     return;
   }
   const failures = failuresOf(d, spec, byRank);
+  const stalled = failures.length === 0 ? progressStalled(d, spec) : undefined;
+  if (stalled) failures.push(stalled);
   if (failures.length > 0) {
-    restartGroup(d, spec, failures, [...byRank.values()]);
+    restartGroup(d, spec, blameFirst(failures, byRank), [...byRank.values()]);
     return;
   }
 
@@ -78,6 +81,24 @@ function failuresOf(
     }
   }
   return failures;
+}
+
+/**
+ * A hang verdict speaks for the group (the hung rank itself never says anything): it goes
+ * first, with the rank it blames named by pod and node.
+ */
+function blameFirst(
+  failures: readonly PodFailure[],
+  byRank: ReadonlyMap<number, PodView>,
+): PodFailure[] {
+  const hang = failures.find((f) => f.reason === Reason.HangDetected);
+  if (!hang) return [...failures];
+  const culprit = hang.blames !== undefined ? byRank.get(hang.blames) : undefined;
+  const where = culprit
+    ? `rank ${hang.blames} (pod ${culprit.name} on node ${culprit.pod.spec?.nodeName ?? '?'}) hung: `
+    : '';
+  // One message for the group: the others' failures follow from the hang.
+  return [{ ...hang, message: `${where}${hang.message}` }];
 }
 
 /** The phase and Running condition for how far the group has come. */
@@ -122,6 +143,7 @@ function report(
       `${workers}/${workers} workers running`,
     );
     d.applyProgress();
+    watchHealth(d, spec, group);
     d.timer(d.settings.progressIntervalSeconds * 1000);
   }
 }

@@ -85,7 +85,9 @@ export type Action =
   | { kind: 'createPod'; pod: k8s.V1Pod }
   /** `force` = grace period 0: the kubelet is gone, nobody else will finish the deletion. */
   | { kind: 'deletePod'; name: string; uid: string; force: boolean; why: string }
-  | { kind: 'deleteChild'; apiVersion: string; objectKind: string; name: string };
+  | { kind: 'deleteChild'; apiVersion: string; objectKind: string; name: string }
+  /** Merge-patches annotations of a pod (e.g. the last checkpoint time). */
+  | { kind: 'annotatePod'; name: string; uid: string; annotations: Record<string, string> };
 
 export interface EventSpec {
   type: 'Normal' | 'Warning';

@@ -240,4 +240,169 @@ spec:
     const table = await cp!.kubectl(['get', 'trainingrecipes', 'seeds', '-n', NS]);
     assert.ok(table.includes(st.summary!.headline!), table);
   });
+
+  it('a worker pod deleted mid-run (SIGTERM): the group checkpoints the step it reached, restarts, loses no step and succeeds', async () => {
+    const yaml = `apiVersion: ringmaster.dev/v1alpha1
+kind: TrainingRecipe
+metadata:
+  name: drained
+  namespace: ${NS}
+spec:
+  workers: 2
+  gpusPerWorker: 0
+  image: ringmaster/trainer:cpu
+  data:
+    train: synthetic:shapes?train=1024&val=64&size=32
+    val: synthetic:shapes?train=1024&val=64&size=32
+    endpoint: ${minio!.endpoint}
+    credentialsSecret: s3-creds
+  output: s3://runs/drained
+  recipe:
+    model: resnet_mini
+    batchSize: 16
+    epochs: 2
+    keepCheckpoints: 10
+    lr: 0.05
+    lrWarmupEpochs: 0
+    raSampler: false
+    modelEmaSteps: 2
+    trainCropSize: 32
+    valResizeSize: 36
+    valCropSize: 32
+  runPolicy:
+    backoffLimit: 2
+    terminationGracePeriodSeconds: 90
+`;
+    await cp!.kubectl(['apply', '-f', '-'], { input: yaml });
+    const path = `/apis/ringmaster.dev/v1alpha1/namespaces/${NS}/trainingrecipes/drained`;
+    const get = () => rest!.get<TrainingRecipeObject>(path);
+    // Training has begun: rank 0 reported its first steps.
+    await waitFor(async () => ((await get()).status?.progress?.step ?? 0) >= 1 || undefined, {
+      timeoutMs: 600_000,
+      intervalMs: 500,
+      what: 'drained training',
+    });
+    const annotated = await rest!.get<k8s.V1Pod>(`/api/v1/namespaces/${NS}/pods/drained-worker-1`);
+    assert.equal(annotated.spec?.terminationGracePeriodSeconds, 90);
+    // A node drain or `kubectl delete pod`: graceful, SIGTERM first.
+    await rest!.request('DELETE', `/api/v1/namespaces/${NS}/pods/drained-worker-1`);
+    const done = await waitFor(
+      async () => {
+        const r = await get();
+        if (r.status?.phase === 'Failed')
+          throw new Error(`Failed: ${JSON.stringify(r.status.conditions)}`);
+        return r.status?.phase === 'Succeeded' ? r : undefined;
+      },
+      { timeoutMs: 840_000, intervalMs: 1000, what: 'drained Succeeded' },
+    ).catch(async (err: unknown) => {
+      const logs = ['drained-worker-0', 'drained-worker-1'].map((p) => {
+        try {
+          return `--- ${p}\n${agent!.logs(NS, p).slice(-3000)}`;
+        } catch {
+          return `--- ${p}: no logs`;
+        }
+      });
+      const r = await get().catch(() => undefined);
+      throw new Error(`${String(err)}\nstatus: ${JSON.stringify(r?.status)}\n${logs.join('\n')}`);
+    });
+    assert.equal(done.status?.restarts, 1);
+    // 2 epochs × 32 steps, none computed twice: the stop checkpoint was the step reached.
+    assert.deepEqual(done.status?.goodput, {
+      ratio: 1,
+      stepsComputed: 64,
+      stepsKept: 64,
+      secondsLost: done.status?.goodput?.secondsLost,
+    });
+    assert.ok((done.status?.goodput?.secondsLost ?? 0) > 0, 'the restart cost some time');
+    assert.ok(done.status?.lastCheckpoint?.time, 'lastCheckpoint has a time');
+    const events = await rest!.get<{ items: k8s.CoreV1Event[] }>(
+      `/api/v1/namespaces/${NS}/events`,
+      { fieldSelector: 'involvedObject.name=drained' },
+    );
+    const restart = events.items.find((e) => /Restarting the worker group/.test(e.message ?? ''));
+    assert.ok(restart, events.items.map((e) => `${e.reason}: ${e.message}`).join('\n'));
+    assert.match(restart.reason ?? '', /^(PodDeleted|WorkerStopped)$/);
+    const s3 = new S3Client({
+      endpoint: minio!.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: minio!.credentials,
+    });
+    const keys = (
+      (await s3.send(new ListObjectsV2Command({ Bucket: 'runs', Prefix: 'drained/' }))).Contents ??
+      []
+    ).map((o) => o.Key!);
+    s3.destroy();
+    assert.ok(
+      keys.some((k) => /checkpoints\/epoch-\d+-step-\d+\/state\.json$/.test(k)),
+      `a mid-epoch checkpoint from the SIGTERM stop: ${keys.join(', ')}`,
+    );
+  });
+
+  it('a worker frozen with SIGSTOP: the group verdict reaches the operator as HangDetected naming pod and node, and the run succeeds', async () => {
+    const yaml = `apiVersion: ringmaster.dev/v1alpha1
+kind: TrainingRecipe
+metadata:
+  name: hung
+  namespace: ${NS}
+spec:
+  workers: 2
+  gpusPerWorker: 0
+  image: ringmaster/trainer:cpu
+  data:
+    train: synthetic:shapes?train=1024&val=64&size=32
+    val: synthetic:shapes?train=1024&val=64&size=32
+    endpoint: ${minio!.endpoint}
+    credentialsSecret: s3-creds
+  output: s3://runs/hung
+  recipe:
+    model: resnet_mini
+    batchSize: 16
+    epochs: 1
+    lr: 0.05
+    lrWarmupEpochs: 0
+    raSampler: false
+    modelEmaSteps: 2
+    trainCropSize: 32
+    valResizeSize: 36
+    valCropSize: 32
+  runPolicy:
+    backoffLimit: 2
+    hangTimeoutSeconds: 10
+    terminationGracePeriodSeconds: 5
+`;
+    await cp!.kubectl(['apply', '-f', '-'], { input: yaml });
+    const path = `/apis/ringmaster.dev/v1alpha1/namespaces/${NS}/trainingrecipes/hung`;
+    const get = () => rest!.get<TrainingRecipeObject>(path);
+    await waitFor(async () => ((await get()).status?.progress?.step ?? 0) >= 1 || undefined, {
+      timeoutMs: 600_000,
+      intervalMs: 500,
+      what: 'hung training',
+    });
+    const node = (await rest!.get<k8s.V1Pod>(`/api/v1/namespaces/${NS}/pods/hung-worker-1`)).spec
+      ?.nodeName;
+    // Resolves only once the frozen process is killed (the operator deletes the group).
+    const frozen = agent!.killPod(NS, 'hung-worker-1', 'SIGSTOP').catch(() => undefined);
+    const done = await waitFor(
+      async () => {
+        const r = await get();
+        if (r.status?.phase === 'Failed')
+          throw new Error(`Failed: ${JSON.stringify(r.status.conditions)}`);
+        return r.status?.phase === 'Succeeded' ? r : undefined;
+      },
+      { timeoutMs: 840_000, intervalMs: 1000, what: 'hung Succeeded' },
+    );
+    await frozen;
+    assert.equal(done.status?.restarts, 1);
+    const events = await rest!.get<{ items: k8s.CoreV1Event[] }>(
+      `/api/v1/namespaces/${NS}/events`,
+      { fieldSelector: 'involvedObject.name=hung' },
+    );
+    const hang = events.items.find((e) => e.reason === 'HangDetected');
+    assert.ok(hang, events.items.map((e) => `${e.reason}: ${e.message}`).join('\n'));
+    assert.match(
+      hang.message ?? '',
+      new RegExp(`rank 1 \\(pod hung-worker-1 on node ${node}\\) hung`),
+    );
+  });
 });

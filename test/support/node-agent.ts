@@ -31,6 +31,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { killGroup, trackGroup, untrackGroup } from '../../harness/process-groups.js';
+import { TERMINATION_LOG_PATH } from '../../api/names.js';
 
 export interface LocalCommand {
   command: string;
@@ -723,6 +724,11 @@ export class NodeAgent {
           );
         return { from: m.mountPath, to: m.subPath ? join(local, m.subPath) : local };
       });
+      // As a kubelet: the termination message file is the container's own, never the host's.
+      mounts.push({
+        from: c.terminationMessagePath ?? TERMINATION_LOG_PATH,
+        to: terminationFile(run.dir, c.name),
+      });
       const rewrite = (s: string): string =>
         rewriteHosts(rewritePaths(s, mounts), hosts, run.namespace);
       const env: Record<string, string> = {
@@ -794,6 +800,7 @@ export class NodeAgent {
         done = true;
         if (child.pid !== undefined) untrackGroup(child.pid);
         log.end();
+        const written = readTerminationFile(terminationFile(run.dir, cr.name));
         cr.state = {
           terminated: {
             exitCode,
@@ -801,9 +808,11 @@ export class NodeAgent {
             reason: errMsg ? 'StartError' : exitCode === 0 ? 'Completed' : 'Error',
             ...(errMsg
               ? { message: errMsg }
-              : exitCode !== 0 && spec?.terminationMessagePolicy === 'FallbackToLogsOnError'
-                ? { message: logTailMessage(tail) }
-                : {}),
+              : written
+                ? { message: written }
+                : exitCode !== 0 && spec?.terminationMessagePolicy === 'FallbackToLogsOnError'
+                  ? { message: logTailMessage(tail) }
+                  : {}),
             startedAt: cr.startedAt,
             finishedAt: new Date(),
             containerID: `local://${child.pid ?? 0}`,
@@ -1149,6 +1158,20 @@ function expandVars(value: string, env: Record<string, string>): string {
 }
 
 /** Replace a mount path prefix (at a path boundary) with the local directory. */
+/** Where a container's terminationMessagePath lands on this host. */
+function terminationFile(podDir: string, container: string): string {
+  return join(podDir, `${container}.termination-log`);
+}
+
+/** What the container wrote there (≤ 4 KiB, as a kubelet keeps), or '' . */
+function readTerminationFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').slice(0, 4096).trim();
+  } catch {
+    return '';
+  }
+}
+
 export function rewritePaths(s: string, mounts: { from: string; to: string }[]): string {
   // Longest mount first, so /data/cache wins over /data.
   const sorted = [...mounts].sort((a, b) => b.from.length - a.from.length);

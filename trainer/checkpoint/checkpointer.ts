@@ -48,15 +48,30 @@ export interface Resumed {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** The newest complete checkpoint: what status.lastCheckpoint shows. */
+export interface CheckpointInfo {
+  uri: string;
+  epoch: number;
+  /** Optimizer steps over the whole run. */
+  step: number;
+  /** When it was complete (latest.json moved), RFC 3339. */
+  time: string;
+}
+
 export class Checkpointer {
   /** URI of the newest checkpoint this run wrote or resumed from. */
   last: string | null = null;
+  /** The same checkpoint with its position and time. */
+  lastInfo: CheckpointInfo | null = null;
+  /** How long the last save took on this rank, seconds (null before the first). */
+  lastSaveSeconds: number | null = null;
 
   constructor(private readonly o: CheckpointerOptions) {}
 
   /** Saves the state after `stepInEpoch` steps of `epoch` (0 = the start of the epoch). */
   async save(epoch: number, stepInEpoch: number, history: readonly EpochMetrics[]): Promise<void> {
     const { group, store, state } = this.o;
+    const started = performance.now();
     const name = checkpointName(epoch, stepInEpoch);
     let entry: Record<string, FileEntry> = {};
     if (group.rank > 0) {
@@ -74,6 +89,7 @@ export class Checkpointer {
       await this.write(epoch, stepInEpoch, history, others);
     }
     await group.barrier();
+    this.lastSaveSeconds = (performance.now() - started) / 1000;
   }
 
   private async write(
@@ -111,6 +127,12 @@ export class Checkpointer {
       others,
     );
     this.last = store.uri(pointer.name);
+    this.lastInfo = {
+      uri: this.last,
+      epoch,
+      step: epoch * itersPerEpoch + stepInEpoch,
+      time: new Date().toISOString(),
+    };
     await store.prune(this.o.keep);
     this.o.log.info({ checkpoint: this.last }, 'checkpoint written');
   }
@@ -146,6 +168,12 @@ export class Checkpointer {
       (r) => r.epoch < s.epoch,
     );
     this.last = store.uri(chosen.name);
+    this.lastInfo = {
+      uri: this.last,
+      epoch: s.epoch,
+      step: s.globalStep,
+      time: s.createdAt,
+    };
     log.info({ checkpoint: this.last, epoch: s.epoch, step: s.stepInEpoch }, 'resumed');
     return {
       name: chosen.name,

@@ -6,6 +6,7 @@ import { loadTrainingRecipeFile } from '../../api/load.js';
 import { train } from '../train.js';
 import { StoppedError } from '../train-one-epoch.js';
 import { workerConfigFromEnv } from '../worker-config.js';
+import { reportFailure } from './termination.js';
 
 /**
  * `ringmaster worker`: one rank of a training group, configured by RINGMASTER_* variables
@@ -33,7 +34,11 @@ export function register(program: Command): void {
         if (stop.requested) return;
         stop.requested = true;
         log.warn(
-          { signal, rank: cfg.rank },
+          {
+            signal,
+            rank: cfg.rank,
+            ...(cfg.terminationGraceSeconds ? { graceSeconds: cfg.terminationGraceSeconds } : {}),
+          },
           'stop requested: finishing the step and writing a checkpoint',
         );
       };
@@ -56,6 +61,7 @@ export function register(program: Command): void {
           );
         }
         process.exitCode = exitCodeOf(err);
+        reportFailure(err, cfg.rank, cfg.terminationLog);
         // A failed rank must exit (the operator reads its exit code), even if sockets or
         // worker threads would keep the process alive.
         setTimeout(() => process.exit(process.exitCode ?? 1), 2000).unref();

@@ -3,10 +3,14 @@
  * joins with its rank and addresses and learns the ring once all have joined. The
  * coordinator also keeps the group's liveness: members heartbeat, the reply carries the first
  * fault anyone reported, and a member that falls silent for longer than the deadline becomes
- * that fault. The members' side of these calls is rendezvous.ts.
+ * that fault. Heartbeats also carry each member's step (step-clock.ts): a group that makes no
+ * progress for the hang timeout fails with a hang fault naming the rank to blame (hang.ts).
+ * The members' side of these calls is rendezvous.ts.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common/log.js';
+import { findHang, hangTimeoutMs, observe, type RankWatch } from './hang.js';
+import type { StepReport } from './step-clock.js';
 import {
   GENERATION_KEY,
   type FaultMsg,
@@ -37,6 +41,8 @@ export class Coordinator {
   /** Resolves with the addresses (by rank) once every rank has joined. */
   readonly formation: Promise<string[]>;
   fault: FaultMsg | undefined;
+  /** Every rank's last step report, and when it last moved. */
+  private readonly watches = new Map<number, RankWatch>();
 
   constructor(
     readonly generation: number,
@@ -44,6 +50,8 @@ export class Coordinator {
     private readonly tokenOk: (md: grpc.Metadata) => boolean,
     private readonly log: Logger,
     private readonly onFault: (f: FaultMsg) => void,
+    /** Rank 0's own clock (its reports need no call), and the explicit hang timeout. */
+    private readonly hang: { own?: () => StepReport; timeoutMs?: number } = {},
   ) {
     this.formation = new Promise((resolve) => (this.formedResolve = resolve));
   }
@@ -161,6 +169,7 @@ export class Coordinator {
       return;
     }
     this.lastSeen.set(req.rank, Date.now());
+    if (req.progress) observe(this.watches, req.rank, req.progress, Date.now());
     if (req.leaving) this.left.add(req.rank);
     if (req.fault) this.report(req.fault);
     cb(null, { generation: this.generation, fault: this.fault ?? null });
@@ -175,6 +184,7 @@ export class Coordinator {
     if (silent !== undefined && silent !== f.rank) {
       f = {
         rank: silent,
+        ...(f.hang ? { hang: true } : {}),
         message: `no heartbeat from rank ${silent} (${this.addressOf(silent)}) for ${((Date.now() - this.seen(silent)) / 1000).toFixed(1)} s (reported by a peer: ${f.message})`,
       };
     }
@@ -219,6 +229,7 @@ export class Coordinator {
         this.resumedAt = now;
       }
       lastTick = now;
+      this.checkHang(now);
       for (let r = 1; r < this.worldSize; r++) {
         if (this.left.has(r)) continue;
         const seen = this.seen(r);
@@ -231,6 +242,43 @@ export class Coordinator {
       }
     }, intervalMs);
     this.livenessTimer.unref();
+  }
+
+  /** Every rank's last report, by rank (rank 0's read now); for progress.json. */
+  stepReports(): Array<{ rank: number; report: StepReport }> {
+    const own = this.hang.own?.();
+    if (own) observe(this.watches, 0, own, Date.now());
+    return [...this.watches]
+      .sort(([a], [b]) => a - b)
+      .map(([rank, w]) => ({ rank, report: w.report }));
+  }
+
+  /** The hang timeout in force now (explicit, or derived from the measured steps). */
+  hangTimeoutMs(): number | undefined {
+    return hangTimeoutMs(this.hang.timeoutMs, this.watches, this.worldSize);
+  }
+
+  private checkHang(now: number): void {
+    if (!this.addresses || this.fault) return;
+    const own = this.hang.own?.();
+    if (own) observe(this.watches, 0, own, now);
+    // Our own event loop was blocked: nobody's silence in that time is evidence.
+    if (this.resumedAt === now) for (const w of this.watches.values()) w.advancedAt = now;
+    const timeout = this.hangTimeoutMs();
+    if (timeout === undefined) return;
+    // A member that left normally is not waited for.
+    const present = new Map([...this.watches].filter(([rank]) => !this.left.has(rank)));
+    const verdict = findHang(present, now, timeout, this.silentRank());
+    if (!verdict) return;
+    const r = verdict.rank;
+    this.report({
+      rank: r,
+      hang: true,
+      message:
+        `hang: rank ${r} (${this.addressOf(r)}) made no progress past step ${verdict.step}; ` +
+        `the group has been stalled ${(verdict.stalledMs / 1000).toFixed(1)} s ` +
+        `(hang timeout ${(timeout / 1000).toFixed(1)} s)`,
+    });
   }
 
   stop(): void {

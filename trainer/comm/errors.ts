@@ -30,3 +30,8 @@ export class StaleGenerationError extends RingmasterError {}
 
 /** A collective was called on a closed group. */
 export class GroupClosedError extends RingmasterError {}
+
+/** The group made no progress for the hang timeout; names the rank to blame (exit 76). */
+export class HangError extends PeerError {
+  override readonly exitCode: ExitCode = ExitCode.hang;
+}

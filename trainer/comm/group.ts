@@ -28,6 +28,7 @@ import {
 import { Peers } from './peers.js';
 import { ringAllGather, ringAllReduce, ringBroadcast, type RingContext } from './ring.js';
 import { GroupServers } from './servers.js';
+import type { StepClock, StepReport } from './step-clock.js';
 
 export type { GroupOptions, TlsOptions } from './options.js';
 
@@ -46,6 +47,10 @@ export interface Group {
   barrier(): Promise<void>;
   /** Idempotent, bounded in time; fails any collective still running. */
   close(): Promise<void>;
+  /** Rank 0: every rank's last step report as the coordinator heard it; others: []. */
+  stepReports(): Array<{ rank: number; report: StepReport }>;
+  /** Rank 0: the hang timeout in force now (ms), if known yet. */
+  hangTimeoutMs(): number | undefined;
 }
 
 /** Bound on how long close() waits for the successor to take the last frames. */
@@ -58,7 +63,7 @@ function toArrays(a: Float32Array | readonly Float32Array[]): readonly Float32Ar
 /** Connects this process to its group; with worldSize 1 nothing touches the network. */
 export async function connectGroup(opts: GroupOptions): Promise<Group> {
   const o = resolveOptions(opts);
-  if (o.worldSize === 1) return new SoloGroup(o.generation);
+  if (o.worldSize === 1) return new SoloGroup(o.generation, o.clock);
   const g = new RingGroup(o);
   try {
     await g.start();
@@ -74,7 +79,16 @@ class SoloGroup implements Group {
   readonly rank = 0;
   readonly worldSize = 1;
   private closed = false;
-  constructor(readonly generation: number) {}
+  constructor(
+    readonly generation: number,
+    private readonly clock?: StepClock,
+  ) {}
+  stepReports(): Array<{ rank: number; report: StepReport }> {
+    return this.clock ? [{ rank: 0, report: this.clock.snapshot() }] : [];
+  }
+  hangTimeoutMs(): number | undefined {
+    return undefined;
+  }
   private check(): void {
     if (this.closed) throw new GroupClosedError('collective called on a closed group');
   }
@@ -243,6 +257,14 @@ class RingGroup implements Group {
         Kind.allGatherU8,
       );
     });
+  }
+
+  stepReports(): Array<{ rank: number; report: StepReport }> {
+    return this.membership.stepReports();
+  }
+
+  hangTimeoutMs(): number | undefined {
+    return this.membership.hangTimeoutMs();
   }
 
   close(): Promise<void> {

@@ -9,8 +9,10 @@ export { type GroupOptions, type TlsOptions } from './options.js';
 export {
   AuthError,
   GroupClosedError,
+  HangError,
   PeerError,
   RendezvousTimeoutError,
   StaleGenerationError,
 } from './errors.js';
 export { CollectiveMismatchError } from './ring.js';
+export { StepClock, type StepReport } from './step-clock.js';

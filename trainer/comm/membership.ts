@@ -9,9 +9,10 @@ import type * as grpc from '@grpc/grpc-js';
 import { RingmasterError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { withDeadline } from './deadline.js';
-import { PeerError, RendezvousTimeoutError } from './errors.js';
+import { HangError, PeerError, RendezvousTimeoutError } from './errors.js';
 import type { GroupSettings } from './options.js';
 import type { Peers } from './peers.js';
+import type { StepReport } from './step-clock.js';
 import { tokenChecker, type FaultMsg } from './proto.js';
 import { Coordinator } from './coordinator.js';
 import { HeartbeatClient, joinGroup } from './rendezvous.js';
@@ -41,6 +42,10 @@ export class Membership {
         tokenChecker(o.token),
         log,
         (f) => this.onGroupFault(f),
+        {
+          ...(o.clock ? { own: () => o.clock!.snapshot() } : {}),
+          ...(o.hangTimeoutMs !== undefined ? { timeoutMs: o.hangTimeoutMs } : {}),
+        },
       );
     }
   }
@@ -102,6 +107,7 @@ export class Membership {
       interval,
       o.opMs,
       (f) => this.onGroupFault(f),
+      o.clock ? () => o.clock!.snapshot() : undefined,
     );
     this.heartbeat.start();
   }
@@ -111,9 +117,10 @@ export class Membership {
     // While settle() runs, it decides (it has the verdict and the local error's type).
     if (this.failure || this.isClosing() || this.settling) return;
     const addr = f.rank >= 0 ? this.peers.addressOf(f.rank) : '?';
+    const Err = f.hang ? HangError : PeerError;
     this.fail(
-      new PeerError(
-        f.rank === this.o.rank
+      new Err(
+        f.rank === this.o.rank && !f.hang
           ? f.message
           : `group failed at rank ${f.rank} (${addr}): ${f.message}`,
         f.rank,
@@ -163,9 +170,9 @@ export class Membership {
         this.peers.addresses[0] ?? this.o.coordinator,
         { cause: err },
       );
-    } else if (verdict && verdict.rank !== fault.rank) {
+    } else if (verdict && (verdict.rank !== fault.rank || verdict.hang)) {
       const addr = this.peers.addressOf(verdict.rank);
-      final = new PeerError(
+      final = new (verdict.hang ? HangError : PeerError)(
         `group failed at rank ${verdict.rank} (${addr}): ${verdict.message}`,
         verdict.rank,
         addr,
@@ -174,6 +181,16 @@ export class Membership {
     }
     this.fail(final);
     return final;
+  }
+
+  /** Rank 0: every rank's last step report (the coordinator's view); others: none. */
+  stepReports(): Array<{ rank: number; report: StepReport }> {
+    return this.coordinator?.stepReports() ?? [];
+  }
+
+  /** Rank 0: the hang timeout in force now, if known. */
+  hangTimeoutMs(): number | undefined {
+    return this.coordinator?.hangTimeoutMs();
   }
 
   /** Stops liveness. A coordinator that knows of a fault first lingers to tell the others. */

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { checkInt } from '../../common/parse.js';
 import { InputError, type InputIssue } from '../../common/errors.js';
 import { log as rootLog, type Logger } from '../../common/log.js';
+import type { StepClock } from './step-clock.js';
 
 export interface TlsOptions {
   /** PEM CA bundle that signed every rank's certificate. */
@@ -56,6 +57,10 @@ export interface GroupOptions {
    */
   dataListen?: string;
   logger?: Logger;
+  /** This rank's training clock; heartbeats carry it to the coordinator (hang detection). */
+  clock?: StepClock;
+  /** runPolicy.hangTimeoutSeconds in ms; absent: derived from the measured steps (hang.ts). */
+  hangTimeoutMs?: number;
 }
 
 /** The options with every default applied; what the group's parts are built from. */
@@ -75,6 +80,8 @@ export interface GroupSettings {
   transport: 'tcp' | 'grpc';
   dataListen: string;
   log: Logger;
+  clock: StepClock | undefined;
+  hangTimeoutMs: number | undefined;
 }
 
 const DEFAULTS = {
@@ -143,6 +150,8 @@ export function resolveOptions(opts: GroupOptions): GroupSettings {
     transport,
     dataListen: dataListen ?? '0.0.0.0:0',
     log: (opts.logger ?? rootLog).child({ component: 'comm', rank: opts.rank }),
+    clock: opts.clock,
+    hangTimeoutMs: opts.hangTimeoutMs,
   };
 }
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { decodeFrame, encodeFrame, type Frame, type FrameHeader } from './frame.js';
+import type { StepReport } from './step-clock.js';
 
 export const PROTO_PATH = fileURLToPath(
   new URL('../../proto/ringmaster/comm/v1/comm.proto', import.meta.url),
@@ -23,6 +24,8 @@ const definition = protoLoader.loadSync(PROTO_PATH, {
 export interface FaultMsg {
   rank: number;
   message: string;
+  /** The rank made no progress for the hang timeout. */
+  hang?: boolean;
 }
 export interface JoinRequest {
   generation: number;
@@ -42,6 +45,7 @@ export interface HeartbeatRequest {
   rank: number;
   fault?: FaultMsg | null;
   leaving?: boolean;
+  progress?: StepReport | null;
 }
 export interface HeartbeatReply {
   generation: number;

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { InputError, RingmasterError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { AuthError, RendezvousTimeoutError, StaleGenerationError } from './errors.js';
+import type { StepReport } from './step-clock.js';
 import {
   CHANNEL_OPTIONS,
   GENERATION_KEY,
@@ -129,6 +130,8 @@ export class HeartbeatClient {
     private readonly intervalMs: number,
     private readonly timeoutMs: number,
     private readonly onFault: (f: FaultMsg) => void,
+    /** This rank's training position, sent with every beat. */
+    private readonly progress?: () => StepReport,
   ) {
     this.client = new grpc.Client(coordinator, credentials, CHANNEL_OPTIONS);
   }
@@ -183,6 +186,7 @@ export class HeartbeatClient {
           rank: this.rank,
           fault: this.pendingFault ?? null,
           leaving,
+          progress: this.progress?.() ?? null,
         },
         this.token,
         Date.now() + deadlineMs,

@@ -142,6 +142,7 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
           ...(opts.backend ? { [WorkerEnv.backend]: opts.backend } : {}),
           ...(opts.allowRecipeChange ? { [WorkerEnv.allowRecipeChange]: '1' } : {}),
           ...(opts.opTimeoutMs ? { [WorkerEnv.opTimeoutMs]: String(opts.opTimeoutMs) } : {}),
+          ...policyEnv(opts.spec),
         };
         const args = [
           'worker',
@@ -210,6 +211,11 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
         current.map((w) => w.exit.then((e) => ({ ...e, rank: w.rank }))),
       );
       const group = current;
+      // A hang verdict is final: the hung rank may never exit by itself (SIGSTOP, a stuck
+      // kernel), so the group goes now, as the operator deletes the pods.
+      if (first.code === ExitCode.hang) {
+        for (const w of group) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+      }
       const reaper =
         first.code !== 0
           ? setTimeout(
@@ -255,4 +261,20 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+/** The run policy's knobs a worker needs, as the operator passes them to pods. */
+function policyEnv(spec: LaunchOptions['spec']): Record<string, string> {
+  const p = (spec.runPolicy ?? {}) as {
+    hangTimeoutSeconds?: number;
+    terminationGracePeriodSeconds?: number;
+  };
+  return {
+    ...(p.hangTimeoutSeconds
+      ? { [WorkerEnv.hangTimeoutSeconds]: String(p.hangTimeoutSeconds) }
+      : {}),
+    ...(p.terminationGracePeriodSeconds
+      ? { [WorkerEnv.terminationGraceSeconds]: String(p.terminationGracePeriodSeconds) }
+      : {}),
+  };
 }

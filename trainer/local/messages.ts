@@ -7,7 +7,14 @@ export type WorkerMessage =
   | { type: 'backend'; line: string }
   | { type: 'epoch'; metrics: EpochMetrics }
   | { type: 'resumed'; checkpoint: string; epoch: number; stepInEpoch: number }
-  | { type: 'done'; summary: RunSummary };
+  | { type: 'done'; summary: RunSummary }
+  /** The straggler ranks changed (empty: none any more). */
+  | {
+      type: 'stragglers';
+      stragglers: Array<{ rank: number; p50StepSeconds: number; ratio: number }>;
+    }
+  /** The group failed: why, and the rank to blame (e.g. HangDetected). */
+  | { type: 'fault'; reason: string; rank: number; message: string };
 
 export interface RunSummary {
   acc1: number | null;

@@ -12,6 +12,11 @@ import type { Storage } from '../../common/storage/storage.js';
 import type { EpochMetrics } from './metrics-log.js';
 import type { Progress } from '../../api/progress.js';
 import { ProgressFile } from './progress.js';
+import { findStragglers, type RankReport } from '../../api/progress.js';
+import type { CheckpointInfo } from '../checkpoint/checkpointer.js';
+import type { Group } from '../comm/index.js';
+import type { GoodputLedger } from './goodput.js';
+import { HANG_MIN_SAMPLES } from '../comm/hang.js';
 
 export interface ReporterOptions {
   rank: number;
@@ -22,7 +27,15 @@ export interface ReporterOptions {
   out: Storage;
   /** The epochs done so far (the last one's figures go into progress.json). */
   metrics: { readonly history: readonly EpochMetrics[] };
-  checkpoints: { readonly last: string | null };
+  checkpoints: {
+    readonly last: string | null;
+    readonly lastInfo: CheckpointInfo | null;
+    readonly lastSaveSeconds: number | null;
+  };
+  /** Rank 0's view of every rank's steps (the coordinator's). */
+  group: Pick<Group, 'stepReports'>;
+  /** Steps computed and kept across restarts (rank 0). */
+  goodput: GoodputLedger;
   log: Logger;
 }
 
@@ -51,6 +64,8 @@ export class Reporter {
   /** Images per second over the ranks, smoothed over steps (0 until the first step). */
   private rate = 0;
   private lastStepAt = Date.now();
+  /** The straggler ranks last announced, as a key ('' = none). */
+  private stragglerKey = '';
 
   constructor(private readonly o: ReporterOptions) {
     this.progress = o.rank === 0 ? new ProgressFile(o.out) : null;
@@ -101,6 +116,22 @@ export class Reporter {
     await this.training(epoch, 0, null, true);
   }
 
+  /**
+   * progress.json right after a checkpoint (forced: the goodput ledger counts to here), saying
+   * whether training goes on or the group still evaluates/publishes.
+   */
+  async checkpointed(epoch: number, stepInEpoch: number, training: boolean): Promise<void> {
+    await this.training(epoch, stepInEpoch, null, true, training ? 'training' : 'checkpointing');
+  }
+
+  /**
+   * progress.json when the group stops stepping for a while (forced): the operator times
+   * hangs only while the last report says 'training'.
+   */
+  async pausing(epoch: number, stepInEpoch: number, phase: 'evaluating' | 'checkpointing') {
+    await this.training(epoch, stepInEpoch, null, true, phase);
+  }
+
   /** progress.json once the weights are published (rank 0). */
   async published(weights: string | null): Promise<void> {
     const { recipe, itersPerEpoch } = this.o;
@@ -117,11 +148,50 @@ export class Reporter {
         loss: last?.trainLoss ?? null,
         lr: last?.lr ?? 0,
         metrics: accuraciesOf(last),
-        lastCheckpoint: this.o.checkpoints.last,
+        ...this.groupFields(itersPerEpoch * recipe.epochs),
         weights,
       },
       true,
     );
+  }
+
+  /** What progress.json says about checkpoints, goodput and every rank. */
+  private groupFields(
+    step: number,
+  ): Pick<Progress, 'lastCheckpoint' | 'checkpointSeconds' | 'goodput' | 'ranks'> {
+    const c = this.o.checkpoints;
+    const ranks: RankReport[] = this.o.group.stepReports().map(({ rank, report }) => ({
+      rank,
+      step: report.step,
+      p50StepSeconds: Math.round(report.p50OwnMs) / 1000,
+      p99StepSeconds: Math.round(report.p99StepMs) / 1000,
+    }));
+    const measured = this.o.group
+      .stepReports()
+      .every(({ report }) => report.samples >= HANG_MIN_SAMPLES);
+    const own = this.o.group.stepReports().find((r) => r.rank === 0)?.report;
+    if (own?.p50StepMs) this.o.goodput.observeStepSeconds(own.p50StepMs / 1000);
+    if (measured) this.announceStragglers(ranks);
+    return {
+      lastCheckpoint: c.lastInfo ?? c.last,
+      checkpointSeconds: c.lastSaveSeconds,
+      goodput: this.o.goodput.at(step),
+      ...(ranks.length > 0 ? { ranks } : {}),
+    };
+  }
+
+  private announceStragglers(ranks: readonly RankReport[]): void {
+    const found = findStragglers(ranks);
+    const key = found.map((f) => f.rank).join(',');
+    if (key === this.stragglerKey) return;
+    this.stragglerKey = key;
+    if (found.length > 0) {
+      this.o.log.warn(
+        { stragglers: found },
+        `straggler rank(s) ${key}: p50 step > 1.5× their peers'`,
+      );
+    }
+    this.send({ type: 'stragglers', stragglers: found });
   }
 
   /** The run's result, for the launcher; also returned to the caller. */
@@ -140,12 +210,13 @@ export class Reporter {
     step: number,
     live: { loss: number; rate: number; eta: number | null } | null,
     force: boolean,
+    phase: Progress['phase'] = 'training',
   ): Promise<void> {
     if (!this.progress) return;
     const { recipe, itersPerEpoch } = this.o;
     const last = this.o.metrics.history.at(-1);
     const row: Omit<Progress, 'updatedAt'> = {
-      phase: 'training',
+      phase,
       epoch,
       epochs: recipe.epochs,
       step: epoch * itersPerEpoch + step,
@@ -155,7 +226,7 @@ export class Reporter {
       loss: live?.loss ?? last?.trainLoss ?? null,
       lr: lrAtEpoch(recipe, Math.min(epoch, recipe.epochs - 1)),
       metrics: accuraciesOf(last),
-      lastCheckpoint: this.o.checkpoints.last,
+      ...this.groupFields(epoch * itersPerEpoch + step),
       weights: null,
     };
     await this.progress.update(row, force);

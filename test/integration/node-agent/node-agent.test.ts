@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import {
   findKubeBinaries,
@@ -87,6 +88,21 @@ describe('node agent (local kubelet stand-in)', function () {
     assert.equal(t?.reason, 'Error');
     // FallbackToLogsOnError: the end of the log becomes the termination message.
     assert.match(t?.message ?? '', /boom: out of cheese/);
+  });
+
+  it("keeps a pod's termination message file its own and reports what it wrote, as a kubelet does", async () => {
+    const script = `require('fs').writeFileSync(process.env.NOTE, '{"reason":"HangDetected"}\\n'); process.exit(76)`;
+    const noted = pod('note76', script);
+    const c = noted.spec!.containers[0]!;
+    c.terminationMessagePolicy = 'FallbackToLogsOnError';
+    c.env = [...(c.env ?? []), { name: 'NOTE', value: '/dev/termination-log' }];
+    const hostFileBefore = existsSync('/dev/termination-log');
+    await core.createNamespacedPod({ namespace: ns, body: noted });
+    const p = await waitPhase('note76', 'Failed');
+    const t = p.status?.containerStatuses?.[0]?.state?.terminated;
+    assert.equal(t?.exitCode, 76);
+    assert.equal(t?.message, '{"reason":"HangDetected"}');
+    assert.equal(existsSync('/dev/termination-log'), hostFileBefore, 'the host was not touched');
   });
 
   it('gives the process the env from Secrets, ConfigMaps and the downward API, and mounts volumes', async () => {

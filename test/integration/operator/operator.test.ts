@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type * as k8s from '@kubernetes/client-node';
+import { ANNOTATION_LAST_CHECKPOINT_TIME, ExitCode } from '../../../api/names.js';
 import {
   findKubeBinaries,
   startControlPlane,
@@ -182,6 +183,86 @@ describe('operator on a real API server', function () {
     assert.match(metrics, /ringmaster_recipes\{phase="Running"\} 1/);
     assert.equal((await fetch(`http://127.0.0.1:${op.httpPort}/readyz`)).status, 200);
     assert.equal((await fetch(`http://127.0.0.1:${op.httpPort}/healthz`)).status, 200);
+  });
+
+  it('shared clusters: goodput, stragglers and the checkpoint time reach the status and the pods; a hang verdict restarts the group naming pod and node', async () => {
+    const op = await operator('op-sc', { RINGMASTER_RESYNC_SECONDS: '1' });
+    const manifest = recipeManifest('sc', NS);
+    (manifest.spec as { runPolicy?: Record<string, unknown> }).runPolicy = {
+      terminationGracePeriodSeconds: 45,
+    };
+    await create(manifest);
+    await waitFor(phaseIs('sc', 'Running'), { what: 'Running' });
+    assert.ok((await pods('sc')).every((p) => p.spec?.terminationGracePeriodSeconds === 45));
+    const output = (manifest.spec as { output: string }).output;
+    const time = new Date().toISOString();
+    writeFileSync(
+      join(output, 'progress.json'),
+      JSON.stringify({
+        phase: 'training',
+        epoch: 1,
+        epochs: 4,
+        step: 10,
+        totalSteps: 40,
+        imagesPerSec: 99.5,
+        etaSeconds: 30,
+        metrics: { acc1: null, acc5: null, emaAcc1: null, emaAcc5: null },
+        lastCheckpoint: { uri: `${output}/checkpoints/epoch-000001`, epoch: 1, step: 10, time },
+        checkpointSeconds: 1.5,
+        goodput: { stepsComputed: 12, stepsKept: 10, secondsLost: 7, recipeHash: 'h' },
+        ranks: [
+          { rank: 0, step: 10, p50StepSeconds: 0.2, p99StepSeconds: 0.4 },
+          { rank: 1, step: 10, p50StepSeconds: 0.5, p99StepSeconds: 0.6 },
+        ],
+        weights: null,
+      }),
+    );
+    await waitFor(async () => (await getRecipe('sc')).status?.goodput !== undefined || undefined, {
+      what: 'goodput in status',
+    });
+    const st = (await getRecipe('sc')).status!;
+    assert.deepEqual(st.goodput, {
+      ratio: 0.8333,
+      stepsComputed: 12,
+      stepsKept: 10,
+      secondsLost: 7,
+    });
+    assert.deepEqual(
+      st.stragglers?.map((s) => [s.rank, s.pod, s.ratio]),
+      [[1, 'sc-worker-1', 2.5]],
+    );
+    assert.ok(st.stragglers?.[0]?.node, 'the straggler names its node');
+    assert.equal(st.lastCheckpoint?.time, time);
+    await waitFor(
+      async () =>
+        (await pods('sc')).every(
+          (p) => p.metadata?.annotations?.[ANNOTATION_LAST_CHECKPOINT_TIME] === time,
+        ) || undefined,
+      { what: 'the last checkpoint time on every pod' },
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${op.httpPort}/metrics`)).text();
+    assert.match(metrics, /ringmaster_recipe_goodput_ratio\{namespace="ml",name="sc"\} 0.8333/);
+    assert.match(
+      metrics,
+      /ringmaster_recipe_straggler_ratio\{namespace="ml",name="sc",rank="1"\} 2.5/,
+    );
+
+    const note = JSON.stringify({
+      reason: 'HangDetected',
+      exitCode: ExitCode.hang,
+      rank: 1,
+      message: 'hang: rank 1 made no progress past step 10',
+    });
+    await kubelet.exit('sc-worker-0', ExitCode.hang, note);
+    await waitFor(
+      async () =>
+        (await getRecipe('sc')).status?.conditions?.find(
+          (c) => c.type === 'Restarting' && c.reason === 'HangDetected',
+        ),
+      { what: 'HangDetected restart' },
+    );
+    const cond = (await getRecipe('sc')).status!.conditions!.find((c) => c.type === 'Restarting')!;
+    assert.match(cond.message, /rank 1 \(pod sc-worker-1 on node [\w.-]+\) hung/);
   });
 
   it('recreates the whole group with generation 2 when a pod is deleted behind its back', async () => {

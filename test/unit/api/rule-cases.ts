@@ -43,6 +43,11 @@ export const RULE_CASES: ReadonlyArray<{
     path: 'spec.data.endpoint',
   },
   { id: 'seedsDistinct', spec: { seeds: [0, 1, 0] }, path: 'spec.seeds' },
+  {
+    id: 'hangTimeoutWithinDeadline',
+    spec: { runPolicy: { hangTimeoutSeconds: 600, activeDeadlineSeconds: 600 } },
+    path: 'spec.runPolicy.hangTimeoutSeconds',
+  },
 ];
 
 /** Specs at the edge of each rule: valid. */
@@ -54,4 +59,6 @@ export const RULE_EDGES: ReadonlyArray<Record<string, unknown>> = [
   { resources: { limits: { cpu: '4', memory: '8Gi' }, requests: { cpu: 2 } } },
   { data: { train: 's3://b/t', val: '/v', endpoint: 'http://minio:9000' } },
   { seeds: [2, 0, 1], parallelism: 3 },
+  { runPolicy: { hangTimeoutSeconds: 599, activeDeadlineSeconds: 600 } },
+  { runPolicy: { hangTimeoutSeconds: 600, terminationGracePeriodSeconds: 600 } },
 ];

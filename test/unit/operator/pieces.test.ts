@@ -28,6 +28,7 @@ describe('operator pieces', () => {
       metrics: { acc1: 12.5, emaAcc5: 40 },
       lastCheckpoint: { uri: 's3://b/out/checkpoints/epoch-000003' },
       updatedAt: '2026-01-01T00:00:00Z',
+      reportedPhase: 'training',
     });
     assert.equal(sanitizeProgress('garbage'), undefined);
     assert.equal(sanitizeProgress([1, 2]), undefined);
