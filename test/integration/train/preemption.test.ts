@@ -122,11 +122,13 @@ describe(`shared clusters: preemption, hangs, stragglers (${backend})`, function
     const resumed = seen.find((m) => m.type === 'resumed');
     assert.ok(resumed && resumed.type === 'resumed', 'the group restarted and resumed');
     const resumedAt = resumed.epoch * 16 + resumed.stepInEpoch;
-    // The step in flight when the signal came (and at most the next one, if the signal came
-    // between steps) is finished, and no step computed is lost.
+    // No step computed is lost: the group resumes at the last step it reported. How many steps
+    // pass between the launcher seeing step 24 and rank 1 acting on its signal depends on the
+    // machine's load (progress reaches the launcher asynchronously; 3 steps at load average 6
+    // on 2 cores), so the bound below is a sanity bound, not the claim.
     assert.equal(resumedAt, lastStepBeforeStop, 'resumed at the last step the group computed');
     assert.ok(
-      resumedAt > signalledAt && resumedAt <= signalledAt + 2,
+      resumedAt > signalledAt && resumedAt <= signalledAt + 6,
       `stopped at ${resumedAt}, signalled after ${signalledAt}`,
     );
     const names = await readdir(join(out, 'checkpoints'));
