@@ -22,7 +22,6 @@ import { resolveDataUri } from './data/resolve.js';
 import { recipeSamplers } from './data/sampler.js';
 import { transformConfigFromRecipe } from './data/transforms/presets.js';
 import { describeBackend, initBackend } from './engine/backend.js';
-import { cpuShare } from './engine/threads.js';
 import { evaluate, type EvalData } from './evaluate.js';
 import type { RunSummary } from './local/messages.js';
 import type { Logger } from '../common/log.js';
@@ -37,6 +36,7 @@ import { bestMetricOf, isNewBest } from './best.js';
 import { GoodputLedger } from './report/goodput.js';
 import { openStorage } from '../common/storage/storage.js';
 import { trainOneEpoch, type EpochLoop } from './train-one-epoch.js';
+import { describeThreadPlan, planWorkerThreads, type ThreadPlan } from './thread-plan.js';
 import { TrainState } from './train-state.js';
 import type { WorkerConfig } from './worker-config.js';
 
@@ -46,19 +46,30 @@ export interface TrainOptions {
   log: Logger;
   /** Set by a signal handler; the ranks agree on it at the next step and stop cleanly. */
   stop: { requested: boolean };
-  /** Decode threads per rank. */
-  loaderThreads?: number;
+  /** Decode threads per rank (`--loader-threads`); beats RINGMASTER_LOADER_WORKERS and the spec. */
+  loaderThreads?: number | undefined;
 }
 
 export async function train(opts: TrainOptions): Promise<RunSummary> {
   const started = Date.now();
   const { cfg, spec } = opts;
   const log = opts.log.child({ rank: cfg.rank });
-  const threads = cfg.computeThreads || cpuShare().cores;
+  // First, before anything slow: how this worker spends its cores.
+  const plan = planWorkerThreads({
+    cgroupRoot: cfg.cgroupRoot,
+    cpuRequestMillicores: cfg.cpuRequestMillicores,
+    computeThreads: cfg.computeThreads,
+    gpu: spec.gpusPerWorker > 0,
+    batchSize: spec.recipe.batchSize,
+    loaderWorkers: opts.loaderThreads ?? cfg.loaderWorkers ?? spec.dataLoader?.workers,
+    prefetchBatches: cfg.prefetchBatches ?? spec.dataLoader?.prefetchBatches,
+  });
+  log.info({ ...plan }, describeThreadPlan(plan));
+  const threads = plan.computeThreads;
   const backend = await initBackend(cfg.backend, { threads });
   const backendLine = describeBackend(backend);
   log.info({ backend: backend.name, fellBackFrom: backend.fellBackFrom, threads }, backendLine);
-  announceBackend(backendLine, cfg.rank);
+  announceBackend(`${backendLine}\n${describeThreadPlan(plan)}`, cfg.rank);
 
   const openSplit = async (uri: string, split: 'train' | 'val') =>
     DataLoader.create({
@@ -70,7 +81,8 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
         kind: 'preset',
         config: transformConfigFromRecipe(spec.recipe, split === 'train' ? 'train' : 'eval'),
       },
-      workers: opts.loaderThreads ?? 1,
+      workers: plan.loaderWorkers,
+      prefetch: plan.prefetchBatches,
     });
   const trainData = await openSplit(spec.data.train, 'train');
   const valData = await openSplit(spec.data.val, 'val');
@@ -97,6 +109,7 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
       ...opts,
       log,
       backend: backend.name,
+      plan,
       group,
       clock,
       trainData,
@@ -112,6 +125,7 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
 
 interface Opened extends TrainOptions {
   backend: string;
+  plan: ThreadPlan;
   group: Group;
   clock: StepClock;
   trainData: DataLoader;
@@ -143,6 +157,7 @@ async function run(o: Opened): Promise<RunSummary> {
       checkpoints: p.checkpointer,
       group,
       goodput,
+      threads: o.plan,
       log: o.log,
     });
     if (resumed) reporter.resumed(resumed.name, resumed.epoch, resumed.stepInEpoch);
