@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { trainStepGrads } from './models/train-step.js';
 import { smoothedCrossEntropy } from './optim/loss.js';
-import { targetLabels, topkCountsFromArray, type TopkCounts } from './optim/metrics.js';
+import { targetLabels, topkCountsFromArray } from './optim/metrics.js';
 import { overlappedStep } from './overlapped-step.js';
 import type { StepInput, StepPhases, StepResult } from './step-input.js';
 
