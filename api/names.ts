@@ -116,6 +116,11 @@ export const WorkerEnv = Object.freeze({
   loaderWorkers: 'RINGMASTER_LOADER_WORKERS',
   /** Batches the loader prepares ahead (spec.dataLoader.prefetchBatches); absent: derived. */
   prefetchBatches: 'RINGMASTER_PREFETCH_BATCHES',
+  /**
+   * Gradient all-reduce during the backward pass: 'on', 'off', or 'auto' (default: on where
+   * the device computes asynchronously, i.e. on a GPU; ADR 0090).
+   */
+  overlapAllReduce: 'RINGMASTER_OVERLAP_ALLREDUCE',
 } as const);
 
 /** The operator's settings (the Helm chart sets them; operator/config.ts reads them). */

@@ -25,8 +25,9 @@ export interface StepInput {
   /** Filled with the time of each phase when given (bench:step-overlap reads it). */
   phases?: StepPhases;
   /**
-   * All-reduce gradient buckets while the backward pass runs (overlapped-step.ts; default
-   * on). Off: the whole backward, then one fused all-reduce. Both give the same update.
+   * All-reduce gradient buckets while the backward pass runs (overlapped-step.ts); absent: on.
+   * The trainer passes its choice (RINGMASTER_OVERLAP_ALLREDUCE, 'auto': on GPUs only). Off:
+   * the whole backward, then one fused all-reduce. Both give the same update at N=2.
    */
   overlap?: boolean;
   /** Bucket size of the overlapped all-reduce (default grad-buckets.ts DEFAULT_BUCKET_BYTES). */

@@ -104,11 +104,21 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
       ? { hangTimeoutMs: cfg.hangTimeoutSeconds * 1000 }
       : {}),
   });
+  const overlap = overlapAllReduce(cfg.overlapAllReduce, backend.name);
+  if (group.worldSize > 1) {
+    log.info(
+      { overlapAllReduce: overlap, setting: cfg.overlapAllReduce },
+      overlap
+        ? 'gradients all-reduced in buckets during the backward pass'
+        : 'gradients all-reduced after the backward pass',
+    );
+  }
   try {
     return await run({
       ...opts,
       log,
       backend: backend.name,
+      overlap,
       plan,
       group,
       clock,
@@ -125,6 +135,7 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
 
 interface Opened extends TrainOptions {
   backend: string;
+  overlap: boolean;
   plan: ThreadPlan;
   group: Group;
   clock: StepClock;
@@ -180,6 +191,7 @@ async function run(o: Opened): Promise<RunSummary> {
         warnIfGraceTooShort(o, p.checkpointer.lastSaveSeconds);
         if (wasTraining) o.clock.resume();
       },
+      overlap: o.overlap,
       keepBest: async (row, history) => {
         if (group.rank !== 0 || !isNewBest(history, row, bestMetricOf(spec.recipe).metric)) return;
         await writeBestWeights({
@@ -330,4 +342,13 @@ function prepare(o: Opened) {
     );
   }
   return { arch, trainSampler, itersPerEpoch, val, state, out, checkpointer };
+}
+
+/**
+ * Whether gradients are all-reduced during the backward pass. 'auto': on a GPU, where the
+ * device computes while this thread serves the ring; off on CPU backends, where the ring's
+ * work only moves between backward kernels on the same cores (bench:step-overlap, ADR 0090).
+ */
+function overlapAllReduce(setting: 'on' | 'off' | 'auto', backend: string): boolean {
+  return setting === 'auto' ? backend === 'tensorflow-gpu' : setting === 'on';
 }

@@ -50,6 +50,8 @@ export interface WorkerConfig {
   /** spec.dataLoader as the operator passed it; undefined: derived (thread-plan.ts). */
   loaderWorkers: number | undefined;
   prefetchBatches: number | undefined;
+  /** RINGMASTER_OVERLAP_ALLREDUCE: 'auto' (default) decides by backend (train.ts). */
+  overlapAllReduce: 'on' | 'off' | 'auto';
 }
 
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConfig> {
@@ -97,6 +99,10 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     min: 1,
     max: MAX_PREFETCH_BATCHES,
   });
+  const overlapAllReduce = env[WorkerEnv.overlapAllReduce] || 'auto';
+  if (!['on', 'off', 'auto'].includes(overlapAllReduce)) {
+    r.issue(WorkerEnv.overlapAllReduce, `must be "on", "off" or "auto", got "${overlapAllReduce}"`);
+  }
   r.check('invalid worker environment');
   return Object.freeze({
     rank,
@@ -123,5 +129,6 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     cgroupRoot: r.text(WorkerEnv.cgroupRoot),
     loaderWorkers,
     prefetchBatches,
+    overlapAllReduce: overlapAllReduce as WorkerConfig['overlapAllReduce'],
   });
 }

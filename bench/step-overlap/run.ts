@@ -114,5 +114,5 @@ for (const mode of ['fused', 'overlap']) {
   );
 }
 console.log(`# load average at the end: ${load()}`);
-// The trainer's default path (overlap) against the same compute without communication.
+// The overlapped path (the trainer's on GPUs) against the same compute without communication.
 console.log(`ratio=${(steps.overlap! / alone).toFixed(3)}`);

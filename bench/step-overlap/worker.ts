@@ -2,7 +2,7 @@
  * One rank of bench:step-overlap: the trainer's `distributedStep` on resnet18 with the same
  * compute every turn: "compute" (no communication: both ranks step at the same time, each
  * alone), "fused" (the whole backward, then one all-reduce of every gradient) and "overlap"
- * (buckets all-reduced while the backward pass runs: the trainer's default). Every step starts
+ * (buckets all-reduced while the backward pass runs: the trainer's path on GPUs). Every step starts
  * after a barrier; a step's time is the slowest rank's. Rank 0 prints one JSON line: per mode,
  * the step times and the phase times of every step.
  */

@@ -154,4 +154,16 @@ describe('worker-config: the worker environment', () => {
       (e: InputError) => e.issues.some((i) => i.path === 'RINGMASTER_PREFETCH_BATCHES'),
     );
   });
+
+  it('takes RINGMASTER_OVERLAP_ALLREDUCE: auto (default), on, off', () => {
+    assert.equal(workerConfigFromEnv(base).overlapAllReduce, 'auto');
+    assert.equal(
+      workerConfigFromEnv({ ...base, RINGMASTER_OVERLAP_ALLREDUCE: 'on' }).overlapAllReduce,
+      'on',
+    );
+    assert.throws(
+      () => workerConfigFromEnv({ ...base, RINGMASTER_OVERLAP_ALLREDUCE: 'yes' }),
+      (e: InputError) => e.issues.some((i) => i.path === 'RINGMASTER_OVERLAP_ALLREDUCE'),
+    );
+  });
 });
