@@ -4,8 +4,9 @@
  * the local launcher gives them) run the trainer's `distributedStep` on resnet18 at 64² on the
  * native backend (wasm when it is not built), in turns: the same compute without
  * communication, then with the ring. Ends with
+ * the exposed-communication share of each path ((with − alone) ÷ with) and
  * `ratio=<step time with communication ÷ step time of the same compute alone>` (goal ≤ 1.15)
- * and the exposed-communication share of the step ((with − alone) ÷ with).
+ * for the path the trainer takes on this backend (overlapped on GPUs, fused elsewhere).
  *
  * Env: BENCH_BATCH (per worker, default 32), BENCH_STEPS (timed steps per turn, default 4),
  * BENCH_ROUNDS (turns per mode, default 3; medians over all timed steps), BENCH_BACKEND.
@@ -114,5 +115,8 @@ for (const mode of ['fused', 'overlap']) {
   );
 }
 console.log(`# load average at the end: ${load()}`);
-// The overlapped path (the trainer's on GPUs) against the same compute without communication.
-console.log(`ratio=${(steps.overlap! / alone).toFixed(3)}`);
+// The path the trainer takes on this backend (RINGMASTER_OVERLAP_ALLREDUCE=auto: overlap on
+// GPUs, fused elsewhere) against the same compute without communication.
+const trainerPath = report.backend === 'tensorflow-gpu' ? 'overlap' : 'fused';
+console.log(`# ratio: the trainer's path on ${report.backend} (${trainerPath}) ÷ compute alone`);
+console.log(`ratio=${(steps[trainerPath]! / alone).toFixed(3)}`);
