@@ -105,6 +105,22 @@ export const WorkerEnv = Object.freeze({
    * terminationMessagePath in a cluster, so the operator reads it from the pod status.
    */
   terminationLog: 'RINGMASTER_TERMINATION_LOG',
+  /**
+   * The container's CPU request in millicores (the operator sets it through the downward API;
+   * the local launcher sets the machine's cores ÷ ranks): the CPU share when no limit is set.
+   */
+  cpuRequestMillicores: 'RINGMASTER_CPU_REQUEST_MILLICORES',
+  /** Where the cgroup filesystem is mounted (default /sys/fs/cgroup); tests point it at a fake. */
+  cgroupRoot: 'RINGMASTER_CGROUP_ROOT',
+  /** Decode/augment threads of the data loader (spec.dataLoader.workers); absent: derived. */
+  loaderWorkers: 'RINGMASTER_LOADER_WORKERS',
+  /** Batches the loader prepares ahead (spec.dataLoader.prefetchBatches); absent: derived. */
+  prefetchBatches: 'RINGMASTER_PREFETCH_BATCHES',
+  /**
+   * Gradient all-reduce during the backward pass: 'on', 'off', or 'auto' (default: on where
+   * the device computes asynchronously, i.e. on a GPU; ADR 0090).
+   */
+  overlapAllReduce: 'RINGMASTER_OVERLAP_ALLREDUCE',
 } as const);
 
 /** The operator's settings (the Helm chart sets them; operator/config.ts reads them). */

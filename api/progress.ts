@@ -7,7 +7,13 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { DateTime } from './schema.js';
-import type { CheckpointRef, Goodput, RecipeMetrics, RecipeProgress } from './status.js';
+import type {
+  CheckpointRef,
+  Goodput,
+  RecipeMetrics,
+  RecipeProgress,
+  WorkerThreads,
+} from './status.js';
 
 const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
 
@@ -77,6 +83,17 @@ export const ProgressFileSchema = Type.Object({
   ranks: Type.Optional(Type.Array(RankReportSchema())),
   /** URI of the published weights, once there are any. */
   weights: NullableString,
+  /** How rank 0 spends its cores (absent in files of older workers). */
+  threads: Type.Optional(
+    Type.Object({
+      cores: Type.Integer({ minimum: 1 }),
+      coresSource: Type.String(),
+      computeThreads: Type.Integer({ minimum: 0 }),
+      loaderWorkers: Type.Integer({ minimum: 0 }),
+      prefetchBatches: Type.Integer({ minimum: 0 }),
+      loaderSource: Type.Union([Type.Literal('spec'), Type.Literal('derived')]),
+    }),
+  ),
   updatedAt: DateTime(),
 });
 export type Progress = Static<typeof ProgressFileSchema>;
@@ -88,6 +105,7 @@ export interface ProgressReport extends RecipeProgress {
   metrics?: RecipeMetrics;
   lastCheckpoint?: CheckpointRef;
   weights?: string;
+  workerThreads?: WorkerThreads;
   updatedAt?: string;
   goodput?: Goodput;
   ranks?: RankReport[];
@@ -224,6 +242,8 @@ export function sanitizeProgress(raw: unknown): ProgressReport | undefined {
     }
     if (ranks.length > 0) out.ranks = ranks;
   }
+  const threads = sanitizeThreads(r.threads, int);
+  if (threads) out.workerThreads = threads;
   if (typeof r.updatedAt === 'string') out.updatedAt = r.updatedAt;
   if (
     r.phase === 'training' ||
@@ -267,4 +287,22 @@ export function parseTerminationNote(text: string | undefined): TerminationNote 
   } catch {
     return undefined;
   }
+}
+
+function sanitizeThreads(
+  raw: unknown,
+  int: (v: unknown) => number | undefined,
+): WorkerThreads | undefined {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const t = raw as Record<string, unknown>;
+  const out: WorkerThreads = {};
+  const cores = int(t.cores);
+  if (cores !== undefined && cores >= 1) out.cores = cores;
+  for (const k of ['computeThreads', 'loaderWorkers', 'prefetchBatches'] as const) {
+    const v = int(t[k]);
+    if (v !== undefined) out[k] = v;
+  }
+  if (typeof t.coresSource === 'string') out.coresSource = t.coresSource.slice(0, 100);
+  if (t.loaderSource === 'spec' || t.loaderSource === 'derived') out.loaderSource = t.loaderSource;
+  return Object.keys(out).length > 0 ? out : undefined;
 }

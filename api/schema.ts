@@ -338,6 +338,38 @@ export const RunPolicySchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** Limits of spec.dataLoader: beyond them a worker only thrashes or holds memory for nothing. */
+export const MAX_LOADER_WORKERS = 256;
+export const MAX_PREFETCH_BATCHES = 64;
+
+export const DataLoaderSchema = Type.Object(
+  {
+    workers: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_LOADER_WORKERS,
+        description:
+          'Decode/augment threads per worker; 0 decodes on the training thread. Absent: the ' +
+          "container's CPU limit (or request) minus the core the training step needs.",
+      }),
+    ),
+    prefetchBatches: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_PREFETCH_BATCHES,
+        description:
+          'Batches prepared ahead of the step (memory ≈ prefetchBatches × batchSize × ' +
+          'trainCropSize² × 12 bytes). Absent: derived from the loader threads.',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'Overrides of the data loader threads the worker derives from its CPU share.',
+  },
+);
+export type DataLoaderSpec = Static<typeof DataLoaderSchema>;
+
 export const TrainingRecipeSpecSchema = Type.Object(
   {
     recipe: RecipeSchema,
@@ -359,6 +391,7 @@ export const TrainingRecipeSpecSchema = Type.Object(
     nodeSelector: Type.Optional(Type.Record(Type.String(), Type.String())),
     tolerations: Type.Optional(Type.Array(TolerationSchema)),
     data: DataSchema,
+    dataLoader: Type.Optional(DataLoaderSchema),
     output: Type.String({
       minLength: 1,
       maxLength: MAX_URI,

@@ -158,6 +158,24 @@ export const StragglerSchema = Type.Object(
 );
 export type Straggler = Static<typeof StragglerSchema>;
 
+/** status.workerThreads: how rank 0 spends its CPU share (trainer/thread-plan.ts). */
+export const WorkerThreadsStatusSchema = Type.Object(
+  {
+    cores: Type.Optional(Type.Integer({ minimum: 1, description: 'CPU share of one worker.' })),
+    coresSource: Type.Optional(
+      Type.String({ description: 'cgroup cpu.max, cgroup cpu.cfs_quota_us, cpu request, …' }),
+    ),
+    computeThreads: Type.Optional(Type.Integer({ minimum: 0 })),
+    loaderWorkers: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Decode/augment threads of the data loader.' }),
+    ),
+    prefetchBatches: Type.Optional(Type.Integer({ minimum: 0 })),
+    loaderSource: Type.Optional(StringEnum(['spec', 'derived'] as const)),
+  },
+  { additionalProperties: false },
+);
+export type WorkerThreads = Static<typeof WorkerThreadsStatusSchema>;
+
 export const TrainingRecipeStatusSchema = Type.Object(
   {
     phase: Type.Optional(StringEnum(PHASES)),
@@ -168,6 +186,7 @@ export const TrainingRecipeStatusSchema = Type.Object(
       }),
     ),
     progress: Type.Optional(ProgressStatusSchema),
+    workerThreads: Type.Optional(WorkerThreadsStatusSchema),
     metrics: Type.Optional(MetricsStatusSchema),
     lastCheckpoint: Type.Optional(CheckpointRefSchema),
     goodput: Type.Optional(GoodputSchema),

@@ -6,44 +6,24 @@
  * measures train accuracy (on the mixed targets when mixup/cutmix is on).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Group } from './comm/index.js';
-import type { ResNetModel } from './models/resnet.js';
 import { trainStepGrads } from './models/train-step.js';
 import { smoothedCrossEntropy } from './optim/loss.js';
-import { targetLabels, topkCountsFromArray, type TopkCounts } from './optim/metrics.js';
-import type { SGD } from './optim/sgd.js';
+import { targetLabels, topkCountsFromArray } from './optim/metrics.js';
+import { overlappedStep } from './overlapped-step.js';
+import type { StepInput, StepPhases, StepResult } from './step-input.js';
 
-export interface StepInput {
-  model: ResNetModel;
-  sgd: SGD;
-  /** null (or a group of one) for a single process. */
-  group: Group | null;
-  /** NHWC images, B·H·W·3. */
-  images: Float32Array;
-  /** Soft targets, B·numClasses. */
-  targets: Float32Array;
-  batch: number;
-  height: number;
-  width: number;
-  labelSmoothing: number;
-  lr: number;
-  /** Averaged with the gradients (e.g. a stop flag); read back after the step. */
-  shared?: Float32Array;
-  /** Called when this rank's gradients are ready, before it waits on its peers. */
-  onGradientsReady?: () => void;
-}
-
-export interface StepResult {
-  /** The loss averaged over the ranks. */
-  loss: number;
-  /** This rank's hits of the training-mode logits against the targets' argmax. */
-  counts: TopkCounts;
-  /** Time spent in the all-reduce (mostly waiting for the slowest rank), ms. */
-  reduceMs: number;
-}
+export type { StepInput, StepPhases, StepResult } from './step-input.js';
 
 export async function distributedStep(s: StepInput): Promise<StepResult> {
+  const { group } = s;
+  if (group && group.worldSize > 1 && (s.overlap ?? true)) return overlappedStep({ ...s, group });
+  return fusedStep(s);
+}
+
+/** Backward, then every gradient fused into one buffer and all-reduced at once. */
+async function fusedStep(s: StepInput): Promise<StepResult> {
   const { model } = s;
+  const clock = phaseClock(s.phases);
   const names = [...model.params.keys()];
   const x = tf.tensor4d(s.images, [s.batch, s.height, s.width, 3]);
   const t = tf.tensor2d(s.targets, [s.batch, model.numClasses]);
@@ -61,6 +41,7 @@ export async function distributedStep(s: StepInput): Promise<StepResult> {
     x.dispose();
     t.dispose();
   }
+  clock('computeMs');
   const labels = targetLabels(s.targets, model.numClasses);
   const counts = topkCountsFromArray(logits!, model.numClasses, labels);
   const lossBox = new Float32Array([loss]);
@@ -76,10 +57,12 @@ export async function distributedStep(s: StepInput): Promise<StepResult> {
     // be reduced in place once the tensor is gone.
     const host = fused.dataSync() as Float32Array;
     fused.dispose();
+    clock('toHostMs');
     s.onGradientsReady?.();
     const t0 = performance.now();
     await s.group.allReduce([host, lossBox, ...(s.shared ? [s.shared] : [])], 'mean');
     reduceMs = performance.now() - t0;
+    clock('allReduceMs');
     averaged = unfuse(host, names, model.params);
   }
   try {
@@ -87,7 +70,19 @@ export async function distributedStep(s: StepInput): Promise<StepResult> {
   } finally {
     for (const g of averaged.values()) g.dispose();
   }
+  clock('applyMs');
   return { loss: lossBox[0]!, counts, reduceMs };
+}
+
+/** Adds the time since the last call to `phases[key]`; a no-op without `phases`. */
+function phaseClock(phases: StepPhases | undefined): (key: keyof StepPhases) => void {
+  if (!phases) return () => {};
+  let last = performance.now();
+  return (key) => {
+    const now = performance.now();
+    phases[key] += now - last;
+    last = now;
+  };
 }
 
 /** The fused gradient back on the backend, split into tensors shaped like the parameters. */

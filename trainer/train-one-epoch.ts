@@ -39,6 +39,8 @@ export interface EpochLoop {
   /** Set by a signal handler; the ranks agree on it at the next step. */
   stop: { requested: boolean };
   reporter: Reporter;
+  /** All-reduce gradient buckets during the backward pass (step.ts). */
+  overlap: boolean;
   /** Saves a checkpoint after `stepInEpoch` steps of `epoch`. */
   checkpoint(epoch: number, stepInEpoch: number): Promise<void>;
   /** After an epoch's evaluation: keeps the epoch's weights when they are the best so far. */
@@ -109,6 +111,7 @@ export async function trainOneEpoch(
         lr,
         shared,
         onGradientsReady: () => clock.gradientsReady(),
+        overlap: loop.overlap,
       });
       const now = performance.now();
       const wallMs = now - stepStart;

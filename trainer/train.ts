@@ -22,7 +22,6 @@ import { resolveDataUri } from './data/resolve.js';
 import { recipeSamplers } from './data/sampler.js';
 import { transformConfigFromRecipe } from './data/transforms/presets.js';
 import { describeBackend, initBackend } from './engine/backend.js';
-import { cpuShare } from './engine/threads.js';
 import { evaluate, type EvalData } from './evaluate.js';
 import type { RunSummary } from './local/messages.js';
 import type { Logger } from '../common/log.js';
@@ -37,6 +36,7 @@ import { bestMetricOf, isNewBest } from './best.js';
 import { GoodputLedger } from './report/goodput.js';
 import { openStorage } from '../common/storage/storage.js';
 import { trainOneEpoch, type EpochLoop } from './train-one-epoch.js';
+import { describeThreadPlan, planWorkerThreads, type ThreadPlan } from './thread-plan.js';
 import { TrainState } from './train-state.js';
 import type { WorkerConfig } from './worker-config.js';
 
@@ -46,19 +46,30 @@ export interface TrainOptions {
   log: Logger;
   /** Set by a signal handler; the ranks agree on it at the next step and stop cleanly. */
   stop: { requested: boolean };
-  /** Decode threads per rank. */
-  loaderThreads?: number;
+  /** Decode threads per rank (`--loader-threads`); beats RINGMASTER_LOADER_WORKERS and the spec. */
+  loaderThreads?: number | undefined;
 }
 
 export async function train(opts: TrainOptions): Promise<RunSummary> {
   const started = Date.now();
   const { cfg, spec } = opts;
   const log = opts.log.child({ rank: cfg.rank });
-  const threads = cfg.computeThreads || cpuShare().cores;
+  // First, before anything slow: how this worker spends its cores.
+  const plan = planWorkerThreads({
+    cgroupRoot: cfg.cgroupRoot,
+    cpuRequestMillicores: cfg.cpuRequestMillicores,
+    computeThreads: cfg.computeThreads,
+    gpu: spec.gpusPerWorker > 0,
+    batchSize: spec.recipe.batchSize,
+    loaderWorkers: opts.loaderThreads ?? cfg.loaderWorkers ?? spec.dataLoader?.workers,
+    prefetchBatches: cfg.prefetchBatches ?? spec.dataLoader?.prefetchBatches,
+  });
+  log.info({ ...plan }, describeThreadPlan(plan));
+  const threads = plan.computeThreads;
   const backend = await initBackend(cfg.backend, { threads });
   const backendLine = describeBackend(backend);
   log.info({ backend: backend.name, fellBackFrom: backend.fellBackFrom, threads }, backendLine);
-  announceBackend(backendLine, cfg.rank);
+  announceBackend(`${backendLine}\n${describeThreadPlan(plan)}`, cfg.rank);
 
   const openSplit = async (uri: string, split: 'train' | 'val') =>
     DataLoader.create({
@@ -70,7 +81,8 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
         kind: 'preset',
         config: transformConfigFromRecipe(spec.recipe, split === 'train' ? 'train' : 'eval'),
       },
-      workers: opts.loaderThreads ?? 1,
+      workers: plan.loaderWorkers,
+      prefetch: plan.prefetchBatches,
     });
   const trainData = await openSplit(spec.data.train, 'train');
   const valData = await openSplit(spec.data.val, 'val');
@@ -92,11 +104,22 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
       ? { hangTimeoutMs: cfg.hangTimeoutSeconds * 1000 }
       : {}),
   });
+  const overlap = overlapAllReduce(cfg.overlapAllReduce, backend.name);
+  if (group.worldSize > 1) {
+    log.info(
+      { overlapAllReduce: overlap, setting: cfg.overlapAllReduce },
+      overlap
+        ? 'gradients all-reduced in buckets during the backward pass'
+        : 'gradients all-reduced after the backward pass',
+    );
+  }
   try {
     return await run({
       ...opts,
       log,
       backend: backend.name,
+      overlap,
+      plan,
       group,
       clock,
       trainData,
@@ -112,6 +135,8 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
 
 interface Opened extends TrainOptions {
   backend: string;
+  overlap: boolean;
+  plan: ThreadPlan;
   group: Group;
   clock: StepClock;
   trainData: DataLoader;
@@ -143,6 +168,7 @@ async function run(o: Opened): Promise<RunSummary> {
       checkpoints: p.checkpointer,
       group,
       goodput,
+      threads: o.plan,
       log: o.log,
     });
     if (resumed) reporter.resumed(resumed.name, resumed.epoch, resumed.stepInEpoch);
@@ -165,6 +191,7 @@ async function run(o: Opened): Promise<RunSummary> {
         warnIfGraceTooShort(o, p.checkpointer.lastSaveSeconds);
         if (wasTraining) o.clock.resume();
       },
+      overlap: o.overlap,
       keepBest: async (row, history) => {
         if (group.rank !== 0 || !isNewBest(history, row, bestMetricOf(spec.recipe).metric)) return;
         await writeBestWeights({
@@ -315,4 +342,13 @@ function prepare(o: Opened) {
     );
   }
   return { arch, trainSampler, itersPerEpoch, val, state, out, checkpointer };
+}
+
+/**
+ * Whether gradients are all-reduced during the backward pass. 'auto': on a GPU, where the
+ * device computes while this thread serves the ring; off on CPU backends, where the ring's
+ * work only moves between backward kernels on the same cores (bench:step-overlap, ADR 0090).
+ */
+function overlapAllReduce(setting: 'on' | 'off' | 'auto', backend: string): boolean {
+  return setting === 'auto' ? backend === 'tensorflow-gpu' : setting === 'on';
 }

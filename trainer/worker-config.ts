@@ -3,6 +3,7 @@
  * (pods get it from the operator, local runs from the launcher), then passed inward frozen.
  */
 import { RING_PORT, WorkerEnv } from '../api/names.js';
+import { MAX_LOADER_WORKERS, MAX_PREFETCH_BATCHES } from '../api/schema.js';
 import { EnvReader } from '../common/parse.js';
 import { storageOptionsFromEnv, type StorageOptions } from '../common/storage/storage.js';
 
@@ -42,6 +43,15 @@ export interface WorkerConfig {
   hangTimeoutSeconds: number | undefined;
   /** Where a failing worker writes its verdict (RINGMASTER_TERMINATION_LOG); '' = nowhere. */
   terminationLog: string;
+  /** The container's CPU request (RINGMASTER_CPU_REQUEST_MILLICORES); 0: not given. */
+  cpuRequestMillicores: number;
+  /** Where the cgroup filesystem is (RINGMASTER_CGROUP_ROOT); undefined: /sys/fs/cgroup. */
+  cgroupRoot: string | undefined;
+  /** spec.dataLoader as the operator passed it; undefined: derived (thread-plan.ts). */
+  loaderWorkers: number | undefined;
+  prefetchBatches: number | undefined;
+  /** RINGMASTER_OVERLAP_ALLREDUCE: 'auto' (default) decides by backend (train.ts). */
+  overlapAllReduce: 'on' | 'off' | 'auto';
 }
 
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConfig> {
@@ -81,6 +91,18 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
   const hangTimeoutSeconds = env[WorkerEnv.hangTimeoutSeconds]
     ? r.int(WorkerEnv.hangTimeoutSeconds, 0, { min: 1 })
     : undefined;
+  const cpuRequestMillicores = r.int(WorkerEnv.cpuRequestMillicores, 0, { min: 0 });
+  const optionalInt = (name: string, bounds: { min: number; max: number }) =>
+    r.text(name) === undefined ? undefined : r.int(name, 0, bounds);
+  const loaderWorkers = optionalInt(WorkerEnv.loaderWorkers, { min: 0, max: MAX_LOADER_WORKERS });
+  const prefetchBatches = optionalInt(WorkerEnv.prefetchBatches, {
+    min: 1,
+    max: MAX_PREFETCH_BATCHES,
+  });
+  const overlapAllReduce = env[WorkerEnv.overlapAllReduce] || 'auto';
+  if (!['on', 'off', 'auto'].includes(overlapAllReduce)) {
+    r.issue(WorkerEnv.overlapAllReduce, `must be "on", "off" or "auto", got "${overlapAllReduce}"`);
+  }
   r.check('invalid worker environment');
   return Object.freeze({
     rank,
@@ -103,5 +125,10 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     terminationGraceSeconds,
     hangTimeoutSeconds,
     terminationLog: env[WorkerEnv.terminationLog] ?? '',
+    cpuRequestMillicores,
+    cgroupRoot: r.text(WorkerEnv.cgroupRoot),
+    loaderWorkers,
+    prefetchBatches,
+    overlapAllReduce: overlapAllReduce as WorkerConfig['overlapAllReduce'],
   });
 }

@@ -240,6 +240,7 @@ export function buildPod({
     });
   }
   if (spec.data.endpoint) env.push({ name: WorkerEnv.s3Endpoint, value: spec.data.endpoint });
+  env.push(...threadEnv(spec));
 
   const limits: Record<string, string> = { ...stringify(spec.resources?.limits) };
   const requests: Record<string, string> = { ...stringify(spec.resources?.requests) };
@@ -321,6 +322,32 @@ export function buildPod({
   if (spec.nodeSelector) pod.spec!.nodeSelector = { ...spec.nodeSelector };
   if (spec.tolerations) pod.spec!.tolerations = spec.tolerations.map((t) => ({ ...t }));
   return pod;
+}
+
+/**
+ * What the worker sizes its data loader by: spec.dataLoader when given, and the container's
+ * CPU request (a pod with a request and no limit has no cgroup quota to read).
+ */
+function threadEnv(spec: TrainingRecipeSpec): k8s.V1EnvVar[] {
+  const env: k8s.V1EnvVar[] = [];
+  const dl = spec.dataLoader;
+  if (dl?.workers !== undefined)
+    env.push({ name: WorkerEnv.loaderWorkers, value: String(dl.workers) });
+  if (dl?.prefetchBatches !== undefined)
+    env.push({ name: WorkerEnv.prefetchBatches, value: String(dl.prefetchBatches) });
+  if (spec.resources?.requests?.cpu !== undefined || spec.resources?.limits?.cpu !== undefined) {
+    env.push({
+      name: WorkerEnv.cpuRequestMillicores,
+      valueFrom: {
+        resourceFieldRef: {
+          containerName: WORKER_CONTAINER,
+          resource: 'requests.cpu',
+          divisor: '1m',
+        },
+      },
+    });
+  }
+  return env;
 }
 
 function stringify(list: Record<string, string | number> | undefined): Record<string, string> {

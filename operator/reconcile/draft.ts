@@ -177,6 +177,7 @@ function mergeProgress(status: TrainingRecipeStatus, p: ProgressReport): void {
     status.lastCheckpoint = { ...p.lastCheckpoint };
   if (p.weights) status.weights = p.weights;
   if (p.goodput) status.goodput = { ...p.goodput };
+  if (p.workerThreads) status.workerThreads = { ...p.workerThreads };
 }
 
 export function toMs(t: Date | string | undefined | null): number | undefined {

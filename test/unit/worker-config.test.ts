@@ -132,4 +132,38 @@ describe('worker-config: the worker environment', () => {
     assert.equal(workerConfigFromEnv(base).allowRecipeChange, false);
     assert.equal(workerConfigFromEnv(base).generation, 0);
   });
+
+  it('takes the loader overrides, the CPU request and the cgroup root; absent: derived', () => {
+    const d = workerConfigFromEnv(base);
+    assert.equal(d.loaderWorkers, undefined);
+    assert.equal(d.prefetchBatches, undefined);
+    assert.equal(d.cgroupRoot, undefined);
+    const c = workerConfigFromEnv({
+      ...base,
+      RINGMASTER_LOADER_WORKERS: '0',
+      RINGMASTER_PREFETCH_BATCHES: '4',
+      RINGMASTER_CPU_REQUEST_MILLICORES: '2500',
+      RINGMASTER_CGROUP_ROOT: '/tmp/fake-cgroup',
+    });
+    assert.equal(c.loaderWorkers, 0);
+    assert.equal(c.prefetchBatches, 4);
+    assert.equal(c.cpuRequestMillicores, 2500);
+    assert.equal(c.cgroupRoot, '/tmp/fake-cgroup');
+    assert.throws(
+      () => workerConfigFromEnv({ ...base, RINGMASTER_PREFETCH_BATCHES: '0' }),
+      (e: InputError) => e.issues.some((i) => i.path === 'RINGMASTER_PREFETCH_BATCHES'),
+    );
+  });
+
+  it('takes RINGMASTER_OVERLAP_ALLREDUCE: auto (default), on, off', () => {
+    assert.equal(workerConfigFromEnv(base).overlapAllReduce, 'auto');
+    assert.equal(
+      workerConfigFromEnv({ ...base, RINGMASTER_OVERLAP_ALLREDUCE: 'on' }).overlapAllReduce,
+      'on',
+    );
+    assert.throws(
+      () => workerConfigFromEnv({ ...base, RINGMASTER_OVERLAP_ALLREDUCE: 'yes' }),
+      (e: InputError) => e.issues.some((i) => i.path === 'RINGMASTER_OVERLAP_ALLREDUCE'),
+    );
+  });
 });

@@ -22,11 +22,10 @@ export function register(program: Command): void {
     )
     .option(
       '--loader-threads <n>',
-      'decode threads per rank',
+      'decode threads per rank (default: spec.dataLoader.workers, else from the CPU share)',
       intFlag('--loader-threads', { min: 0 }),
-      1,
     )
-    .action(async (opts: { loaderThreads: number }) => {
+    .action(async (opts: { loaderThreads?: number }) => {
       const cfg = workerConfigFromEnv(process.env);
       const { spec, metadata } = await loadTrainingRecipeFile(cfg.recipePath);
       const stop = { requested: false };

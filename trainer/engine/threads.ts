@@ -45,10 +45,22 @@ export function cgroupCpuLimit(root = '/sys/fs/cgroup'): CpuShare | null {
   return null;
 }
 
-/** The cores this process may use: the cgroup limit if any, never more than the machine has. */
-export function cpuShare(root?: string): CpuShare {
+/**
+ * The cores this process may use: the cgroup limit if any, else the container's CPU request
+ * (millicores, from the downward API or the local launcher) when given, never more than the
+ * machine has. A pod with a request and no limit may burst past its request, but only the
+ * request is guaranteed: threads sized for it do not fight the neighbours for cores.
+ */
+export function cpuShare(root?: string, requestMillicores = 0): CpuShare {
   const machine = availableParallelism();
   const limit = cgroupCpuLimit(root);
-  if (limit && limit.cores < machine) return limit;
+  if (limit)
+    return limit.cores < machine
+      ? limit
+      : { cores: machine, source: `${limit.source} (capped at the machine's cores)` };
+  if (requestMillicores > 0) {
+    const cores = Math.max(1, Math.ceil(requestMillicores / 1000));
+    if (cores < machine) return { cores, source: 'cpu request' };
+  }
   return { cores: machine, source: 'os.availableParallelism()' };
 }

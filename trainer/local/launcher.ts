@@ -139,6 +139,10 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
             opts.env?.[WorkerEnv.computeThreads] ??
             process.env[WorkerEnv.computeThreads] ??
             String(Math.max(1, Math.floor(availableParallelism() / opts.workers))),
+          // The same share as each rank's CPU request, as a pod's: the loader sizes by it.
+          [WorkerEnv.cpuRequestMillicores]:
+            opts.env?.[WorkerEnv.cpuRequestMillicores] ??
+            String(Math.max(1, Math.floor(availableParallelism() / opts.workers)) * 1000),
           ...(opts.backend ? { [WorkerEnv.backend]: opts.backend } : {}),
           ...(opts.allowRecipeChange ? { [WorkerEnv.allowRecipeChange]: '1' } : {}),
           ...(opts.opTimeoutMs ? { [WorkerEnv.opTimeoutMs]: String(opts.opTimeoutMs) } : {}),

@@ -17,6 +17,7 @@ import type { CheckpointInfo } from '../checkpoint/checkpointer.js';
 import type { Group } from '../comm/index.js';
 import type { GoodputLedger } from './goodput.js';
 import { HANG_MIN_SAMPLES } from '../comm/hang.js';
+import type { ThreadPlan } from '../thread-plan.js';
 
 export interface ReporterOptions {
   rank: number;
@@ -36,6 +37,8 @@ export interface ReporterOptions {
   group: Pick<Group, 'stepReports'>;
   /** Steps computed and kept across restarts (rank 0). */
   goodput: GoodputLedger;
+  /** How this worker spends its cores: into progress.json, hence the recipe's status. */
+  threads?: ThreadPlan;
   log: Logger;
 }
 
@@ -150,6 +153,7 @@ export class Reporter {
         metrics: accuraciesOf(last),
         ...this.groupFields(itersPerEpoch * recipe.epochs),
         weights,
+        ...this.threadsField(),
       },
       true,
     );
@@ -201,6 +205,10 @@ export class Reporter {
     return summary;
   }
 
+  private threadsField(): Pick<Progress, 'threads'> {
+    return this.o.threads ? { threads: { ...this.o.threads } } : {};
+  }
+
   private send(msg: Parameters<typeof sendToLauncher>[0]): void {
     sendToLauncher(msg, this.o.rank);
   }
@@ -228,6 +236,7 @@ export class Reporter {
       metrics: accuraciesOf(last),
       ...this.groupFields(epoch * itersPerEpoch + step),
       weights: null,
+      ...this.threadsField(),
     };
     await this.progress.update(row, force);
   }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WorkerEnv } from '../../../api/names.js';
 import { resolveDataUri } from '../../../trainer/data/resolve.js';
 import { launchLocal } from '../../../trainer/local/launcher.js';
 import type { WorkerMessage } from '../../../trainer/local/messages.js';
@@ -65,6 +66,8 @@ describe('local training group', function () {
         out: quiet,
         opTimeoutMs: 15_000,
         loaderThreads: 1,
+        // The overlapped all-reduce ('auto' picks it on GPUs only) must resume bit-identical too.
+        env: { [WorkerEnv.overlapAllReduce]: 'on' },
       };
 
       const a = join(dir, backend, 'uninterrupted');

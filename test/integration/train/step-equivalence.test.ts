@@ -122,5 +122,67 @@ for (const backend of trainingBackends) {
         await Promise.all(groups.map((g) => g.close()));
       }
     });
+
+    it('the overlapped all-reduce makes the same update as the fused one, bit for bit', async () => {
+      const b = 4;
+      const side = 12;
+      const rng = new Rng(5);
+      const images = [0, 1].map(() =>
+        Float32Array.from({ length: b * side * side * 3 }, () => rng.normal()),
+      );
+      const targets = oneHotArray(
+        Int32Array.from({ length: b }, (_, i) => i % 10),
+        10,
+      );
+      const port = await freePort();
+      const groups: Group[] = await Promise.all(
+        [0, 1].map((rank) =>
+          connectGroup({
+            rank,
+            worldSize: 2,
+            coordinator: `127.0.0.1:${port}`,
+            listen: rank === 0 ? `127.0.0.1:${port}` : '127.0.0.1:0',
+            token: 'y'.repeat(32),
+            generation: 0,
+          }),
+        ),
+      );
+      try {
+        const run = async (overlap: boolean) => {
+          const ranks = [setup(), setup()];
+          for (let step = 0; step < 2; step++) {
+            await Promise.all(
+              ranks.map((r, i) =>
+                distributedStep({
+                  ...r,
+                  group: groups[i]!,
+                  images: images[i]!,
+                  targets,
+                  batch: b,
+                  height: side,
+                  width: side,
+                  labelSmoothing: 0.1,
+                  lr: 0.2,
+                  overlap,
+                  // Small buckets: several all-reduces in flight during the backward pass.
+                  bucketBytes: 16 * 1024,
+                }),
+              ),
+            );
+          }
+          const weights = [...ranks[0]!.model.params.values()].map((p) => p.dataSync());
+          for (const r of ranks) {
+            r.model.dispose();
+            r.sgd.dispose();
+          }
+          return weights;
+        };
+        const fused = await run(false);
+        const overlapped = await run(true);
+        fused.forEach((w, i) => assert.deepEqual(overlapped[i], w, `parameter ${i} differs`));
+      } finally {
+        await Promise.all(groups.map((g) => g.close()));
+      }
+    });
   });
 }
