@@ -201,11 +201,12 @@ describe('comm/group (in one process)', function () {
 
   it('a member of a newer generation waits for a coordinator of its generation', async () => {
     // Coordinator at 4, member at 5: the coordinator is the leftover; the member keeps
-    // retrying and only gives up at its deadline.
+    // retrying and only gives up at its deadline. (800 ms was too short for the member to hear
+    // the coordinator's refusal even once on a busy CI machine: it timed out with no answer.)
     const results = await startGroup(2, (r) =>
       r === 1
-        ? { generation: 5, deadlines: { rendezvousMs: 800 } }
-        : { deadlines: { rendezvousMs: 1200 } },
+        ? { generation: 5, deadlines: { rendezvousMs: 3000 } }
+        : { deadlines: { rendezvousMs: 4000 } },
     );
     await closeAll(results);
     const r1 = results[1]!;
