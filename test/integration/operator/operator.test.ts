@@ -240,12 +240,21 @@ describe('operator on a real API server', function () {
         ) || undefined,
       { what: 'the last checkpoint time on every pod' },
     );
-    const metrics = await (await fetch(`http://127.0.0.1:${op.httpPort}/metrics`)).text();
-    assert.match(metrics, /ringmaster_recipe_goodput_ratio\{namespace="ml",name="sc"\} 0.8333/);
-    assert.match(
-      metrics,
-      /ringmaster_recipe_straggler_ratio\{namespace="ml",name="sc",rank="1"\} 2.5/,
-    );
+    // The gauges follow the operator's cache of the recipe, which may see its own status write
+    // a moment after the API server does.
+    const goodputGauge = /ringmaster_recipe_goodput_ratio\{namespace="ml",name="sc"\} 0.8333/;
+    const stragglerGauge =
+      /ringmaster_recipe_straggler_ratio\{namespace="ml",name="sc",rank="1"\} 2.5/;
+    let metrics = '';
+    await waitFor(
+      async () => {
+        metrics = await (await fetch(`http://127.0.0.1:${op.httpPort}/metrics`)).text();
+        return (goodputGauge.test(metrics) && stragglerGauge.test(metrics)) || undefined;
+      },
+      { what: 'goodput and straggler gauges', timeoutMs: 10_000 },
+    ).catch(() => undefined);
+    assert.match(metrics, goodputGauge);
+    assert.match(metrics, stragglerGauge);
 
     const note = JSON.stringify({
       reason: 'HangDetected',
