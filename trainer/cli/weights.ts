@@ -82,7 +82,7 @@ export function register(program: Command): void {
       'publish a weights artifact under a name (refuses an existing name without --force)',
     )
     .argument('<artifact>', 'weights directory (model.safetensors + meta.json), local or s3://')
-    .requiredOption('--name <name>', 'e.g. resnet50.RINGMASTER_V1')
+    .requiredOption('--name <name>', 'e.g. resnet50.IMAGENET1K_V2')
     .option('--registry <uri>', `registry (default: $${ProcessEnv.weightsRegistry})`)
     .option('--force', 'move an existing name to these weights')
     .option(

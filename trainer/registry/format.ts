@@ -22,7 +22,7 @@ export const ENTRY_FILE = 'entry.json';
 export const WEIGHTS_FILE = 'model.safetensors';
 export const META_FILE = 'meta.json';
 
-/** resnet50.RINGMASTER_V1, resnet50.IMAGENET1K_V2: letters, digits, '.', '_', '-'. */
+/** resnet50.IMAGENET1K_V2, resnet_mini.SHAPES_V1: letters, digits, '.', '_', '-'. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
 
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
@@ -134,7 +134,7 @@ export function checkName(name: string): void {
       {
         path: '--name',
         message:
-          'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128 (e.g. resnet50.RINGMASTER_V1)',
+          'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128 (e.g. resnet50.IMAGENET1K_V2)',
       },
     ]);
   }

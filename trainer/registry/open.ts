@@ -1,6 +1,6 @@
 /**
  * `--weights` as `predict` and `eval` take it: a weights directory or .safetensors file, or a
- * registry name (`--weights resnet50.RINGMASTER_V1 --registry URI`, or the registry in
+ * registry name (`--weights resnet50.IMAGENET1K_V2 --registry URI`, or the registry in
  * RINGMASTER_WEIGHTS_REGISTRY). Registry weights come with their entry's architecture,
  * categories and eval transforms, and their sha256 checked.
  */
