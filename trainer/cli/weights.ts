@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { ProcessEnv, SEEDS_FILE } from '../../api/names.js';
-import { InputError } from '../../common/errors.js';
+import { describeError, InputError } from '../../common/errors.js';
 import { storageOptionsFromEnv } from '../../common/storage/storage.js';
 import {
   datasetOf,
@@ -104,7 +104,11 @@ export function register(program: Command): void {
         if (flags.seeds) seeds = await readSeedSummary(flags.seeds, fromSeed?.seed, storage);
         else if (fromSeed) {
           const file = `${fromSeed.root}/${SEEDS_FILE}`;
-          seeds = await readSeedSummary(file, fromSeed.seed, storage).catch(() => undefined);
+          seeds = await readSeedSummary(file, fromSeed.seed, storage).catch((err: unknown) => {
+            // A seed run without a usable seeds.json is still publishable: say why no summary.
+            process.stderr.write(`no seed summary attached (${describeError(err)})\n`);
+            return undefined;
+          });
         }
         const entry = describeArtifact(artifact, {
           name: flags.name,
