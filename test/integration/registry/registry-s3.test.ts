@@ -11,7 +11,8 @@ import { openStorage, type StorageOptions } from '../../../common/storage/storag
 import { minioBinary, startMinio, type MinioServer } from '../../../harness/minio.js';
 import { initBackend } from '../../../trainer/engine/backend.js';
 import { WeightsRegistry } from '../../../trainer/registry/registry.js';
-import { NAME, publishFixture, roundTrip } from '../../unit/registry/round-trip.js';
+import { describeArtifact, readArtifact } from '../../../trainer/registry/describe.js';
+import { NAME, TV_IMPORT, publishFixture, roundTrip } from '../../unit/registry/round-trip.js';
 
 describe('weights registry on S3 (MinIO)', function () {
   this.timeout(180_000);
@@ -57,6 +58,27 @@ describe('weights registry on S3 (MinIO)', function () {
 
   it('round trip: publish, list, show, predict by name from s3://', async () => {
     await roundTrip('s3://weights/registry', opts);
+  });
+
+  it('publishes an artifact that is itself on S3 (a run’s output)', async () => {
+    const run = openStorage('s3://weights/runs/r1/weights', opts);
+    try {
+      for (const f of ['model.safetensors', 'meta.json'])
+        await run.put(f, await fs.readFile(path.join(TV_IMPORT, f)));
+    } finally {
+      run.close();
+    }
+    const artifact = await readArtifact('s3://weights/runs/r1/weights', opts);
+    const entry = describeArtifact(artifact, { name: 'from.S3', dataset: 'd' });
+    assert.equal(entry.source.artifact, 's3://weights/runs/r1/weights/model.safetensors');
+    const reg = WeightsRegistry.open('s3://weights/registry', opts);
+    try {
+      await reg.publish(artifact, entry);
+      const back = await reg.resolve('from.S3');
+      assert.deepEqual(back.weights, await fs.readFile(path.join(TV_IMPORT, 'model.safetensors')));
+    } finally {
+      reg.close();
+    }
   });
 
   it('concurrent publishers: every name lands in index.json', async () => {
