@@ -5,7 +5,8 @@
  * categories and eval transforms, and their sha256 checked.
  */
 import { existsSync } from 'node:fs';
-import { InputError } from '../../common/errors.js';
+import { ProcessEnv } from '../../api/names.js';
+import { InputError, NotFoundError } from '../../common/errors.js';
 import type { StorageOptions } from '../../common/storage/storage.js';
 import { buildModel, openWeights, type OpenedWeights } from '../checkpoint/artifact.js';
 import { getArch, type ResNetArch } from '../models/arch.js';
@@ -71,5 +72,16 @@ export async function openWeightsArg(a: WeightsArg): Promise<OpenedWeights> {
       { path: '--arch', message: `the entry of "${a.weights}" names its architecture` },
     ]);
   }
-  return openRegistryWeights(a.weights, registry, a.storage);
+  try {
+    return await openRegistryWeights(a.weights, registry, a.storage);
+  } catch (err) {
+    // Taken for a name only because no such path exists: say so, it may be a mistyped path.
+    if (a.registry === undefined && err instanceof NotFoundError) {
+      throw new NotFoundError(
+        `${err.message} (${ProcessEnv.weightsRegistry}); nor is there a local path ${a.weights}`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
 }

@@ -160,7 +160,8 @@ describe('weights registry (local directory)', function () {
   });
 
   it('an unknown name: exit 2, close names listed', async () => {
-    const reg = join(dir, 'reg');
+    const reg = join(dir, 'unknown');
+    await publishFixture(reg, {});
     await assert.rejects(
       openWeightsArg({ weights: 'resnext_mini.ORACLE_V2', registry: reg }),
       (e: unknown) => {
@@ -172,6 +173,11 @@ describe('weights registry (local directory)', function () {
         );
         return true;
       },
+    );
+    // Through the default registry (no --registry): it may have been a mistyped path.
+    await assert.rejects(
+      openWeightsArg({ weights: 'resnext_mini.ORACLE_V2', defaultRegistry: reg }),
+      /did you mean resnext_mini\.ORACLE_V1\? \(RINGMASTER_WEIGHTS_REGISTRY\); nor is there a local path/,
     );
     assert.deepEqual(
       closeNames('resnet50.IMAGENET1K_V3', [
