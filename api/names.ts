@@ -158,6 +158,11 @@ export const ProcessEnv = Object.freeze({
   cache: 'RINGMASTER_CACHE',
   /** Path or name of libturbojpeg, the JPEG decoder of the data pipeline. */
   turbojpeg: 'RINGMASTER_TURBOJPEG',
+  /**
+   * The weights registry `--weights NAME` resolves in when `--registry` is not given
+   * (`predict`, `eval`, `weights list|show|publish`): a local path or s3://bucket/prefix.
+   */
+  weightsRegistry: 'RINGMASTER_WEIGHTS_REGISTRY',
 } as const);
 
 // ---- Exit codes ------------------------------------------------------------------------

@@ -107,7 +107,7 @@ export async function tuneResize(o: TuneOptions): Promise<ResizeTuning> {
       workers: o.loaderThreads,
     });
     try {
-      checkClasses(o.weights, loader.classes.length);
+      checkClasses(o.weights, loader.classes.length, o.data);
       split ??= halves(loader.numSamples);
       const score = async (indices: Uint32Array): Promise<HalfScore> => {
         const counts = await countHits(loader, o.weights.model, {
@@ -145,7 +145,7 @@ export async function evaluateWeights(
     workers: o.loaderThreads,
   });
   try {
-    checkClasses(o.weights, loader.classes.length);
+    checkClasses(o.weights, loader.classes.length, o.data);
     const indices = Uint32Array.from({ length: loader.numSamples }, (_, i) => i);
     const counts = await countHits(loader, o.weights.model, {
       indices,
@@ -162,10 +162,10 @@ export async function evaluateWeights(
   }
 }
 
-function checkClasses(w: OpenedWeights, dataClasses: number): void {
+function checkClasses(w: OpenedWeights, dataClasses: number, data: string): void {
   if (w.numClasses !== dataClasses) {
     throw new InputError(
-      `the weights classify ${w.numClasses} classes but the data has ${dataClasses}`,
+      `the weights ${w.file} (${w.arch.name}) classify ${w.numClasses} classes but the data ${data} has ${dataClasses}`,
       [
         {
           path: '--data',

@@ -1,12 +1,21 @@
 /** The local filesystem as storage: a directory is the bucket. Writes are atomic (temp + rename). */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InputError, NotFoundError } from '../errors.js';
-import type { Storage } from './storage.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InputError, NotFoundError, RetryableError } from '../errors.js';
+import type { PutOptions, Storage, Versioned } from './storage.js';
+
+/** How long a compare-and-swap waits for another writer's lock, and when a lock is stale. */
+const LOCK_WAIT_MS = 10_000;
+const LOCK_STALE_MS = 30_000;
+
+function versionOf(body: Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
+}
 
 export class LocalStorage implements Storage {
   readonly root: string;
@@ -79,6 +88,57 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async getVersioned(key: string): Promise<Versioned | undefined> {
+    try {
+      const body = await fs.readFile(this.pathOf(key));
+      return { body, version: versionOf(body) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw this.translate(err, key);
+    }
+  }
+
+  /**
+   * Compare-and-swap on a local file: `<key>.lock` created exclusively (O_EXCL) serialises
+   * writers on this filesystem (NFS without O_EXCL support is not covered); the version is
+   * the content's sha256. A lock older than 30 s is taken to be a crashed writer's.
+   */
+  async putIfVersion(
+    key: string,
+    body: Buffer,
+    version: string | null,
+    _opts: PutOptions = {},
+  ): Promise<boolean> {
+    const dest = this.pathOf(key);
+    const lock = `${dest}.lock`;
+    await fs.mkdir(path.dirname(dest), { recursive: true });
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        await (await fs.open(lock, 'wx')).close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw this.translate(err, key);
+        const age = await fs.stat(lock).then(
+          (st) => Date.now() - st.mtimeMs,
+          () => 0,
+        );
+        if (age > LOCK_STALE_MS) await fs.rm(lock, { force: true });
+        else if (Date.now() > deadline) {
+          throw new RetryableError(`${lock} is held by another writer; try again`);
+        } else await sleep(20 + Math.random() * 30);
+      }
+    }
+    try {
+      const current = await this.getVersioned(key);
+      if ((current?.version ?? null) !== version) return false;
+      await this.put(key, body);
+      return true;
+    } finally {
+      await fs.rm(lock, { force: true });
+    }
+  }
+
   async list(prefix: string): Promise<string[]> {
     const out: string[] = [];
     const walk = async (dir: string, rel: string): Promise<void> => {
@@ -95,7 +155,11 @@ export class LocalStorage implements Storage {
           if (prefix.startsWith(key + '/') || key.startsWith(prefix) || prefix === '') {
             await walk(path.join(dir, e.name), key);
           }
-        } else if (key.startsWith(prefix) && !/\.tmp-\d+-[0-9a-f]{8}$/.test(key)) {
+        } else if (
+          key.startsWith(prefix) &&
+          !/\.tmp-\d+-[0-9a-f]{8}$/.test(key) &&
+          !key.endsWith('.lock')
+        ) {
           out.push(key);
         }
       }

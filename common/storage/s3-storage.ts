@@ -17,7 +17,7 @@ import type { Readable } from 'node:stream';
 import { InputError, NotFoundError, RetryableError, RingmasterError } from '../errors.js';
 import { log } from '../log.js';
 import { Semaphore, withRetries, type RetryPolicy } from './retry.js';
-import type { PutOptions, S3Location, Storage, StorageOptions } from './storage.js';
+import type { PutOptions, S3Location, Storage, StorageOptions, Versioned } from './storage.js';
 
 /** Bodies above this go up as a multipart upload. */
 const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
@@ -163,6 +163,53 @@ export class S3Storage implements Storage {
         throw this.translate(err, 'PUT (multipart)', key);
       }
     }
+  }
+
+  async getVersioned(key: string): Promise<Versioned | undefined> {
+    return this.call('GET', key, async () => {
+      try {
+        const res = await this.client.send(
+          new GetObjectCommand({ Bucket: this.loc.bucket, Key: this.keyOf(key) }),
+        );
+        return { body: await readBody(res.Body), version: res.ETag ?? '' };
+      } catch (err) {
+        // A missing key is an answer here; a missing bucket stays an error (translated).
+        if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * S3 conditional writes: `If-None-Match: *` when the object must not exist, `If-Match:
+   * <ETag>` otherwise (AWS since 2024, MinIO too). 412 (or 409, a concurrent conditional
+   * write) means another writer won. A retried PUT whose first attempt landed also answers
+   * 412: callers make their change idempotent (the registry recognises its own entry).
+   */
+  async putIfVersion(
+    key: string,
+    body: Buffer,
+    version: string | null,
+    opts: PutOptions = {},
+  ): Promise<boolean> {
+    return this.call('PUT (conditional)', key, async () => {
+      try {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.loc.bucket,
+            Key: this.keyOf(key),
+            ContentType: opts.contentType ?? 'application/octet-stream',
+            Body: body,
+            ...(version === null ? { IfNoneMatch: '*' } : { IfMatch: version }),
+          }),
+        );
+        return true;
+      } catch (err) {
+        const status = statusOf(err);
+        if (status === 412 || status === 409) return false;
+        throw err;
+      }
+    });
   }
 
   async list(prefix: string): Promise<string[]> {

@@ -13,6 +13,12 @@ export interface PutOptions {
   contentType?: string;
 }
 
+/** An object's bytes with an opaque version tag (S3: its ETag), for compare-and-swap updates. */
+export interface Versioned {
+  body: Buffer;
+  version: string;
+}
+
 export interface Storage {
   /** The URI this storage was opened on (for messages). */
   readonly uri: string;
@@ -32,6 +38,19 @@ export interface Storage {
   /** Byte size of the object, or undefined when it does not exist. */
   size(key: string): Promise<number | undefined>;
   exists(key: string): Promise<boolean>;
+  /** The object and its version, or undefined when it does not exist. */
+  getVersioned(key: string): Promise<Versioned | undefined>;
+  /**
+   * Compare-and-swap for small objects: writes `body` only if the object is still at
+   * `version` (null: only if it does not exist yet). False when another writer changed it
+   * first, and then nothing was written (re-read and try again).
+   */
+  putIfVersion(
+    key: string,
+    body: Buffer,
+    version: string | null,
+    opts?: PutOptions,
+  ): Promise<boolean>;
   /** Removes the object; no error when it is already gone. */
   delete(key: string): Promise<void>;
   /** Releases sockets and handles. */

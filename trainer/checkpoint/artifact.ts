@@ -13,7 +13,8 @@ import type { TransformConfig } from '../data/transforms/presets.js';
 import type { Interpolation } from '../data/transforms/resample.js';
 import { getArch, type ResNetArch } from '../models/arch.js';
 import { createResNet, type ResNetModel } from '../models/resnet.js';
-import { readSafetensors } from '../models/safetensors.js';
+import { readSafetensors, type SafeTensor } from '../models/safetensors.js';
+import { classesOf, recogniseArch } from '../models/state-shapes.js';
 import { loadStateDict } from '../models/weights.js';
 
 export interface EvalTransforms {
@@ -43,8 +44,10 @@ export const DEFAULT_EVAL_TRANSFORMS: Readonly<EvalTransforms> = Object.freeze({
 });
 
 export interface OpenedWeights {
-  /** The .safetensors file. */
+  /** The .safetensors file (for registry weights: the name and the file's URI). */
   file: string;
+  /** Set when the weights came from a registry: they are read-only there. */
+  registry?: { name: string; uri: string };
   /** meta.json's path (whether or not it exists). */
   metaPath: string;
   meta: ArtifactMeta | null;
@@ -70,6 +73,38 @@ async function locate(
   }
 }
 
+/**
+ * A model of `arch` holding `tensors` (the caller disposes it). When they do not fit, the
+ * InputError names both sides: the architecture asked for, and what the tensors are.
+ */
+export function buildModel(
+  tensors: ReadonlyMap<string, SafeTensor>,
+  arch: ResNetArch,
+  source: string,
+): { model: ResNetModel; numClasses: number } {
+  const shapes = new Map([...tensors].map(([k, t]) => [k, t.shape] as const));
+  const numClasses = classesOf(shapes);
+  if (numClasses === undefined)
+    throw new InputError(`${source} has no fc.weight: not a ResNet state_dict`);
+  const model = createResNet(arch, { numClasses, seed: 0, init: 'zeros' });
+  try {
+    loadStateDict(model, tensors);
+  } catch (err) {
+    model.dispose();
+    if (!(err instanceof InputError)) throw err;
+    const actual = recogniseArch(shapes);
+    throw new InputError(
+      `${source} does not fit ${arch.name}: ` +
+        (actual
+          ? `its tensors are ${actual} with ${numClasses} classes`
+          : 'its tensors match no Ringmaster architecture'),
+      err.issues,
+      { cause: err },
+    );
+  }
+  return { model, numClasses };
+}
+
 /** Reads the weights into a model (the caller disposes `model`). */
 export async function openWeights(
   path: string,
@@ -84,16 +119,7 @@ export async function openWeights(
     ]);
   }
   const arch = typeof archName === 'string' ? getArch(archName) : archName;
-  const fc = weights.tensors.get('fc.weight');
-  if (fc === undefined) throw new InputError(`${file} has no fc.weight: not a ResNet state_dict`);
-  const numClasses = fc.shape[0]!;
-  const model = createResNet(arch, { numClasses, seed: 0, init: 'zeros' });
-  try {
-    loadStateDict(model, weights.tensors);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
+  const { model, numClasses } = buildModel(weights.tensors, arch, file);
   const transforms = meta?.transforms ?? DEFAULT_EVAL_TRANSFORMS;
   return { file, metaPath, meta, arch, numClasses, model, transforms };
 }

@@ -8,6 +8,7 @@ import { register as plan } from './plan.js';
 import { register as predict } from './predict.js';
 import { register as study } from './study.js';
 import { register as train } from './train.js';
+import { register as weights } from './weights.js';
 import { register as worker } from './worker.js';
 
 /** Each subcommand lives in its own file and registers itself here (one line each). */
@@ -22,4 +23,5 @@ export const commands: Array<(program: Command) => void> = [
   evaluate,
   study,
   augment,
+  weights,
 ];

@@ -1,9 +1,10 @@
 /**
- * `ringmaster eval --weights W --data VAL [--resize-grid START:END[:STEP]] [--write-meta]
+ * `ringmaster eval --weights W [--registry URI] --data VAL [--resize-grid START:END[:STEP]] [--write-meta]
  * [--json]`: evaluates a finished model's weights on a validation split with its eval
  * transform (Acc@1/Acc@5 as torchvision's `evaluate` counts them). With --resize-grid it tunes
  * the inference resize without retraining (trainer/tune-resize.ts): half of the split
- * selects, the other half confirms; --write-meta records the choice in meta.json.
+ * selects, the other half confirms; --write-meta records the choice in meta.json. W is a
+ * weights directory or a registry name (trainer/registry/open.ts).
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,13 +13,14 @@ import { ProcessEnv, WorkerEnv } from '../../api/names.js';
 import { InputError } from '../../common/errors.js';
 import { intFlag } from '../../common/parse.js';
 import { storageOptionsFromEnv } from '../../common/storage/storage.js';
-import { openWeights } from '../checkpoint/artifact.js';
+import { openWeightsArg } from '../registry/open.js';
 import { resolveDataUri } from '../data/resolve.js';
 import { initBackend } from '../engine/backend.js';
 import { evaluateWeights, formatTuning, parseResizeGrid, tuneResize } from '../tune-resize.js';
 
 interface EvalFlags {
   weights: string;
+  registry?: string;
   data: string;
   arch?: string;
   resizeGrid?: string;
@@ -34,7 +36,14 @@ export function register(program: Command): void {
     .description(
       'Acc@1/Acc@5 of trained weights on a validation split; --resize-grid tunes the inference resize',
     )
-    .requiredOption('--weights <path>', 'weights directory (model.safetensors + meta.json)')
+    .requiredOption(
+      '--weights <path|name>',
+      'weights directory (model.safetensors + meta.json) or a registry name',
+    )
+    .option(
+      '--registry <uri>',
+      `weights registry the --weights name is in (default: $${ProcessEnv.weightsRegistry})`,
+    )
     .requiredOption(
       '--data <uri>',
       'validation split: a shard directory, s3://bucket/prefix, or synthetic:/fashion-mnist:',
@@ -60,12 +69,30 @@ export function register(program: Command): void {
         ]);
       }
       await initBackend(process.env[WorkerEnv.backend]);
-      const weights = await openWeights(flags.weights, flags.arch ? { arch: flags.arch } : {});
+      const storage = storageOptionsFromEnv(process.env);
+      const weights = await openWeightsArg({
+        weights: flags.weights,
+        ...(flags.registry ? { registry: flags.registry } : {}),
+        ...(process.env[ProcessEnv.weightsRegistry]
+          ? { defaultRegistry: process.env[ProcessEnv.weightsRegistry] }
+          : {}),
+        ...(flags.arch ? { arch: flags.arch } : {}),
+        storage,
+      });
       try {
         // Validated before any data is read or anything is written.
         const grid = flags.resizeGrid
           ? parseResizeGrid(flags.resizeGrid, weights.transforms.cropSize)
           : undefined;
+        if (flags.writeMeta && weights.registry) {
+          throw new InputError(`registry weights are read-only: ${weights.file}`, [
+            {
+              path: '--write-meta',
+              message:
+                'publish the tuned artifact under a new name instead (ringmaster weights publish)',
+            },
+          ]);
+        }
         if (flags.writeMeta && weights.meta === null) {
           throw new InputError(`no meta.json next to ${weights.file} to record the resize in`, [
             { path: '--write-meta', message: 'needs a weights directory with meta.json' },
@@ -78,7 +105,7 @@ export function register(program: Command): void {
           data: await resolveDataUri(flags.data, 'val', { cacheDir }),
           batchSize: flags.batchSize,
           loaderThreads: flags.loaderThreads,
-          storage: storageOptionsFromEnv(process.env),
+          storage,
         };
         if (!grid) {
           const r = await evaluateWeights(common);

@@ -1,9 +1,10 @@
 /**
- * `ringmaster predict --weights PATH [--arch NAME] [--json] [--logits] IMAGE...`: top-5 classes
- * of each image with probabilities. PATH is a weights directory (model.safetensors + meta.json,
- * as a run writes it) or a .safetensors file (then meta.json beside it is used if present).
- * The eval transform comes from meta.json, else the architecture's defaults: resize 232,
- * center crop 224, bilinear, ImageNet mean/std.
+ * `ringmaster predict --weights PATH|NAME [--registry URI] [--arch NAME] [--json] [--logits]
+ * IMAGE...`: top-5 classes of each image with probabilities. PATH is a weights directory
+ * (model.safetensors + meta.json, as a run writes it) or a .safetensors file (then meta.json
+ * beside it is used if present); NAME is a registry name (trainer/registry/open.ts). The eval
+ * transform comes from the registry entry or meta.json, else the architecture's defaults:
+ * resize 232, center crop 224, bilinear, ImageNet mean/std.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -11,15 +12,22 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend.js';
-import { WorkerEnv } from '../../api/names.js';
+import { ProcessEnv, WorkerEnv } from '../../api/names.js';
 import { InputError, NotFoundError } from '../../common/errors.js';
 import type { ResNetArch } from '../models/arch.js';
 import { makeEvalTransform } from '../data/transforms/presets.js';
-import { evalTransformConfig, openWeights } from '../checkpoint/artifact.js';
+import { evalTransformConfig } from '../checkpoint/artifact.js';
+import { openWeightsArg } from '../registry/open.js';
+import { storageOptionsFromEnv, type StorageOptions } from '../../common/storage/storage.js';
 import { Rng } from '../rng.js';
 
 export interface PredictOptions {
   weights: string;
+  /** `weights` is a name in this registry. */
+  registry?: string;
+  /** RINGMASTER_WEIGHTS_REGISTRY: used when `weights` is no local path. */
+  defaultRegistry?: string;
+  storage?: StorageOptions;
   /** Overrides meta.json's arch; required when there is no meta.json. (An object: tests.) */
   arch?: string | ResNetArch;
   /** Include each image's full logit vector. */
@@ -45,7 +53,7 @@ export async function predict(
   images: readonly string[],
   options: PredictOptions,
 ): Promise<Prediction[]> {
-  const opened = await openWeights(options.weights, options.arch ? { arch: options.arch } : {});
+  const opened = await openWeightsArg(options);
   const { model, numClasses } = opened;
   const categories = opened.meta?.categories ?? [];
   const transform = makeEvalTransform(evalTransformConfig(opened.transforms));
@@ -99,6 +107,7 @@ export function formatPredictions(preds: readonly Prediction[]): string {
 
 interface PredictFlags {
   weights: string;
+  registry?: string;
   arch?: string;
   json?: boolean;
   logits?: boolean;
@@ -109,8 +118,12 @@ export function register(program: Command): void {
     .command('predict')
     .description('top-5 classes of images with trained (or torchvision-exported) weights')
     .requiredOption(
-      '--weights <path>',
-      'weights directory (model.safetensors + meta.json) or a .safetensors file',
+      '--weights <path|name>',
+      'weights directory (model.safetensors + meta.json), a .safetensors file, or a registry name',
+    )
+    .option(
+      '--registry <uri>',
+      `weights registry the --weights name is in (default: $${ProcessEnv.weightsRegistry})`,
     )
     .option('--arch <name>', 'architecture (default: from meta.json)')
     .option('--json', 'print JSON')
@@ -121,6 +134,11 @@ export function register(program: Command): void {
       await initBackend(process.env[WorkerEnv.backend]);
       const preds = await predict(images, {
         weights: flags.weights,
+        ...(flags.registry ? { registry: flags.registry } : {}),
+        ...(process.env[ProcessEnv.weightsRegistry]
+          ? { defaultRegistry: process.env[ProcessEnv.weightsRegistry] }
+          : {}),
+        storage: storageOptionsFromEnv(process.env),
         ...(flags.arch ? { arch: flags.arch } : {}),
         logits: flags.logits ?? false,
       });
