@@ -21,12 +21,14 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   renameSync,
   rmSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
@@ -54,8 +56,14 @@ const tarArgs = ['--owner=0', '--group=0', '--numeric-owner', '--sort=name'];
  */
 function npmLayer(label: string, npmArgs: string[], drop: string[] = []): string {
   const inputs = ['package.json', 'package-lock.json', 'operator/package.json'];
+  // What npm ci reads: the lockfile and the manifests' dependency fields (not their scripts).
   const hash = createHash('sha256');
-  for (const f of inputs) hash.update(readFileSync(join(ROOT, f)));
+  hash.update(readFileSync(join(ROOT, 'package-lock.json')));
+  for (const f of ['package.json', 'operator/package.json']) {
+    const m = JSON.parse(readFileSync(join(ROOT, f), 'utf8')) as Record<string, unknown>;
+    const deps = ['name', 'dependencies', 'optionalDependencies', 'devDependencies'];
+    hash.update(JSON.stringify([...deps, 'workspaces', 'overrides'].map((k) => m[k])));
+  }
   hash.update(JSON.stringify([npmArgs, drop]));
   const out = join(cacheDir(), `${label}-deps-${hash.digest('hex').slice(0, 16)}.tar`);
   if (existsSync(out)) return out;
@@ -186,11 +194,41 @@ export interface AssembledImage {
   stage: FinalStage;
 }
 
+/** Hash of everything an assembled image is made of. */
+function inputsKey(o: AssembleOptions, stage: FinalStage, base: string): string {
+  const h = createHash('sha256');
+  h.update(readFileSync(o.dockerfile));
+  h.update(readFileSync(WRITER));
+  h.update(o.name);
+  for (const l of [base, ...Object.values(o.stages).flat()]) {
+    const st = statSync(l);
+    h.update(`${l} ${st.size} ${st.mtimeMs}\n`);
+  }
+  const walk = (p: string): void => {
+    const st = statSync(p);
+    if (st.isDirectory()) {
+      for (const e of readdirSync(p).sort()) if (e !== 'node_modules') walk(join(p, e));
+    } else {
+      h.update(`${p} ${st.mode}\n`);
+      h.update(readFileSync(p));
+    }
+  };
+  for (const c of stage.copies)
+    if (c.from === undefined) for (const s of c.sources) walk(join(ROOT, s));
+  return h.digest('hex');
+}
+
 /** Assemble the final stage of a Dockerfile on the local base image (see the file comment). */
 export function assembleImage(o: AssembleOptions): AssembledImage {
   const base = join(cacheDir(), 'base.oci.tar');
   if (!existsSync(base)) throw new Error(`${base} missing: run .ci/setup.d/34-node-images.sh`);
   const stage = parseDockerfile(o.dockerfile);
+  // Unchanged inputs (Dockerfile, base, layers, copied files, writer): the archive stands.
+  const key = inputsKey(o, stage, base);
+  const keyFile = `${o.out}.key`;
+  const checksOf = () => stage.runs.filter((_, i) => planRuns(stage, o.dockerfile)[i] === 'check');
+  if (existsSync(o.out) && existsSync(keyFile) && readFileSync(keyFile, 'utf8') === key)
+    return { archive: o.out, name: o.name, checks: checksOf(), stage };
   const work = mkdtempSync(join(tmpdir(), 'image-'));
   try {
     const root = join(work, 'root');
@@ -243,6 +281,7 @@ export function assembleImage(o: AssembleOptions): AssembledImage {
     if (stage.entrypoint) args.push('--entrypoint', JSON.stringify(stage.entrypoint));
     if (stage.cmd) args.push('--cmd', JSON.stringify(stage.cmd));
     execFileSync('nice', ['-n', '10', process.execPath, WRITER, ...args]);
+    writeFileSync(keyFile, key);
     return { archive: o.out, name: o.name, checks, stage };
   } finally {
     rmSync(work, { recursive: true, force: true });
