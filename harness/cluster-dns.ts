@@ -57,7 +57,7 @@ function reply(query: Buffer, q: Question | undefined, rcode: number, ips: strin
   header.writeUInt16BE(0x8400 | (query.readUInt16BE(2) & 0x0100) | 0x0080 | rcode, 2);
   header.writeUInt16BE(q ? 1 : 0, 4);
   header.writeUInt16BE(ips.length, 6);
-  const parts = [header];
+  const parts: Buffer[] = [header];
   if (q) parts.push(query.subarray(12, q.end));
   for (const ip of ips) {
     const rr = Buffer.alloc(16);
@@ -76,8 +76,11 @@ function reply(query: Buffer, q: Question | undefined, rcode: number, ips: strin
  * The addresses of a cluster name, or undefined when it does not exist. `domain` is the
  * cluster domain (cluster.local); names under `<ns>.svc.<domain>` only.
  */
+/** The two reads the server makes (a CoreV1Api, or a fake in unit tests). */
+export type PodsAndServices = Pick<k8s.CoreV1Api, 'readNamespacedService' | 'listNamespacedPod'>;
+
 export async function resolveClusterName(
-  core: k8s.CoreV1Api,
+  core: PodsAndServices,
   name: string,
   domain: string,
 ): Promise<string[] | undefined> {
@@ -118,11 +121,12 @@ export async function resolveClusterName(
 export async function startClusterDns(opts: {
   ip: string;
   port?: number;
-  kubeConfig: k8s.KubeConfig;
+  kubeConfig?: k8s.KubeConfig;
+  core?: PodsAndServices;
   domain?: string;
 }): Promise<ClusterDns> {
   const domain = opts.domain ?? 'cluster.local';
-  const core = opts.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const core = opts.core ?? opts.kubeConfig!.makeApiClient(k8s.CoreV1Api);
   const answered = new Map<string, number>();
   const sock: Socket = createSocket('udp4');
   sock.on('message', (msg, from) => {
