@@ -15,6 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -45,6 +46,8 @@ const RELEASE = 'ringmaster';
 const BUCKET = 'runs';
 /** Long enough for three faults one after another (each waits for training to go on). */
 const FAULT_EPOCHS = 6;
+/** The recipes' limits.memory, 1536Mi, in bytes. */
+const WORKER_MEMORY_LIMIT_BYTES = 1536 * 1024 * 1024;
 const CHART = join(import.meta.dirname, '..', '..', 'charts', 'ringmaster');
 const HELM =
   process.env.HELM_BIN ??
@@ -327,7 +330,7 @@ describe('real node: the user journey with the operator and trainer images (test
     ]);
   });
 
-  it('kubectl apply → 2 worker containers (non-root, read-only root, pod network) → Succeeded, weights and checkpoints in MinIO, progress in kubectl logs', async () => {
+  it('kubectl apply → 2 worker containers (non-root, read-only root, memory limit in the cgroup, pod network) → Succeeded, weights and checkpoints in MinIO, progress in kubectl logs', async () => {
     await c().kubectl(['apply', '-f', '-'], {
       input: yaml('tiny', { epochs: 2 }),
     });
@@ -352,6 +355,16 @@ describe('real node: the user journey with the operator and trainer images (test
       if (c().target !== 'kubeconfig') assert.match(cs?.containerID ?? '', /^containerd:\/\//);
       const want = acc.accelerator === 'gpu' ? c().images.trainerGpu : c().images.trainer;
       assert.equal(cs?.image?.replace(/^docker\.io\//, ''), want);
+    }
+    if (c().target === 'local') {
+      // requests < limits: Burstable QoS, so the pod's cgroup is kubepods/burstable/pod<uid>.
+      for (const p of pods) {
+        const limit = readFileSync(
+          `/sys/fs/cgroup/memory/kubepods/burstable/pod${p.metadata!.uid}/memory.limit_in_bytes`,
+          'utf8',
+        );
+        assert.equal(Number(limit), WORKER_MEMORY_LIMIT_BYTES, 'the memory limit in the cgroup');
+      }
     }
     const name = pods[0]!.metadata!.name!;
     const uid = (
