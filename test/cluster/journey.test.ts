@@ -10,8 +10,11 @@
  * (the containerd task, not the pod) → the group restarts and resumes from the checkpoint; a
  * worker pod deleted; the operator pod deleted mid-run; and a recipe whose image cannot be
  * pulled gets a condition naming the image. `helm uninstall` leaves nothing behind.
- * Needs root, helm, MinIO and .ci/setup.d/32-node.sh + 34-node-images.sh; otherwise every
- * test is reported pending with the reason.
+ * The same suite runs on kind (RINGMASTER_E2E_TARGET=kind) or any cluster
+ * (RINGMASTER_E2E_KUBECONFIG + RINGMASTER_E2E_REGISTRY), with GPU recipes where the nodes have
+ * GPUs (harness/e2e-target.ts; it prints its choices). The local target needs root, helm,
+ * MinIO and .ci/setup.d/32-node.sh + 34-node-images.sh; otherwise every test is reported
+ * pending with the reason.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
