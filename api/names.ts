@@ -165,6 +165,23 @@ export const ProcessEnv = Object.freeze({
   weightsRegistry: 'RINGMASTER_WEIGHTS_REGISTRY',
 } as const);
 
+/**
+ * Read by the test suites and .ci/run only (never by shipped code): which cluster the
+ * `npm run test:cluster` journey runs on (docs/deploy.md, "Which e2e runs where").
+ */
+export const TestEnv = Object.freeze({
+  /** `local` (default: the real node on this machine), `kind`, or `kubeconfig`. */
+  e2eTarget: 'RINGMASTER_E2E_TARGET',
+  /** Any cluster: its kubeconfig (implies target `kubeconfig`). */
+  e2eKubeconfig: 'RINGMASTER_E2E_KUBECONFIG',
+  /** Any cluster: the registry the images are pushed to and pulled from (e.g. reg.example:5000/ml). */
+  e2eRegistry: 'RINGMASTER_E2E_REGISTRY',
+  /** `cpu` or `gpu` to override the suite's choice (GPU when the cluster has nvidia.com/gpu). */
+  e2eAccelerator: 'RINGMASTER_E2E_ACCELERATOR',
+  /** `0` keeps the real-node tier out of .ci/run (it is in by default). */
+  clusterTests: 'RINGMASTER_CLUSTER_TESTS',
+} as const);
+
 // ---- Exit codes ------------------------------------------------------------------------
 
 /**

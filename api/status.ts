@@ -270,6 +270,12 @@ export const Reason = Object.freeze({
   Resumed: 'Resumed',
   /** All pods are bound to nodes; some containers are not running yet. */
   ContainersStarting: 'ContainersStarting',
+  /**
+   * A worker's image cannot be pulled (ErrImagePull, ImagePullBackOff, ErrImageNeverPull,
+   * InvalidImageName): the message names the image. The kubelet keeps retrying; the recipe
+   * waits (runPolicy.maxWaitSeconds fails it).
+   */
+  ImagePullFailed: 'ImagePullFailed',
   /** The group was stopped (restart, suspension or the end of the run). */
   GroupStopped: 'GroupStopped',
   /** A worker's node stayed NotReady past the grace: the group restarts. */

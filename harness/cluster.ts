@@ -12,7 +12,15 @@ import * as k8s from '@kubernetes/client-node';
 import { freePort } from '../trainer/local/ports.js';
 import { findKubeBinaries, startControlPlane, type ControlPlane } from './control-plane.js';
 import { waitFor } from './kube.js';
-import { findNodePaths, POD_SUBNET, startNode, type NodePaths, type RealNode } from './node.js';
+import { startClusterDns, type ClusterDns } from './cluster-dns.js';
+import {
+  findNodePaths,
+  hostIPv4,
+  POD_SUBNET,
+  startNode,
+  type NodePaths,
+  type RealNode,
+} from './node.js';
 import { failOnExit, startProcess, stopProcess, type Managed } from './processes.js';
 
 export interface ClusterBinaries {
@@ -55,6 +63,8 @@ export interface Cluster {
   kubeconfigPath: string;
   kubeConfig: k8s.KubeConfig;
   kubectl: ControlPlane['kubectl'];
+  /** The cluster DNS (headless-Service pod names, Service names) pods resolve through. */
+  dns: ClusterDns;
   dir: string;
   /** Stop everything; resolves with what could not be restored on the host (empty = clean). */
   stop(): Promise<string[]>;
@@ -147,6 +157,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const processes: Managed[] = [];
   let controlPlane: ControlPlane | undefined;
   let node: RealNode | undefined;
+  let dns: ClusterDns | undefined;
 
   const stop = async (): Promise<string[]> => {
     const problems: string[] = [];
@@ -170,6 +181,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       }
     }
     if (node) problems.push(...(await node.stop()));
+    await dns?.stop();
     await controlPlane?.stop();
     if (!opts.keepDir) rmSync(dir, { recursive: true, force: true });
     return problems;
@@ -233,7 +245,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         what: 'kube-controller-manager (default ServiceAccount)',
       }),
     ]);
+    // No CoreDNS: a small server answers the cluster names pods use, on the node IP.
+    dns = await startClusterDns({ ip: hostIPv4(), kubeConfig: cp.kubeConfig });
     node = await startNode({
+      clusterDns: dns.ip,
       dir: join(dir, 'node'),
       kubeconfigPath: cp.kubeconfigPath,
       kubeConfig: cp.kubeConfig,
@@ -250,6 +265,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       kubeconfigPath: cp.kubeconfigPath,
       kubeConfig: cp.kubeConfig,
       kubectl: cp.kubectl,
+      dns,
       dir,
       stop,
     };

@@ -39,12 +39,21 @@ export interface MinioServer {
   output(): string;
 }
 
-export async function startMinio(opts: { dir: string; bin?: string }): Promise<MinioServer> {
+/**
+ * `host`: the address to listen on, 127.0.0.1 unless pods of the real-node cluster must reach
+ * it (then the node IP: never 0.0.0.0).
+ */
+export async function startMinio(opts: {
+  dir: string;
+  bin?: string;
+  host?: string;
+}): Promise<MinioServer> {
   const bin = opts.bin ?? minioBinary();
   if (!bin)
     throw new Error('MinIO binary not found (set MINIO_BIN or run .ci/setup.d/20-minio.sh)');
   const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const host = opts.host ?? '127.0.0.1';
+  const endpoint = `http://${host}:${port}`;
   const accessKey = 'ringmaster-test';
   const secretKey = 'ringmaster-test-secret';
   let child: ChildProcess | undefined;
@@ -57,7 +66,7 @@ export async function startMinio(opts: { dir: string; bin?: string }): Promise<M
     });
 
   const start = async (): Promise<void> => {
-    const c = spawn(bin, ['server', opts.dir, '--address', `127.0.0.1:${port}`, '--quiet'], {
+    const c = spawn(bin, ['server', opts.dir, '--address', `${host}:${port}`, '--quiet'], {
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? os.homedir(),

@@ -84,6 +84,8 @@ export interface NodeOptions {
   paths: NodePaths;
   nodeName?: string;
   startTimeoutMs?: number;
+  /** The cluster DNS server pods are pointed at (kubelet clusterDNS), if any. */
+  clusterDns?: string;
 }
 
 export interface RealNode {
@@ -155,6 +157,7 @@ function kubeletConfig(o: {
   healthzPort: number;
   clientCaFile: string;
   dir: string;
+  clusterDns?: string | undefined;
 }): string {
   return `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -171,7 +174,7 @@ authentication:
   x509: {clientCAFile: ${o.clientCaFile}}
 authorization: {mode: Webhook}
 clusterDomain: cluster.local
-resolvConf: /etc/resolv.conf
+${o.clusterDns ? `clusterDNS: [${o.clusterDns}]\n` : ''}resolvConf: /etc/resolv.conf
 volumePluginDir: ${o.dir}/kubelet-plugins
 podLogsDir: ${o.dir}/pod-logs
 # No registry: an image the kubelet garbage-collects cannot come back.
@@ -303,7 +306,14 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
     const [port, healthzPort] = [await freePort(), await freePort()];
     writeFileSync(
       join(dir, 'kubelet.yaml'),
-      kubeletConfig({ ip, port, healthzPort, clientCaFile: opts.clientCaFile, dir }),
+      kubeletConfig({
+        ip,
+        port,
+        healthzPort,
+        clientCaFile: opts.clientCaFile,
+        dir,
+        clusterDns: opts.clusterDns,
+      }),
     );
     const kubelet = startProcess(
       'kubelet',

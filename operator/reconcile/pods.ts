@@ -194,6 +194,35 @@ export function isFinished(v: PodView): boolean {
   return v.state === 'succeeded' || v.state === 'failed';
 }
 
+/** Container waiting reasons that mean the image will not come by itself. */
+const IMAGE_PULL_REASONS = new Set([
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'ErrImageNeverPull',
+  'InvalidImageName',
+]);
+
+export interface ImagePullProblem {
+  pod: string;
+  image: string;
+  reason: string;
+  message?: string;
+}
+
+/** The first worker whose image the kubelet cannot pull, with the image it names. */
+export function imagePullProblem(views: readonly PodView[]): ImagePullProblem | undefined {
+  for (const v of views) {
+    for (const cs of v.pod.status?.containerStatuses ?? []) {
+      const w = cs.state?.waiting;
+      if (!w?.reason || !IMAGE_PULL_REASONS.has(w.reason)) continue;
+      const image =
+        v.pod.spec?.containers?.find((c) => c.name === cs.name)?.image ?? cs.image ?? '?';
+      return { pod: v.name, image, reason: w.reason, ...(w.message ? { message: w.message } : {}) };
+    }
+  }
+  return undefined;
+}
+
 /** Short human summary of why pods are not running yet (shown in the Running condition). */
 export function waitingSummary(views: readonly PodView[]): string {
   const reasons = new Map<string, number>();

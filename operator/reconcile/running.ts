@@ -11,7 +11,7 @@ import type { Draft } from './draft.js';
 import { finished, succeed } from './finish.js';
 import { progressStalled, watchHealth } from './health.js';
 import { names } from './names.js';
-import { waitingSummary, type PodFailure, type PodView } from './pods.js';
+import { imagePullProblem, waitingSummary, type PodFailure, type PodView } from './pods.js';
 import { restartGroup } from './restart.js';
 import type { TrainingRecipeSpec } from './types.js';
 
@@ -118,6 +118,16 @@ function report(
       Reason.PodsPending,
       `${n.scheduled}/${workers} workers scheduled${why ? `: ${why}` : ''}`,
     );
+  } else if (n.running < workers && imagePullProblem(group)) {
+    const pull = imagePullProblem(group)!;
+    const message = `image "${pull.image}" cannot be pulled (${pull.reason} on ${pull.pod}${pull.message ? `: ${pull.message}` : ''})`;
+    if (
+      d.prev.conditions?.find((c) => c.type === ConditionType.Running)?.reason !==
+      Reason.ImagePullFailed
+    )
+      d.event('Warning', Reason.ImagePullFailed, message);
+    d.status.phase = Phase.Starting;
+    d.condition(ConditionType.Running, 'False', Reason.ImagePullFailed, message);
   } else if (n.running < workers) {
     const why = waitingSummary(group);
     d.status.phase = Phase.Starting;

@@ -14,6 +14,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { findClusterBinaries, startCluster, type Cluster } from '../../harness/cluster.js';
+import { chooseTarget } from '../../harness/e2e-target.js';
 import { diffHost, snapshotHost, type HostSnapshot } from '../../harness/host-state.js';
 import { BASE_IMAGE, POD_SUBNET } from '../../harness/node.js';
 import { waitFor } from '../../harness/kube.js';
@@ -86,6 +87,11 @@ describe('real node: a Deployment runs as a container (test:cluster)', function 
   let stopped = false;
 
   before(async function () {
+    const target = chooseTarget().name;
+    if (target !== 'local') {
+      console.log(`  the real-node checks run on the local target only (target: ${target})`);
+      this.skip();
+    }
     const found = findClusterBinaries();
     if (!found.ok) {
       console.log(`  real node unavailable: ${found.reason}`);

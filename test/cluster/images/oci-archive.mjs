@@ -8,7 +8,9 @@
 //        [--entrypoint JSON-ARRAY] [--cmd JSON-ARRAY]
 //
 // --base works like a Dockerfile's FROM: the base's layers and config come first, then each
-// --layer (an uncompressed root filesystem tar, stored gzip'd) on top. IMAGE:TAG is the full
+// --layer (an uncompressed root filesystem tar, stored gzip'd; one over 256 MiB, such as
+// libtensorflow's, is stored as it is: gzip would cost more CPU than the disk it saves) on
+// top. IMAGE:TAG is the full
 // reference (e.g. registry.k8s.io/pause:3.10): containerd names the image from the
 // io.containerd.image.name annotation.
 import { execFileSync } from 'node:child_process';
@@ -16,6 +18,7 @@ import { createHash } from 'node:crypto';
 import {
   copyFileSync,
   mkdirSync,
+  statSync,
   mkdtempSync,
   readFileSync,
   renameSync,
@@ -47,6 +50,7 @@ if (!o.out || !o.name) {
   process.exit(2);
 }
 
+const PLAIN_LAYER_BYTES = 256 * 1024 * 1024;
 const work = mkdtempSync(join(tmpdir(), 'oci-archive-'));
 const blobs = join(work, 'blobs', 'sha256');
 mkdirSync(blobs, { recursive: true });
@@ -82,6 +86,17 @@ try {
     }
   }
   for (const path of o.layer) {
+    if (statSync(path).size > PLAIN_LAYER_BYTES) {
+      const hex = execFileSync('sha256sum', [path], { encoding: 'utf8' }).slice(0, 64);
+      copyFileSync(path, join(blobs, hex));
+      config.rootfs.diff_ids.push(`sha256:${hex}`);
+      layers.push({
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+        digest: `sha256:${hex}`,
+        size: statSync(path).size,
+      });
+      continue;
+    }
     const tar = readFileSync(path);
     config.rootfs.diff_ids.push(digestOf(tar));
     layers.push({

@@ -33,6 +33,10 @@ describe('CRD generator', () => {
     });
   }
 
+  it('reads the same with a YAML 1.1 parser (Helm and kubectl: a bare n or y is a boolean there)', () => {
+    assert.deepEqual(parse(crdYaml(), { version: '1.1' }), parse(crdYaml()));
+  });
+
   const crd = parse(crdYaml()) as Node;
   const version = crd.spec.versions[0] as Node;
   const schema = version.schema.openAPIV3Schema as Node;

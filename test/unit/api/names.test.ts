@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as names from '../../../api/names.js';
-import { OperatorEnv, ProcessEnv, WorkerEnv } from '../../../api/names.js';
+import { OperatorEnv, ProcessEnv, TestEnv, WorkerEnv } from '../../../api/names.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -36,6 +36,7 @@ describe('api/names', () => {
     ...Object.values(WorkerEnv),
     ...Object.values(OperatorEnv),
     ...Object.values(ProcessEnv),
+    ...Object.values(TestEnv),
   ]);
 
   it('declares every RINGMASTER_* variable that shipped code, images or the chart mention', () => {
@@ -57,6 +58,7 @@ describe('api/names', () => {
       ...Object.values(WorkerEnv),
       ...Object.values(OperatorEnv),
       ...Object.values(ProcessEnv),
+      ...Object.values(TestEnv),
     ];
     assert.equal(new Set(all).size, all.length);
   });

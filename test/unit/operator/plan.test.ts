@@ -170,6 +170,25 @@ describe('operator plan: planRecipe', () => {
       );
     });
 
+    it('names the image when a worker cannot pull it: ImagePullFailed, one Warning event', () => {
+      const bad = aPod('r', 1).on('node-b').waiting('ImagePullBackOff').obj();
+      bad.spec!.containers[0]!.image = 'registry.example/trainer:nope';
+      bad.status!.containerStatuses![0]!.state!.waiting!.message = 'Back-off pulling image';
+      const pods = [aPod('r', 0).running().obj(), bad];
+      const plan = planFor(pending, observe(pods, { children }), ctxAt(5));
+      assert.equal(plan.statusPatch?.phase, Phase.Starting);
+      const c = condition(plan.statusPatch, ConditionType.Running)!;
+      assert.equal(c.reason, Reason.ImagePullFailed);
+      assert.equal(
+        c.message,
+        'image "registry.example/trainer:nope" cannot be pulled (ImagePullBackOff on r-worker-1: Back-off pulling image)',
+      );
+      assert.equal(plan.events.filter((e) => e.reason === Reason.ImagePullFailed).length, 1);
+      // Already reported: the condition stays, no second event.
+      const again = planFor(applyStatus(pending, plan), observe(pods, { children }), ctxAt(10));
+      assert.equal(again.events.filter((e) => e.reason === Reason.ImagePullFailed).length, 0);
+    });
+
     it('is Running when every pod runs, with an event, and polls progress', () => {
       const pods = group('r', 2, 1, (b) => b.running());
       const plan = planFor(pending, observe(pods, { children }), ctxAt(5));
