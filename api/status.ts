@@ -321,6 +321,8 @@ export const Reason = Object.freeze({
   WaitingForWorkload: 'WaitingForWorkload',
   /** Kueue admitted the group (Suspended False). */
   Admitted: 'Admitted',
+  /** The pods carry a queue but Kueue's webhook did not gate them (namespace not managed). */
+  NotManagedByKueue: 'NotManagedByKueue',
   /** Kueue admitted the group again after an eviction (Requeued False). */
   Readmitted: 'Readmitted',
   /** Events only: ttlSecondsAfterFinished passed; pod stuck Terminating force-deleted. */

@@ -16,7 +16,7 @@ import {
   KUEUE_TERMINATION_TARGET,
 } from '../../api/names.js';
 import { ConditionType, Phase, Reason, findCondition } from './conditions.js';
-import type { Draft } from './draft.js';
+import { toMs, type Draft } from './draft.js';
 import { isFinished, type PodView } from './pods.js';
 import type { TrainingRecipeObject } from './types.js';
 
@@ -80,8 +80,8 @@ export interface Admission {
   /** When the group was (last) admitted. */
   admittedAt?: string;
   clusterQueue?: string;
-  /** Kueue evicted the admitted group (preemption, a stopped queue…). */
-  evicted?: { reason: string; message: string };
+  /** Kueue evicted the admitted group (preemption, a stopped queue…), and when. */
+  evicted?: { reason: string; message: string; at?: string };
   requeues?: number;
 }
 
@@ -113,7 +113,7 @@ export function admissionOf(
       return {
         ...base,
         admitted: true,
-        reason: Reason.WaitingForWorkload,
+        reason: Reason.NotManagedByKueue,
         message: `the pods were not gated: Kueue's pod integration does not manage this namespace (integrations.frameworks: [pod], managedJobsNamespaceSelector); running without admission`,
       };
     }
@@ -145,6 +145,8 @@ export function admissionOf(
       reason: evictedCond.reason ?? 'Evicted',
       message: evictedCond.message ?? 'evicted by Kueue',
     };
+    const at = iso(evictedCond.lastTransitionTime);
+    if (at) out.evicted.at = at;
   }
   const requeues = workload.status?.requeueState?.count;
   if (requeues !== undefined) out.requeues = requeues;
@@ -164,18 +166,24 @@ function kueueStopOf(v: PodView): { reason: string; message: string } | undefine
 }
 
 /**
- * Did Kueue take the running group away? Either the Workload says Evicted (and no longer
- * admitted) while this group had started, or Kueue marked a pod before deleting it.
+ * Did Kueue take the running group away? Either Kueue marked a pod before deleting it, or
+ * the Workload says Evicted (and no longer admitted) — an eviction later than this group's
+ * pods, so that a Workload read before its readmission never requeues the next group.
  */
 export function evictionOf(
   a: Admission,
   group: readonly PodView[],
 ): { reason: string; message: string } | undefined {
-  const marked = group.map(kueueStopOf).find((x) => x !== undefined);
   const started = group.some((v) => v.pod.spec?.nodeName);
   if (!started) return undefined;
-  if (a.evicted) return a.evicted;
-  return marked;
+  const created = group
+    .map((v) => toMs(v.pod.metadata?.creationTimestamp))
+    .filter((t): t is number => t !== undefined);
+  const evictedAt = toMs(a.evicted?.at);
+  const stale = evictedAt !== undefined && created.length > 0 && evictedAt <= Math.min(...created);
+  // The Workload's reason (Preempted, …) says more than the pods' (WorkloadEvicted).
+  if (a.evicted && !stale) return { reason: a.evicted.reason, message: a.evicted.message };
+  return group.map(kueueStopOf).find((x) => x !== undefined);
 }
 
 /**
@@ -249,7 +257,7 @@ export function holdForQueue(d: Draft, a: Admission): void {
 export function markAdmitted(d: Draft, a: Admission): void {
   const suspended = findCondition(d.status.conditions, ConditionType.Suspended);
   if (suspended?.status === 'True' && suspended.reason !== Reason.SuspendedByUser) {
-    d.condition(ConditionType.Suspended, 'False', Reason.Admitted, a.message);
+    d.conditionFrom(ConditionType.Suspended, 'False', a.reason, a.message);
   }
   const requeued = findCondition(d.status.conditions, ConditionType.Requeued);
   if (requeued?.status === 'True') {

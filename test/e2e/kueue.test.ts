@@ -21,7 +21,11 @@ import {
   kueueWorkloadsPath,
   recipesPath,
 } from '../../api/names.js';
-import { findKubeBinaries, startControlPlane, type ControlPlane } from '../../harness/control-plane.js';
+import {
+  findKubeBinaries,
+  startControlPlane,
+  type ControlPlane,
+} from '../../harness/control-plane.js';
 import { applyManifests, waitFor } from '../../harness/kube.js';
 import {
   KUEUE_TEST_NAMESPACE_LABEL,
@@ -141,7 +145,9 @@ describe('e2e: Kueue admission, quota and preemption (real Kueue)', function () 
     });
     operator = makeOperator(
       cp.kubeConfig,
-      testOperatorEnv('kueue-op', { RINGMASTER_WORKER_COMMAND: JSON.stringify([process.execPath, SIM]) }),
+      testOperatorEnv('kueue-op', {
+        RINGMASTER_WORKER_COMMAND: JSON.stringify([process.execPath, SIM]),
+      }),
     );
     await operator.start();
     await operator.waitUntilLeading();

@@ -127,7 +127,10 @@ describe('operator plan: Kueue pod groups', () => {
     assert.equal(s.reason, 'Pending');
     assert.match(s.message, /LocalQueue lq .*insufficient unused quota for cpu/);
     assert.equal(plan.statusPatch?.startTime, undefined);
-    assert.match(plan.statusPatch?.message ?? '', /waiting for admission by Kueue in LocalQueue lq/);
+    assert.match(
+      plan.statusPatch?.message ?? '',
+      /waiting for admission by Kueue in LocalQueue lq/,
+    );
     assert.deepEqual(created(plan), []);
   });
 
@@ -172,16 +175,20 @@ describe('operator plan: Kueue pod groups', () => {
 
   it('requeues an evicted group without counting a restart, then replaces it when readmitted', () => {
     const recipe = queued(aRecipe().inPhase(Phase.Running, { lastCheckpoint: { step: 40 } }));
-    const evicted = workload(recipe, [
-      { type: 'QuotaReserved', status: 'False', reason: 'Pending', message: 'no quota' },
-      { type: 'Admitted', status: 'False', reason: 'NoReservation', message: 'no quota' },
-      {
-        type: 'Evicted',
-        status: 'True',
-        reason: 'Preempted',
-        message: 'Preempted to accommodate a workload (UID: x) due to prioritization',
-      },
-    ]);
+    const evicted = workload(
+      recipe,
+      [
+        { type: 'QuotaReserved', status: 'False', reason: 'Pending', message: 'no quota' },
+        { type: 'Admitted', status: 'False', reason: 'NoReservation', message: 'no quota' },
+        {
+          type: 'Evicted',
+          status: 'True',
+          reason: 'Preempted',
+          message: 'Preempted to accommodate a workload (UID: x) due to prioritization',
+        },
+      ],
+      10,
+    );
     const children = planFor(recipe, observe([]), ctxAt(0)).children;
     const running = group('r', 2, 1, (b) => b.running().terminating(10));
     for (const p of running) {
@@ -216,7 +223,16 @@ describe('operator plan: Kueue pod groups', () => {
 
     // Readmitted: Requeued turns False, the group goes on (scheduled, then running).
     const waiting = applyStatus(requeued, next);
-    const fresh = group('r', 2, 2, (b) => b.on('node-a'));
+    const fresh = group('r', 2, 2, (b) => b.on('node-a').createdAt(14));
+    // A Workload read before its readmission (still Evicted at 10) does not requeue a group
+    // created after that eviction.
+    const stale = planFor(
+      waiting,
+      withWorkload(observe([...old, ...fresh], { children }), evicted),
+      ctxAt(15),
+    );
+    assert.notEqual(stale.statusPatch?.groupGeneration, 3);
+    assert.equal((stale.statusPatch ?? waiting.status)?.groupGeneration, 2);
     const back = planFor(
       waiting,
       withWorkload(observe([...old, ...fresh], { children }), admitted(recipe, 20)),
