@@ -43,7 +43,13 @@ export function explain(
     case Phase.Starting: {
       const running = c(ConditionType.Running)?.message ?? 'creating the worker group';
       const unsched = schedulerMessage(group);
-      const wait = maxWaitText(spec, group);
+      // Under Kueue the wait for capacity starts at the admission (admit.ts waitedTooLong).
+      const admitted = c(ConditionType.Suspended);
+      const since =
+        admitted?.status === 'False' && admitted.reason === Reason.Admitted
+          ? Date.parse(admitted.lastTransitionTime)
+          : undefined;
+      const wait = maxWaitText(spec, group, since);
       return `${running}${unsched ? ` (scheduler: ${unsched})` : ''}${wait}${eta}`;
     }
     case Phase.Running: {
@@ -71,7 +77,11 @@ function schedulerMessage(group: readonly PodView[]): string | undefined {
   return undefined;
 }
 
-function maxWaitText(spec: TrainingRecipeSpec | undefined, group: readonly PodView[]): string {
+function maxWaitText(
+  spec: TrainingRecipeSpec | undefined,
+  group: readonly PodView[],
+  admittedAt?: number,
+): string {
   const maxWait = spec?.runPolicy.maxWaitSeconds;
   if (maxWait === undefined || group.length === 0) return '';
   const created = group
@@ -79,7 +89,8 @@ function maxWaitText(spec: TrainingRecipeSpec | undefined, group: readonly PodVi
     .map((t) => (t === undefined ? NaN : new Date(t).getTime()))
     .filter((t) => Number.isFinite(t));
   if (created.length === 0) return '';
-  const deadline = new Date(Math.min(...created) + maxWait * 1000);
+  const since = Math.max(Math.min(...created), admittedAt ?? -Infinity);
+  const deadline = new Date(since + maxWait * 1000);
   return `; fails at ${deadline.toISOString()} unless all workers run (maxWaitSeconds=${maxWait})`;
 }
 

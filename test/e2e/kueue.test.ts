@@ -156,14 +156,20 @@ describe('e2e: Kueue admission, quota and preemption (real Kueue)', function () 
 
   afterEach(async () => {
     if (!cp) return;
-    // Deleting a Workload makes Kueue stop its pods and drop its finalizers.
+    await cleanNamespace(rest, NS);
+    // Deleting a Workload makes Kueue stop its pods and drop its finalizers, so no quota
+    // and no pod is left for the next test.
     const wls = await rest.get<{ items: KueueWorkload[] }>(kueueWorkloadsPath(NS));
     for (const wl of wls.items) {
       await rest
         .request('DELETE', `${kueueWorkloadsPath(NS)}/${wl.metadata!.name}`)
         .catch(() => undefined);
     }
-    await cleanNamespace(rest, NS);
+    await waitFor(
+      async () =>
+        (await rest.get<{ items: unknown[] }>(`/api/v1/namespaces/${NS}/pods`)).items.length === 0,
+      { timeoutMs: 30_000, what: 'the namespace has no pods left' },
+    );
   });
 
   after(async () => {
