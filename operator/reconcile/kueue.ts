@@ -127,20 +127,29 @@ export function admissionOf(
   const admittedCond = cond(workload, 'Admitted');
   const quota = cond(workload, 'QuotaReserved');
   const evictedCond = cond(workload, 'Evicted');
-  const admitted = admittedCond?.status === 'True';
+  // Kueue marks a Workload Evicted first and keeps it Admitted until its pods are stopped:
+  // being evicted is not being admitted.
+  const evicting = evictedCond?.status === 'True';
+  const admitted = admittedCond?.status === 'True' && !evicting;
   const out: Admission = {
     ...base,
     admitted,
-    reason: admitted ? Reason.Admitted : (quota?.reason ?? 'Pending'),
+    reason: admitted
+      ? Reason.Admitted
+      : evicting
+        ? (evictedCond.reason ?? 'Evicted')
+        : (quota?.reason ?? 'Pending'),
     message: admitted
       ? `admitted by ClusterQueue ${workload.status?.admission?.clusterQueue ?? '?'}`
-      : (quota?.message ?? evictedCond?.message ?? 'waiting for quota'),
+      : evicting
+        ? (evictedCond.message ?? 'evicted by Kueue')
+        : (quota?.message ?? 'waiting for quota'),
   };
   const at = iso(admittedCond?.lastTransitionTime);
   if (admitted && at) out.admittedAt = at;
   const cq = workload.status?.admission?.clusterQueue;
   if (cq) out.clusterQueue = cq;
-  if (!admitted && evictedCond?.status === 'True') {
+  if (evicting) {
     out.evicted = {
       reason: evictedCond.reason ?? 'Evicted',
       message: evictedCond.message ?? 'evicted by Kueue',
@@ -197,17 +206,10 @@ export function requeue(
   ev: { reason: string; message: string },
   group: readonly PodView[],
 ): void {
-  const ckpt = d.status.lastCheckpoint;
-  const from = ckpt?.step !== undefined ? `step ${ckpt.step}` : 'the latest checkpoint';
   d.status.groupGeneration = d.generation + 1;
   d.status.phase = Phase.Requeued;
   delete d.status.stragglers;
-  d.conditionFrom(
-    ConditionType.Requeued,
-    'True',
-    ev.reason,
-    `evicted by Kueue (LocalQueue ${a.queue}): ${ev.message}; the next group resumes from ${from} when readmitted`,
-  );
+  setRequeued(d, a, ev);
   d.condition(
     ConditionType.Running,
     'False',
@@ -222,6 +224,17 @@ export function requeue(
   d.timer(1000);
 }
 
+function setRequeued(d: Draft, a: Admission, ev: { reason: string; message: string }): void {
+  const ckpt = d.status.lastCheckpoint;
+  const from = ckpt?.step !== undefined ? `step ${ckpt.step}` : 'the latest checkpoint';
+  d.conditionFrom(
+    ConditionType.Requeued,
+    'True',
+    ev.reason,
+    `evicted by Kueue (LocalQueue ${a.queue}): ${ev.message}; the next group resumes from ${from} when readmitted`,
+  );
+}
+
 /**
  * Pods of earlier groups that keep the next group from being created. Under Kueue, finished
  * pods stay (Kueue's finalizer) until replacements exist, and replacements are what Kueue
@@ -234,7 +247,10 @@ export function blockingLeftovers(queued: boolean, stale: readonly PodView[]): P
 
 /** The group is not admitted: say so (Kueue's reason and message) and wait. */
 export function holdForQueue(d: Draft, a: Admission): void {
-  const requeued = findCondition(d.status.conditions, ConditionType.Requeued)?.status === 'True';
+  const rq = findCondition(d.status.conditions, ConditionType.Requeued);
+  const requeued = rq?.status === 'True';
+  // The pods' mark may have been seen before the Workload: Kueue's own reason wins.
+  if (requeued && a.evicted && rq.reason !== a.evicted.reason) setRequeued(d, a, a.evicted);
   d.status.phase = requeued ? Phase.Requeued : Phase.Suspended;
   // As for a suspended Job: the active deadline counts from admission.
   if (!requeued) d.status.startTime = undefined;

@@ -279,10 +279,14 @@ describe('e2e: Kueue admission, quota and preemption (real Kueue)', function () 
     await waitRecipe('victim', (r) => (r.status?.progress?.epoch ?? 0) >= 2, 'epoch 2');
 
     await apply(recipeYaml('urgent', outputDir('urgent'), { epochs: 2, priority: 'high' }));
-    const requeued = await waitPhase('victim', 'Requeued', 60_000);
+    const requeued = await waitRecipe(
+      'victim',
+      (r) => r.status?.phase === 'Requeued' && cond(r, 'Requeued')?.reason === 'Preempted',
+      'Requeued with Kueue’s reason Preempted',
+    );
     const rq = cond(requeued, 'Requeued')!;
     assert.equal(rq.status, 'True');
-    assert.equal(rq.reason, 'Preempted', 'Kueue’s eviction reason');
+    assert.match(rq.message, /Preempted to accommodate a workload/);
     assert.equal(requeued.status?.restarts, 0, 'a preemption is not a failure');
     const epochAtPreemption = requeued.status?.progress?.epoch ?? 0;
     assert.ok(epochAtPreemption >= 2);

@@ -175,11 +175,12 @@ describe('operator plan: Kueue pod groups', () => {
 
   it('requeues an evicted group without counting a restart, then replaces it when readmitted', () => {
     const recipe = queued(aRecipe().inPhase(Phase.Running, { lastCheckpoint: { step: 40 } }));
+    // As Kueue leaves it while it stops the pods: Evicted, still Admitted.
     const evicted = workload(
       recipe,
       [
-        { type: 'QuotaReserved', status: 'False', reason: 'Pending', message: 'no quota' },
-        { type: 'Admitted', status: 'False', reason: 'NoReservation', message: 'no quota' },
+        { type: 'QuotaReserved', status: 'True', reason: 'QuotaReserved', message: 'ok' },
+        { type: 'Admitted', status: 'True', reason: 'Admitted', message: 'ok' },
         {
           type: 'Evicted',
           status: 'True',
