@@ -38,6 +38,7 @@ export const PRINTER_COLUMNS = Object.freeze([
   { name: 'Seeds Acc@1', type: 'string', jsonPath: '.status.summary.headline' },
   { name: 'Model', type: 'string', jsonPath: '.spec.recipe.model', priority: 1 },
   { name: 'Workers', type: 'integer', jsonPath: '.spec.workers', priority: 1 },
+  { name: 'Message', type: 'string', jsonPath: '.status.message' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ]);
 

@@ -49,6 +49,31 @@ export const ANNOTATION_LAST_CHECKPOINT_TIME = `${GROUP}/last-checkpoint-time`;
 /** reportingComponent of the operator's events. */
 export const EVENT_REPORTER = `${GROUP}/operator`;
 
+// ---- Kueue (sigs.k8s.io/kueue v0.17, plain pod groups: docs/adr/0096) ------------------
+// Kueue's own spellings (pkg/controller/constants, pkg/controller/jobs/pod/constants).
+
+/** On a recipe: the LocalQueue that admits it (copied to every worker pod). */
+export const KUEUE_QUEUE_LABEL = 'kueue.x-k8s.io/queue-name';
+/** On a recipe: its WorkloadPriorityClass (copied to every worker pod). */
+export const KUEUE_PRIORITY_CLASS_LABEL = 'kueue.x-k8s.io/priority-class';
+/** On worker pods: the pod group = the name of the Workload Kueue creates for it. */
+export const KUEUE_POD_GROUP_LABEL = 'kueue.x-k8s.io/pod-group-name';
+/** On worker pods: how many pods the group has (spec.workers). */
+export const KUEUE_POD_GROUP_TOTAL_COUNT = 'kueue.x-k8s.io/pod-group-total-count';
+/** On worker pods of a finished recipe ('false'): Kueue need not wait for replacements. */
+export const KUEUE_RETRIABLE_IN_GROUP = 'kueue.x-k8s.io/retriable-in-group';
+/** The scheduling gate Kueue's webhook adds and removes on admission. */
+export const KUEUE_ADMISSION_GATE = 'kueue.x-k8s.io/admission';
+/** The pod condition Kueue sets (reason WorkloadEvicted, …) before it deletes a group's pods. */
+export const KUEUE_TERMINATION_TARGET = 'TerminationTarget';
+export const KUEUE_API_VERSION = 'kueue.x-k8s.io/v1beta2';
+
+/** REST path of Kueue's Workloads of one namespace (all namespaces when absent). */
+export function kueueWorkloadsPath(namespace?: string): string {
+  const base = `/apis/${KUEUE_API_VERSION}`;
+  return namespace ? `${base}/namespaces/${namespace}/workloads` : `${base}/workloads`;
+}
+
 // ---- Ports -----------------------------------------------------------------------------
 
 /** Rendezvous and collectives (gRPC): rank 0's coordinator and every rank's own server. */

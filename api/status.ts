@@ -12,6 +12,7 @@ export const PHASES = [
   'Running',
   'Restarting',
   'Suspended',
+  'Requeued',
   'Succeeded',
   'Failed',
 ] as const;
@@ -194,6 +195,12 @@ export const TrainingRecipeStatusSchema = Type.Object(
     weights: Type.Optional(
       Type.String({ description: 'URI of the published weights (model.safetensors + meta.json).' }),
     ),
+    message: Type.Optional(
+      Type.String({
+        description:
+          'Why the recipe is where it is, in one line: waiting for Kueue admission (queue, reason), unschedulable (the scheduler message), waiting under maxWaitSeconds, restarting (why, how often), with an ETA.',
+      }),
+    ),
     seeds: Type.Optional(
       Type.Array(SeedRunStatusSchema, {
         description: 'With spec.seeds: one entry per seed, in the order of spec.seeds.',
@@ -225,6 +232,7 @@ export const Phase = Object.freeze({
   Running: 'Running',
   Restarting: 'Restarting',
   Suspended: 'Suspended',
+  Requeued: 'Requeued',
   Succeeded: 'Succeeded',
   Failed: 'Failed',
 } as const satisfies Record<Phase, Phase>);
@@ -237,8 +245,13 @@ export const ConditionType = Object.freeze({
   Running: 'Running',
   /** The group is being restarted from the last checkpoint. */
   Restarting: 'Restarting',
-  /** spec.runPolicy.suspend is true and the pods are gone. */
+  /**
+   * spec.runPolicy.suspend is true and the pods are gone (reason SuspendedByUser), or Kueue
+   * has not admitted the group yet (Kueue's reason, e.g. Pending or Inadmissible).
+   */
   Suspended: 'Suspended',
+  /** Kueue evicted the group (Kueue's reason, e.g. Preempted); False once readmitted. */
+  Requeued: 'Requeued',
   /** Training finished and the weights are published. Terminal. */
   Succeeded: 'Succeeded',
   /** Training cannot finish. Terminal. */
@@ -304,6 +317,14 @@ export const Reason = Object.freeze({
   PolicyFits: 'PolicyFits',
   HangTimeoutTooShort: 'HangTimeoutTooShort',
   GracePeriodTooShort: 'GracePeriodTooShort',
+  /** Kueue: the group's Workload does not exist yet (Kueue creates it from the pods). */
+  WaitingForWorkload: 'WaitingForWorkload',
+  /** Kueue admitted the group (Suspended False). */
+  Admitted: 'Admitted',
+  /** The pods carry a queue but Kueue's webhook did not gate them (namespace not managed). */
+  NotManagedByKueue: 'NotManagedByKueue',
+  /** Kueue admitted the group again after an eviction (Requeued False). */
+  Readmitted: 'Readmitted',
   /** Events only: ttlSecondsAfterFinished passed; pod stuck Terminating force-deleted. */
   CleanedUp: 'CleanedUp',
   ForceDeleted: 'ForceDeleted',

@@ -82,6 +82,9 @@ export class FakeKubelet {
             await this.rest.request('DELETE', `/api/v1/namespaces/${this.namespace}/pods/${name}`, {
               body: { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 },
             });
+          } else if (!node && (pod.spec?.schedulingGates ?? []).length > 0) {
+            // Gated (e.g. by Kueue): no scheduler would bind it, and the API server refuses.
+            continue;
           } else if (!node && this.autoBind) {
             await this.bind(name);
           } else if (this.autoRun && pod.status?.phase === 'Pending') {

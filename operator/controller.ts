@@ -12,8 +12,16 @@ import type { ProgressSource } from './progress.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler, type Caches } from './reconcile/reconciler.js';
 import { MultiCache, Reflector, objectKey, type Cache, type KubeObject } from './kube/reflector.js';
-import { paths, type KubeRest } from './kube/rest.js';
-import { LABEL_MANAGED_BY, LABEL_RECIPE, LABEL_SEED_OF, MANAGED_BY } from '../api/names.js';
+import { paths, statusOf, type KubeRest } from './kube/rest.js';
+import {
+  KUEUE_API_VERSION,
+  LABEL_MANAGED_BY,
+  LABEL_RECIPE,
+  LABEL_SEED_OF,
+  MANAGED_BY,
+  kueueWorkloadsPath,
+} from '../api/names.js';
+import { podGroupName, queueNameOf, type KueueWorkload } from './reconcile/kueue.js';
 import type { TrainingRecipeObject } from './reconcile/types.js';
 
 export interface ControllerDeps {
@@ -27,6 +35,10 @@ export interface ControllerDeps {
 
 export class Controller {
   readonly caches: Caches;
+  private readonly makeCache: <T extends KubeObject>(
+    name: string,
+    path: (ns?: string) => string,
+  ) => Cache<T>;
   readonly queue: WorkQueue;
   readonly reconciler: Reconciler;
   private resyncTimer?: NodeJS.Timeout;
@@ -57,6 +69,7 @@ export class Controller {
       namespaces.length === 1
         ? one<T>(name, path(namespaces[0]), labelSelector)
         : new MultiCache(namespaces.map((ns) => one<T>(name, path(ns), labelSelector)));
+    this.makeCache = (name, path) => make(name, path);
     const owned = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
     this.caches = {
       recipes: make<TrainingRecipeObject>('trainingrecipes', paths.recipes),
@@ -118,14 +131,38 @@ export class Controller {
   /** Healthy unless some informer has been failing for a while. */
   informerTrouble(): string | undefined {
     const bad = Object.entries(this.caches).filter(
-      ([, r]) => (r as Cache<KubeObject>).consecutiveErrors >= 5,
+      ([, r]) => r !== undefined && (r as Cache<KubeObject>).consecutiveErrors >= 5,
     );
     return bad.length > 0 ? `informers failing: ${bad.map(([n]) => n).join(', ')}` : undefined;
+  }
+
+  /**
+   * Kueue's Workloads are watched when the kueue.x-k8s.io API is served when the controller
+   * starts (a Kueue installed later is seen after the operator restarts).
+   */
+  private async watchKueue(): Promise<void> {
+    try {
+      await this.d.rest.request('GET', `/apis/${KUEUE_API_VERSION}`);
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      throw err;
+    }
+    const workloads = this.makeCache<KueueWorkload>('workloads', kueueWorkloadsPath);
+    workloads.on((_, wl) => {
+      const ns = wl.metadata?.namespace;
+      for (const r of this.caches.recipes.list()) {
+        if (r.metadata.namespace !== ns || !queueNameOf(r.metadata)) continue;
+        if (podGroupName(r.metadata) === wl.metadata?.name) this.queue.add(objectKey(r));
+      }
+    });
+    this.caches.workloads = workloads;
+    this.d.log.info('Kueue API found: watching Workloads');
   }
 
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    await this.watchKueue();
     const all = Object.values(this.caches) as Cache<KubeObject>[];
     for (const r of all) r.start();
     await Promise.all(all.map((r) => r.waitForSync()));
@@ -184,6 +221,8 @@ export class Controller {
   async stop(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     await this.queue.shutdown();
-    await Promise.all((Object.values(this.caches) as Cache<KubeObject>[]).map((r) => r.stop()));
+    await Promise.all(
+      (Object.values(this.caches) as Array<Cache<KubeObject> | undefined>).map((r) => r?.stop()),
+    );
   }
 }

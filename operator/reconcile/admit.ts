@@ -6,6 +6,7 @@
 import { ConditionType, Phase, Reason, findCondition } from './conditions.js';
 import { toMs, type Draft } from './draft.js';
 import { fail } from './finish.js';
+import { queueNameOf } from './kueue.js';
 import { waitingSummary, type PodView } from './pods.js';
 import type { TrainingRecipeSpec } from './types.js';
 
@@ -46,8 +47,15 @@ export function start(d: Draft): void {
   d.status.startTime = d.now.toISOString();
 }
 
+/** The user suspended the recipe (not Kueue holding it in a queue). */
+export function suspendedByUser(d: Draft): boolean {
+  if (d.status.phase !== Phase.Suspended) return false;
+  const reason = findCondition(d.status.conditions, ConditionType.Suspended)?.reason;
+  return reason === Reason.SuspendedByUser || queueNameOf(d.meta) === undefined;
+}
+
 export function suspend(d: Draft): void {
-  if (d.status.phase !== Phase.Suspended) {
+  if (!suspendedByUser(d)) {
     const n = d.views.filter((v) => !v.terminating).length;
     d.status.phase = Phase.Suspended;
     // As for Jobs: the active deadline restarts when the recipe is resumed.
@@ -102,12 +110,15 @@ export function waitedTooLong(
   spec: TrainingRecipeSpec,
   group: readonly PodView[],
   running: number,
+  /** Under Kueue: the wait for capacity starts at admission, not in the queue. */
+  admittedAt?: string,
 ): boolean {
   const maxWait = spec.runPolicy.maxWaitSeconds;
   if (running >= spec.workers || maxWait === undefined || group.length === 0) return false;
-  const since = Math.min(
+  const created = Math.min(
     ...group.map((v) => toMs(v.pod.metadata?.creationTimestamp) ?? d.now.getTime()),
   );
+  const since = Math.max(created, toMs(admittedAt) ?? created);
   if (!d.reached(since + maxWait * 1000)) return false;
   const why = waitingSummary(group);
   fail(

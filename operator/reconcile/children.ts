@@ -33,6 +33,7 @@ import {
   hashOf,
   names,
 } from './names.js';
+import { kueuePodMeta } from './kueue.js';
 import type { PlannerSettings, TrainingRecipeObject } from './types.js';
 
 type Meta = TrainingRecipeObject['metadata'];
@@ -206,7 +207,9 @@ export function buildPod({
   settings,
   lastCheckpointTime,
 }: PodInputs): k8s.V1Pod {
-  const name = names.pod(meta.name, rank);
+  const kueue = kueuePodMeta(meta, spec.workers);
+  const hostname = names.pod(meta.name, rank);
+  const name = kueue ? names.groupPod(meta.name, rank, generation) : hostname;
   const env: k8s.V1EnvVar[] = [
     { name: WorkerEnv.rank, value: String(rank) },
     { name: WorkerEnv.worldSize, value: String(spec.workers) },
@@ -291,14 +294,22 @@ export function buildPod({
         [LABEL_GENERATION]: String(generation),
         [LABEL_COMPONENT]: 'worker',
         [LABEL_MANAGED_BY]: MANAGED_BY,
+        ...kueue?.labels,
       },
       ownerReferences: [ownerReference(meta)],
-      ...(lastCheckpointTime
-        ? { annotations: { [ANNOTATION_LAST_CHECKPOINT_TIME]: lastCheckpointTime } }
+      ...(lastCheckpointTime || kueue
+        ? {
+            annotations: {
+              ...kueue?.annotations,
+              ...(lastCheckpointTime
+                ? { [ANNOTATION_LAST_CHECKPOINT_TIME]: lastCheckpointTime }
+                : {}),
+            },
+          }
         : {}),
     },
     spec: {
-      hostname: name,
+      hostname,
       subdomain: names.service(meta.name),
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: grace,

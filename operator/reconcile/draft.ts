@@ -74,6 +74,25 @@ export class Draft {
     this.events.push({ type, reason, message });
   }
 
+  /** A condition whose reason another controller chose (Kueue's), copied verbatim. */
+  conditionFrom(
+    type: ConditionType,
+    status: Condition['status'],
+    foreignReason: string,
+    message: string,
+  ): void {
+    this.status.conditions = setCondition(
+      this.status.conditions,
+      { type, status, reason: foreignReason, message },
+      this.now,
+    );
+  }
+
+  /** An event with another controller's reason (Kueue's), copied verbatim. */
+  eventFrom(type: EventSpec['type'], foreignReason: string, message: string): void {
+    this.events.push({ type, reason: foreignReason, message });
+  }
+
   /** Reconcile again after `ms` (at least 100 ms) even if nothing changes. */
   timer(ms: number): void {
     this.timers.push(Math.max(ms, 100));

@@ -6,6 +6,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { ConditionType, Phase, Reason } from './conditions.js';
 import { toMs, type Draft } from './draft.js';
+import { queueNameOf, releaseGroup } from './kueue.js';
 import { isFinished } from './pods.js';
 import type { TrainingRecipeSpec } from './types.js';
 
@@ -43,6 +44,7 @@ export function fail(d: Draft, reason: Reason, message: string): void {
 
 /** Succeeded or Failed: stop stragglers, keep finished pods until the TTL, then clean up. */
 export function finished(d: Draft, spec: TrainingRecipeSpec): void {
+  if (queueNameOf(d.meta) !== undefined) releaseGroup(d);
   const ttl = spec.runPolicy.ttlSecondsAfterFinished;
   const done = toMs(d.status.completionTime) ?? d.now.getTime();
   if (ttl !== undefined && d.reached(done + ttl * 1000)) {

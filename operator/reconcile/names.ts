@@ -14,6 +14,13 @@ export const SCRATCH_DIR = '/scratch';
 
 export const names = {
   pod: (recipe: string, rank: number) => `${recipe}-worker-${rank}`,
+  /**
+   * A worker of a Kueue pod group: the generation is in the name because Kueue keeps the
+   * finished pods of an earlier group (its finalizer) until their replacements exist. The
+   * hostname stays `pod(recipe, rank)`, so the ranks' DNS names do not change.
+   */
+  groupPod: (recipe: string, rank: number, generation: number) =>
+    `${recipe}-worker-${rank}-g${generation}`,
   service: (recipe: string) => `${recipe}-ring`,
   networkPolicy: (recipe: string) => `${recipe}-ring`,
   configMap: (recipe: string) => `${recipe}-recipe`,

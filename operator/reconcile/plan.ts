@@ -14,10 +14,19 @@
  * (a live group), restart.ts (a failed group), finish.ts (success, failure, cleanup).
  * draft.ts holds the plan being built and the moves the phases share.
  */
-import { deadlinePassed, readmit, rejectSpec, resume, start, suspend } from './admit.js';
+import {
+  deadlinePassed,
+  readmit,
+  rejectSpec,
+  resume,
+  start,
+  suspend,
+  suspendedByUser,
+} from './admit.js';
 import { Phase } from './conditions.js';
 import { ensureChildren } from './create.js';
 import { Draft } from './draft.js';
+import { explain } from './explain.js';
 import { finished } from './finish.js';
 import { restartDue } from './restart.js';
 import { watchGroup } from './running.js';
@@ -27,7 +36,14 @@ import type { Observed, Plan, PlanContext, TrainingRecipeSpec } from './types.js
 export { restartDelaySeconds } from './restart.js';
 
 const FINISHED: ReadonlySet<string> = new Set([Phase.Succeeded, Phase.Failed]);
-const ACTIVE: ReadonlySet<string> = new Set([Phase.Pending, Phase.Starting, Phase.Running]);
+// Suspended here: held by Kueue (a user's suspension returned above); Requeued: evicted by Kueue.
+const ACTIVE: ReadonlySet<string> = new Set([
+  Phase.Pending,
+  Phase.Starting,
+  Phase.Running,
+  Phase.Suspended,
+  Phase.Requeued,
+]);
 
 export function planRecipe(recipe: ParsedRecipe, observed: Observed, ctx: PlanContext): Plan {
   const d = new Draft(recipe, observed, ctx);
@@ -41,6 +57,10 @@ export function planRecipe(recipe: ParsedRecipe, observed: Observed, ctx: PlanCo
     readmit(d);
     step(d, recipe.spec);
   }
+  const group = d.views.filter((v) => v.generation === d.generation);
+  const message = explain(d.status, recipe.valid ? recipe.spec : undefined, group);
+  if (message !== undefined) d.status.message = message.slice(0, 1024);
+  else delete d.status.message;
   return d.result(true);
 }
 
@@ -56,7 +76,7 @@ function step(d: Draft, spec: TrainingRecipeSpec): void {
     suspend(d);
     return;
   }
-  if (phase === Phase.Suspended) resume(d);
+  if (phase === Phase.Suspended && suspendedByUser(d)) resume(d);
   if (d.status.phase === undefined) start(d);
   if (deadlinePassed(d, spec)) return;
   if (d.status.phase === Phase.Restarting && !restartDue(d)) return;

@@ -23,6 +23,7 @@ import type { ProgressSource } from '../progress.js';
 import { ApiError, ContentType, collectionPath, statusOf, type KubeRest } from '../kube/rest.js';
 import type { Cache } from '../kube/reflector.js';
 import { ConditionType, Phase, Reason, setCondition } from './conditions.js';
+import { podGroupName, queueNameOf, type KueueWorkload } from './kueue.js';
 import { names } from './names.js';
 import { planRecipe } from './plan.js';
 import { planSeeds, seedChildrenOf } from './seeds.js';
@@ -46,6 +47,8 @@ export interface Caches {
   services: Cache<k8s.V1Service>;
   networkPolicies: Cache<k8s.V1NetworkPolicy>;
   nodes: Cache<k8s.V1Node>;
+  /** Kueue's Workloads: only when the kueue.x-k8s.io API is served (controller.ts). */
+  workloads?: Cache<KueueWorkload>;
 }
 
 export interface ReconcilerDeps {
@@ -152,6 +155,11 @@ export class Reconciler {
     const networkPolicy = owned(c.networkPolicies.get(`${namespace}/${names.networkPolicy(name)}`));
     if (networkPolicy) observed.networkPolicy = networkPolicy;
 
+    const queue = queueNameOf(recipe.metadata);
+    if (queue && c.workloads) {
+      const wl = c.workloads.get(`${namespace}/${podGroupName(recipe.metadata)}`);
+      if (wl) observed.workload = wl;
+    }
     const progress = await this.readProgress(recipe, pods);
     if (progress) observed.progress = progress;
     return observed;

@@ -6,6 +6,7 @@
 import { ConditionType, Phase, Reason, findCondition } from './conditions.js';
 import type { Draft } from './draft.js';
 import { fail } from './finish.js';
+import { blockingLeftovers, queueNameOf } from './kueue.js';
 import type { PodFailure, PodView } from './pods.js';
 import type { TrainingRecipeSpec } from './types.js';
 
@@ -76,7 +77,8 @@ export function restartDue(d: Draft): boolean {
   const current = d.generation;
   const leftovers = d.views.filter((v) => v.generation === undefined || v.generation < current);
   for (const v of leftovers) d.stop(v, 'tearing down the failed group');
-  if (leftovers.length > 0) return false;
+  // Under Kueue, finished pods stay until their replacements exist (its finalizer).
+  if (blockingLeftovers(queueNameOf(d.meta) !== undefined, leftovers).length > 0) return false;
   const since = findCondition(d.status.conditions, ConditionType.Restarting)?.lastTransitionTime;
   const s = d.settings;
   const delay = restartDelaySeconds(

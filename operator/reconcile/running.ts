@@ -10,6 +10,14 @@ import { createMissing, groupPods } from './create.js';
 import type { Draft } from './draft.js';
 import { finished, succeed } from './finish.js';
 import { progressStalled, watchHealth } from './health.js';
+import {
+  admissionOf,
+  blockingLeftovers,
+  evictionOf,
+  holdForQueue,
+  markAdmitted,
+  requeue,
+} from './kueue.js';
 import { names } from './names.js';
 import { imagePullProblem, waitingSummary, type PodFailure, type PodView } from './pods.js';
 import { restartGroup } from './restart.js';
@@ -41,6 +49,13 @@ export function watchGroup(d: Draft, spec: TrainingRecipeSpec): void {
     finished(d, spec);
     return;
   }
+  // Kueue took the group away (preemption, a stopped queue): requeue, not a failure.
+  const admission = admissionOf(d.meta, d.observed.workload, [...byRank.values()]);
+  const eviction = admission && evictionOf(admission, [...byRank.values()]);
+  if (admission && eviction) {
+    requeue(d, admission, eviction, [...byRank.values()]);
+    return;
+  }
   const failures = failuresOf(d, spec, byRank);
   const stalled = failures.length === 0 ? progressStalled(d, spec) : undefined;
   if (stalled) failures.push(stalled);
@@ -53,8 +68,16 @@ export function watchGroup(d: Draft, spec: TrainingRecipeSpec): void {
   const all = [...byRank.values()];
   const scheduled = all.filter((v) => v.state !== 'pending').length;
   const running = all.filter((v) => v.state === 'running' || v.state === 'succeeded').length;
-  if (waitedTooLong(d, spec, all, running)) return;
-  if (!createMissing(d, spec, missing, stale)) return;
+  const blocking = blockingLeftovers(admission !== undefined, stale);
+  if (admission && !admission.admitted) {
+    // Kueue admits the group only once all its pods exist (gated): create them, then wait.
+    createMissing(d, spec, missing, blocking);
+    holdForQueue(d, admission);
+    return;
+  }
+  if (admission) markAdmitted(d, admission);
+  if (waitedTooLong(d, spec, all, running, admission?.admittedAt)) return;
+  if (!createMissing(d, spec, missing, blocking)) return;
   report(d, spec, all, { missing: missing.length, scheduled, running });
   // A node going NotReady becomes a failure only after the grace: look again then.
   for (const v of all) d.nodeTimer(v);

@@ -8,6 +8,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { ProgressReport } from '../../api/progress.js';
 import type { TrainingRecipeSpec } from '../../api/schema.js';
 import type { TrainingRecipeStatus } from '../../api/status.js';
+import type { KueueWorkload } from './kueue.js';
 
 /** A TrainingRecipe object as read from the API (spec unvalidated: the planner validates). */
 export interface TrainingRecipeObject {
@@ -33,6 +34,8 @@ export interface Observed {
   /** Health of the nodes the recipe's pods are bound to; a node absent here is gone. */
   nodes: ReadonlyMap<string, NodeHealth>;
   progress?: ProgressReport;
+  /** The recipe's Kueue Workload (its pod group), when it names a queue and Kueue made one. */
+  workload?: KueueWorkload;
 }
 
 /** Knobs of the planner; the operator's config fills them, tests shorten them. */

@@ -154,6 +154,8 @@ interface PodRun {
   /** Set once processes were started; env is resolved once, as a kubelet does. */
   started: boolean;
   terminating: boolean;
+  /** The final DELETE (grace 0) was accepted; a finalizer may still hold the pod. */
+  deletionConfirmed?: boolean;
   /** Last status written, to skip identical writes. */
   lastStatus?: string;
   waitingReason?: string;
@@ -537,6 +539,12 @@ export class NodeAgent {
     for (const pod of queue) {
       const ns = pod.metadata?.namespace ?? 'default';
       const name = pod.metadata?.name ?? '';
+      // As kube-scheduler: a pod with scheduling gates (Kueue's admission gate) is not
+      // considered until every gate is removed; the API server would refuse its binding.
+      if ((pod.spec?.schedulingGates ?? []).length > 0) {
+        await this.markGated(pod);
+        continue;
+      }
       const selector = pod.spec?.nodeSelector ?? {};
       if (!Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
       const gpus = this.gpusOf(pod);
@@ -565,7 +573,21 @@ export class NodeAgent {
     }
   }
 
-  private async markUnschedulable(pod: k8s.V1Pod, msg: string): Promise<void> {
+  private async markGated(pod: k8s.V1Pod): Promise<void> {
+    // kube-scheduler's words for it (reason SchedulingGated).
+    const names = (pod.spec?.schedulingGates ?? []).map((g) => g.name).join(', ');
+    await this.markUnschedulable(
+      pod,
+      `Scheduling is blocked due to non-empty scheduling gates: ${names}`,
+      'SchedulingGated',
+    );
+  }
+
+  private async markUnschedulable(
+    pod: k8s.V1Pod,
+    msg: string,
+    reason = 'Unschedulable',
+  ): Promise<void> {
     const cond = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
     if (cond?.status === 'False' && cond.message === msg) return;
     try {
@@ -580,7 +602,7 @@ export class NodeAgent {
                 {
                   type: 'PodScheduled',
                   status: 'False',
-                  reason: 'Unschedulable',
+                  reason,
                   message: msg,
                   lastTransitionTime: new Date(),
                 },
@@ -665,6 +687,9 @@ export class NodeAgent {
       return;
     }
     await this.writeStatus(run);
+    // A finalizer (e.g. Kueue's on the pods it manages) keeps the pod after the deletion is
+    // confirmed; the kubelet confirms once, not on every sync.
+    if (run.deletionConfirmed) return;
     // What the kubelet does once the containers are gone: confirm the deletion.
     try {
       await this.core.deleteNamespacedPod({
@@ -673,6 +698,7 @@ export class NodeAgent {
         gracePeriodSeconds: 0,
         body: { gracePeriodSeconds: 0, preconditions: { uid: run.uid } },
       });
+      run.deletionConfirmed = true;
     } catch (err) {
       if (code(err) !== 404 && code(err) !== 409) this.note(`delete ${run.name}: ${message(err)}`);
     }
@@ -1070,6 +1096,12 @@ export class NodeAgent {
 
   private async writeStatus(run: PodRun): Promise<void> {
     const status = this.statusOf(run);
+    // A merge patch replaces the whole list: keep the conditions others own (Kueue's and the
+    // eviction API's DisruptionTarget), as the kubelet's strategic merge patch does.
+    const own = new Set((status.conditions ?? []).map((c) => c.type));
+    for (const c of run.pod.status?.conditions ?? []) {
+      if (!own.has(c.type)) status.conditions!.push(c);
+    }
     const text = JSON.stringify(status);
     if (text === run.lastStatus) return;
     try {

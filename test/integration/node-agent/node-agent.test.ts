@@ -295,6 +295,36 @@ describe('node agent (local kubelet stand-in)', function () {
     assert.match(p.status?.conditions?.[0]?.message ?? '', /Insufficient nvidia.com\/gpu/);
   });
 
+  it('never binds or starts a pod with scheduling gates; runs it once the gates are gone', async () => {
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: pod('gated', 'process.exit(0)', {
+        schedulingGates: [{ name: 'kueue.x-k8s.io/admission' }],
+      }),
+    });
+    const held = await waitFor(
+      async () => {
+        const x = await phaseOf('gated');
+        const c = x.status?.conditions?.find((y) => y.type === 'PodScheduled');
+        return c?.reason === 'SchedulingGated' ? x : undefined;
+      },
+      { what: 'gated SchedulingGated' },
+    );
+    assert.equal(held.spec?.nodeName, undefined);
+    // A few sync rounds later it is still neither bound nor started.
+    await new Promise((r) => setTimeout(r, 1000));
+    const still = await phaseOf('gated');
+    assert.equal(still.spec?.nodeName, undefined);
+    assert.equal(still.status?.phase, 'Pending');
+    assert.ok(!agent!.errors.some((e) => e.includes('gated')), agent!.errors.join('\n'));
+    // What Kueue does on admission: remove the gate (a pod update; gates may only shrink).
+    await core.patchNamespacedPod(
+      { namespace: ns, name: 'gated', body: [{ op: 'remove', path: '/spec/schedulingGates' }] },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+    );
+    assert.equal((await waitPhase('gated', 'Succeeded')).spec?.nodeName, 'gpu-node-1');
+  });
+
   it('is one node of several: pods go where their nodeSelector points', async () => {
     const second = await NodeAgent.start({
       kubeConfig: cp!.kubeConfig,

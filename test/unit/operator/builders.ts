@@ -104,6 +104,7 @@ export class RecipeBuilder {
           lastTransitionTime: T0.toISOString(),
         },
       ];
+      status.message = 'running: training';
     }
     return this.withStatus({ ...status, ...extra });
   }
