@@ -38,6 +38,7 @@ import { openStorage } from '../common/storage/storage.js';
 import { trainOneEpoch, type EpochLoop } from './train-one-epoch.js';
 import { describeThreadPlan, planWorkerThreads, type ThreadPlan } from './thread-plan.js';
 import { TrainState } from './train-state.js';
+import { VirtualRanks } from './elastic/virtual-ranks.js';
 import type { WorkerConfig } from './worker-config.js';
 
 export interface TrainOptions {
@@ -177,7 +178,8 @@ async function run(o: Opened): Promise<RunSummary> {
       state: p.state,
       group,
       loader: o.trainData,
-      sampler: p.trainSampler,
+      samplers: p.trainSamplers,
+      vranks: p.vranks,
       itersPerEpoch: p.itersPerEpoch,
       stop: o.stop,
       reporter,
@@ -231,6 +233,7 @@ async function run(o: Opened): Promise<RunSummary> {
     const seconds = (Date.now() - o.started) / 1000;
     return reporter.done({ ...published, epochs: spec.recipe.epochs, seconds });
   } finally {
+    p.vranks.dispose();
     p.state.dispose();
   }
 }
@@ -248,9 +251,14 @@ async function trainEpochs(
     const trained = await trainOneEpoch(loop, epoch, epoch === start.epoch ? start.stepInEpoch : 0);
     loop.clock.pause();
     await reporter.pausing(epoch, loop.itersPerEpoch, 'evaluating');
-    const evalModel = await evaluate(val, state.model);
+    const { vranks } = loop;
+    const evalModel = await evaluate(val, state.model, (j, fn) =>
+      vranks.withRankAsync(j, state.model, fn),
+    );
     const averaged = state.averaged();
-    const evalEma = averaged ? await evaluate(val, averaged) : null;
+    const evalEma = averaged
+      ? await evaluate(val, averaged, (j, fn) => vranks.withEmaRank(j, averaged, fn))
+      : null;
     const row: EpochMetrics = {
       epoch,
       lr: lrAtEpoch(recipe, epoch),
@@ -297,17 +305,31 @@ function prepare(o: Opened) {
   const recipe = spec.recipe;
   const arch = getArch(recipe.model);
   const numClasses = trainData.classes.length;
-  const samplers = recipeSamplers(recipe, {
-    trainSamples: trainData.numSamples,
-    valSamples: valData.numSamples,
-    rank: group.rank,
-    worldSize: group.worldSize,
-  });
-  const trainSampler = samplers.train;
+  // spec.workers is the logical world size (global batch = workers × batchSize); a smaller
+  // group runs workers / worldSize original ranks per process (docs/elastic.md).
+  const vranks = new VirtualRanks(spec.workers, group.worldSize, group.rank);
+  const perRank = vranks.ranks.map((rank) =>
+    recipeSamplers(recipe, {
+      trainSamples: trainData.numSamples,
+      valSamples: valData.numSamples,
+      rank,
+      worldSize: spec.workers,
+    }),
+  );
+  const trainSamplers = perRank.map((s) => s.train);
+  const trainSampler = trainSamplers[0]!;
   const itersPerEpoch = stepsPerEpoch(trainSampler.numSamples, recipe.batchSize);
   const { batchSize, seed } = recipe;
-  const val: EvalData = { loader: valData, sampler: samplers.val, group, batchSize, seed };
-  const state = new TrainState(arch, numClasses, recipe, group.worldSize);
+  const val: EvalData = {
+    loader: valData,
+    samplers: perRank.map((s) => s.val),
+    ranks: vranks.ranks,
+    logicalWorkers: spec.workers,
+    group,
+    batchSize,
+    seed,
+  };
+  const state = new TrainState(arch, numClasses, recipe, spec.workers);
   const out = openStorage(spec.output, cfg.storage);
   const checkpointer = new Checkpointer({
     store: new CheckpointStore(out, log),
@@ -317,6 +339,7 @@ function prepare(o: Opened) {
     allowRecipeChange: cfg.allowRecipeChange,
     backend: o.backend,
     itersPerEpoch,
+    vranks,
     categories: trainData.classes,
     keep: recipe.keepCheckpoints,
     log,
@@ -330,18 +353,21 @@ function prepare(o: Opened) {
       valSamples: valData.numSamples,
       samplesPerRank: trainSampler.numSamples,
       itersPerEpoch,
+      logicalWorkers: spec.workers,
+      originalRanks: vranks.ranks,
+      accumulationSteps: vranks.k,
       emaDecay: state.emaDecay,
     },
     'training plan',
   );
-  const evaluated = samplers.val.numSamples * group.worldSize;
+  const evaluated = val.samplers[0]!.numSamples * spec.workers;
   if (evaluated > valData.numSamples && group.rank === 0) {
     log.warn(
       { evaluated, samples: valData.numSamples },
       'validation padding: ranks evaluate more samples than the split has, so the accuracy is slightly biased',
     );
   }
-  return { arch, trainSampler, itersPerEpoch, val, state, out, checkpointer };
+  return { arch, trainSamplers, vranks, itersPerEpoch, val, state, out, checkpointer };
 }
 
 /**
