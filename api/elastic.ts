@@ -36,7 +36,12 @@ export function accumulationSteps(workers: number, size: number): number {
     throw new InputError(
       `a group of ${size} worker(s) cannot run spec.workers = ${workers} exactly (each would ` +
         `need a fraction of an original rank's batch)`,
-      [{ path: 'spec.workers', message: `group sizes that keep the global batch: ${describeFeasibleSizes(workers)}` }],
+      [
+        {
+          path: 'spec.workers',
+          message: `group sizes that keep the global batch: ${describeFeasibleSizes(workers)}`,
+        },
+      ],
     );
   }
   return workers / size;

@@ -14,7 +14,7 @@
  * same draws as an uninterrupted one.
  */
 import { CheckpointStore } from './checkpoint/store.js';
-import { Checkpointer } from './checkpoint/checkpointer.js';
+import { Checkpointer, type Resumed } from './checkpoint/checkpointer.js';
 import { connectGroup, StepClock, type Group } from './comm/index.js';
 import { stepsPerEpoch } from './data/epoch-length.js';
 import { DataLoader } from './data/loader.js';
@@ -149,7 +149,7 @@ async function run(o: Opened): Promise<RunSummary> {
   const { spec, group } = o;
   const p = prepare(o);
   try {
-    const resumed = await p.checkpointer.resume();
+    const resumed = atNewGlobalBatch(o, await p.checkpointer.resume(), p.itersPerEpoch);
     const metrics = new MetricsLog(p.out, resumed?.history ?? []);
     const resumedStep = resumed ? resumed.epoch * p.itersPerEpoch + resumed.stepInEpoch : 0;
     const goodput = await GoodputLedger.open(p.out, resumedStep, recipeHash(spec.recipe));
@@ -280,6 +280,41 @@ async function trainEpochs(
     await loop.checkpoint(epoch + 1, 0);
     await reporter.epochBoundary(epoch + 1);
   }
+}
+
+/**
+ * A checkpoint written with another spec.workers (the user changed it: the global batch
+ * changes, docs/elastic.md). At an epoch boundary the run goes on exactly with the new batch;
+ * mid-epoch the samplers of the two world sizes deal the epoch differently, so it continues at
+ * the same fraction of the epoch — the rest of that epoch is not the old run's sample set.
+ * (Resizes under runPolicy.elastic never get here: they keep spec.workers.)
+ */
+function atNewGlobalBatch(
+  o: Opened,
+  resumed: Resumed | null,
+  itersPerEpoch: number,
+): Resumed | null {
+  if (!resumed || resumed.logicalWorkers === o.spec.workers) return resumed;
+  const from = resumed.logicalWorkers;
+  let { epoch, stepInEpoch } = resumed;
+  if (stepInEpoch > 0) {
+    stepInEpoch = Math.floor((stepInEpoch * itersPerEpoch) / resumed.itersPerEpoch);
+    if (stepInEpoch >= itersPerEpoch) {
+      epoch += 1;
+      stepInEpoch = 0;
+    }
+  }
+  if (o.group.rank === 0) {
+    o.log.warn(
+      { fromWorkers: from, toWorkers: o.spec.workers, epoch, stepInEpoch },
+      `spec.workers changed from ${from} to ${o.spec.workers}: the global batch changes from ` +
+        `${from * o.spec.recipe.batchSize} to ${o.spec.workers * o.spec.recipe.batchSize}` +
+        (resumed.stepInEpoch > 0
+          ? `; mid-epoch, so the run goes on at step ${stepInEpoch} of ${itersPerEpoch} (same fraction of the epoch)`
+          : ''),
+    );
+  }
+  return { ...resumed, epoch, stepInEpoch };
 }
 
 /**

@@ -14,6 +14,8 @@ export const SCRATCH_DIR = '/scratch';
 
 export const names = {
   pod: (recipe: string, rank: number) => `${recipe}-worker-${rank}`,
+  /** A placeholder pod that holds a missing worker's resources until the group grows. */
+  probe: (recipe: string, i: number) => `${recipe}-probe-${i}`,
   service: (recipe: string) => `${recipe}-ring`,
   networkPolicy: (recipe: string) => `${recipe}-ring`,
   configMap: (recipe: string) => `${recipe}-recipe`,

@@ -8,6 +8,7 @@ import type { Draft } from './draft.js';
 import { fail } from './finish.js';
 import type { PodFailure, PodView } from './pods.js';
 import type { TrainingRecipeSpec } from './types.js';
+import { shrinkAfterFailures } from './elastic.js';
 
 /** Seconds to wait before recreating a group after its `restarts`-th failure. */
 export function restartDelaySeconds(restarts: number, base: number, max: number): number {
@@ -39,6 +40,8 @@ export function restartGroup(
     return;
   }
   d.status.restarts = restarts + 1;
+  // Workers on lost nodes: an elastic group comes back smaller (elastic.ts).
+  shrinkAfterFailures(d, spec, failures);
   // The next group measures its own ranks.
   delete d.status.stragglers;
   d.status.groupGeneration = d.generation + 1;

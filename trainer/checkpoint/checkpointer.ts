@@ -46,6 +46,10 @@ export interface Resumed {
   epoch: number;
   stepInEpoch: number;
   history: EpochMetrics[];
+  /** spec.workers of the run that wrote it (older checkpoints: its group size). */
+  logicalWorkers: number;
+  /** Its steps per epoch (they change with spec.workers). */
+  itersPerEpoch: number;
 }
 
 const encoder = new TextEncoder();
@@ -191,6 +195,8 @@ export class Checkpointer {
       epoch: s.epoch,
       stepInEpoch: s.stepInEpoch,
       history,
+      logicalWorkers: Number(s.extra.logicalWorkers ?? s.worldSize),
+      itersPerEpoch: Number(s.extra.itersPerEpoch ?? this.o.itersPerEpoch),
     };
   }
 

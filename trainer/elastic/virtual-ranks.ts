@@ -89,7 +89,10 @@ export class VirtualRanks {
   }
 
   /** Buffers of original rank ranks[j] (j ≥ 1) for its checkpoint file: model and EMA. */
-  buffersOf(j: number): { model: ReadonlyMap<string, tf.Tensor>; ema: ReadonlyMap<string, tf.Tensor> } {
+  buffersOf(j: number): {
+    model: ReadonlyMap<string, tf.Tensor>;
+    ema: ReadonlyMap<string, tf.Tensor>;
+  } {
     return { model: this.bank[j - 1]!, ema: this.emaBank[j - 1]?.buffers ?? new Map() };
   }
 
@@ -99,9 +102,14 @@ export class VirtualRanks {
   }
 
   /** Restores rank ranks[j]'s EMA buffers (j ≥ 1); `emaCount` is the lead's n_averaged. */
-  restoreEma(j: number, tensors: ReadonlyMap<string, Float32Array | Int32Array>, emaCount: number): void {
+  restoreEma(
+    j: number,
+    tensors: ReadonlyMap<string, Float32Array | Int32Array>,
+    emaCount: number,
+  ): void {
     const e = this.emaBank[j - 1];
-    if (e && tensors.size > 0) e.loadState({ nAveraged: emaCount, tensors }, new Map(), this.bank[j - 1]!);
+    if (e && tensors.size > 0)
+      e.loadState({ nAveraged: emaCount, tensors }, new Map(), this.bank[j - 1]!);
   }
 
   /** The EMA of rank ranks[j]'s buffers (j ≥ 1), or null before its first update. */

@@ -123,7 +123,10 @@ describe('elastic resize (local group)', function () {
       },
     });
     const text = runB.lines.join('');
-    assert.match(text, /resizing the group 2 → 1 worker\(s\) \(rank 1 lost at step 5\); each runs 2 accumulation/);
+    assert.match(
+      text,
+      /resizing the group 2 → 1 worker\(s\) \(rank 1 lost at step 5\); each runs 2 accumulation/,
+    );
     assert.match(text, /resizing the group 1 → 2 worker\(s\) \(capacity returned at step \d+\)/);
     assert.equal(resumed.length, 2, `two resumes: ${JSON.stringify(resumed)}`);
     assert.deepEqual(resumed[0], { epoch: 0, step: 4 });

@@ -24,11 +24,14 @@ describe('elastic sizes', () => {
     assert.deepEqual(virtualRanksOf(8, 2, 1), [4, 5, 6, 7]);
     assert.deepEqual(virtualRanksOf(2, 1, 0), [0, 1]);
     assert.deepEqual(virtualRanksOf(4, 4, 3), [3]);
-    assert.throws(() => accumulationSteps(8, 3), (e: unknown) => {
-      assert.ok(e instanceof InputError);
-      assert.match(e.issues[0]!.message, /1, 2, 4, 8/);
-      return true;
-    });
+    assert.throws(
+      () => accumulationSteps(8, 3),
+      (e: unknown) => {
+        assert.ok(e instanceof InputError);
+        assert.match(e.issues[0]!.message, /1, 2, 4, 8/);
+        return true;
+      },
+    );
   });
 
   it('the largest feasible size that fits the capacity, never below minWorkers', () => {
