@@ -209,7 +209,10 @@ function crossFieldIssues(
       );
     });
     if (broken || rule.check(self)) continue;
-    issues.push({ path: join(scopePath, rule.field), message: rule.message });
+    issues.push({
+      path: join(scopePath, rule.field),
+      message: rule.describe ? rule.describe(self) : rule.message,
+    });
   }
   return issues;
 }

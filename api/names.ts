@@ -35,6 +35,9 @@ export const LABEL_RANK = `${GROUP}/rank`;
 export const LABEL_GENERATION = `${GROUP}/generation`;
 export const LABEL_COMPONENT = 'app.kubernetes.io/component';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+/** LABEL_COMPONENT of worker pods, and of the placeholder pods that test for capacity to grow. */
+export const COMPONENT_WORKER = 'worker';
+export const COMPONENT_CAPACITY_PROBE = 'capacity-probe';
 export const MANAGED_BY = 'ringmaster-operator';
 
 /** sha256 of the desired content of a child, so steady state needs no write to compare. */

@@ -7,6 +7,7 @@
  * Predicates see a value that already passed the schema and got its defaults, which is also
  * what CEL sees (the API server defaults before it validates).
  */
+import { describeFeasibleSizes } from './elastic.js';
 
 export type RuleScope = 'recipe' | 'spec';
 
@@ -19,6 +20,11 @@ export interface CrossFieldRule {
   /** Fields the rule reads; it is skipped while any of them has a schema error. */
   readonly uses: readonly string[];
   readonly message: string;
+  /**
+   * The message with the values in it, for the trainer and the CLI. (A CEL messageExpression
+   * with string(int) concatenations was refused by the API server's cost estimate.)
+   */
+  readonly describe?: (self: any) => string;
   /** CEL over `self` = the scope object. */
   readonly cel: string;
   readonly check: (self: any) => boolean;
@@ -114,6 +120,54 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = Object.freeze([
       s.runPolicy?.hangTimeoutSeconds === undefined ||
       s.runPolicy?.activeDeadlineSeconds === undefined ||
       s.runPolicy.hangTimeoutSeconds < s.runPolicy.activeDeadlineSeconds,
+  },
+  {
+    id: 'elasticMinWithinMax',
+    uses: ['runPolicy'],
+    scope: 'spec',
+    field: 'runPolicy.elastic.minWorkers',
+    message: 'runPolicy.elastic.minWorkers must be ≤ runPolicy.elastic.maxWorkers',
+    cel:
+      '!has(self.runPolicy.elastic) || ' +
+      'self.runPolicy.elastic.minWorkers <= self.runPolicy.elastic.maxWorkers',
+    check: (s) =>
+      s.runPolicy?.elastic === undefined ||
+      s.runPolicy.elastic.minWorkers <= s.runPolicy.elastic.maxWorkers,
+  },
+  {
+    id: 'elasticMaxWithinWorkers',
+    uses: ['runPolicy', 'workers'],
+    scope: 'spec',
+    field: 'runPolicy.elastic.maxWorkers',
+    message:
+      'runPolicy.elastic.maxWorkers must be ≤ workers (workers sets the global batch; a rank’s batch is never split across pods)',
+    cel: '!has(self.runPolicy.elastic) || self.runPolicy.elastic.maxWorkers <= self.workers',
+    check: (s) => s.runPolicy?.elastic === undefined || s.runPolicy.elastic.maxWorkers <= s.workers,
+  },
+  {
+    id: 'elasticSizesKeepGlobalBatch',
+    uses: ['runPolicy', 'workers'],
+    scope: 'spec',
+    field: 'runPolicy.elastic',
+    message:
+      'runPolicy.elastic.minWorkers and maxWorkers must divide workers: a group of w pods runs ' +
+      'workers/w original ranks each as accumulation micro-steps, which keeps the global batch ' +
+      'only when w divides workers',
+    describe: (s) =>
+      `minWorkers ${s.runPolicy.elastic.minWorkers} and maxWorkers ${s.runPolicy.elastic.maxWorkers} ` +
+      `must divide workers (${s.workers}) to keep the global batch of ${s.workers} × batchSize ` +
+      `(a group of w pods runs ${s.workers}/w original ranks each as accumulation micro-steps); ` +
+      `sizes that work: ${describeFeasibleSizes(s.workers)}`,
+    // A maxWorkers above workers is elasticMaxWithinWorkers' to report.
+    cel:
+      '!has(self.runPolicy.elastic) || self.runPolicy.elastic.maxWorkers > self.workers || ' +
+      '(self.workers % self.runPolicy.elastic.minWorkers == 0 && ' +
+      'self.workers % self.runPolicy.elastic.maxWorkers == 0)',
+    check: (s) =>
+      s.runPolicy?.elastic === undefined ||
+      s.runPolicy.elastic.maxWorkers > s.workers ||
+      (s.workers % s.runPolicy.elastic.minWorkers === 0 &&
+        s.workers % s.runPolicy.elastic.maxWorkers === 0),
   },
 ]);
 

@@ -290,6 +290,40 @@ export const DataSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** runPolicy.elastic: the sizes a group may run at without changing what it computes. */
+export const ElasticSchema = Type.Object(
+  {
+    minWorkers: Type.Integer({
+      minimum: 1,
+      maximum: 4096,
+      description:
+        'Fewest worker pods the group runs with; must divide workers (global batch = workers × batchSize).',
+    }),
+    maxWorkers: Type.Integer({
+      minimum: 1,
+      maximum: 4096,
+      description:
+        'Most worker pods (≤ workers, must divide it). At w pods each pod runs workers/w original ' +
+        'ranks as gradient-accumulation micro-steps: same samples, order, augmentation, LR and EMA.',
+    }),
+    graceSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 86_400,
+      default: 60,
+      description:
+        'How long pods may stay unschedulable before the group restarts at the largest size ' +
+        'that fits (from the last checkpoint); also how long grown-back capacity must hold.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Elastic resize: run at the largest feasible size in [minWorkers, maxWorkers] that can be ' +
+      'scheduled, and grow back when capacity returns (docs/elastic.md).',
+  },
+);
+export type ElasticSpec = Static<typeof ElasticSchema>;
+
 export const RunPolicySchema = Type.Object(
   {
     backoffLimit: int(0, 3, 'Group restarts after failures before the recipe fails.', 1000),
@@ -334,6 +368,7 @@ export const RunPolicySchema = Type.Object(
           '(reason HangDetected). Absent = 10× the p99 step time measured by the group, at least 60 s.',
       }),
     ),
+    elastic: Type.Optional(ElasticSchema),
   },
   { additionalProperties: false, default: {} },
 );

@@ -177,6 +177,34 @@ export const WorkerThreadsStatusSchema = Type.Object(
 );
 export type WorkerThreads = Static<typeof WorkerThreadsStatusSchema>;
 
+/** status.group: the current worker group's size (runPolicy.elastic may make it smaller). */
+export const GroupStatusSchema = Type.Object(
+  {
+    workers: Type.Integer({ minimum: 1, description: 'Worker pods of the current group.' }),
+    logicalWorkers: Type.Integer({
+      minimum: 1,
+      description: 'spec.workers the group runs (global batch = logicalWorkers × batchSize).',
+    }),
+    accumulationSteps: Type.Integer({
+      minimum: 1,
+      description: 'Original ranks per pod = gradient-accumulation micro-steps per step.',
+    }),
+    lastResize: Type.Optional(
+      Type.Object(
+        {
+          from: Type.Integer({ minimum: 1 }),
+          to: Type.Integer({ minimum: 1 }),
+          reason: Type.String(),
+          time: DateTime(),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type GroupStatus = Static<typeof GroupStatusSchema>;
+
 export const TrainingRecipeStatusSchema = Type.Object(
   {
     phase: Type.Optional(StringEnum(PHASES)),
@@ -210,6 +238,7 @@ export const TrainingRecipeStatusSchema = Type.Object(
     ),
     summary: Type.Optional(SeedSummarySchema),
     restarts: Type.Optional(Type.Integer({ minimum: 0 })),
+    group: Type.Optional(GroupStatusSchema),
     groupGeneration: Type.Optional(
       Type.Integer({
         minimum: 0,
@@ -261,6 +290,11 @@ export const ConditionType = Object.freeze({
    * than a step, a grace period shorter than a step plus a checkpoint.
    */
   RunPolicyFits: 'RunPolicyFits',
+  /**
+   * True while the group restarts at another size (runPolicy.elastic, or spec.workers
+   * changed); the message says from and to. False once the group of the new size runs.
+   */
+  Resizing: 'Resizing',
 } as const);
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -325,6 +359,14 @@ export const Reason = Object.freeze({
   NotManagedByKueue: 'NotManagedByKueue',
   /** Kueue admitted the group again after an eviction (Requeued False). */
   Readmitted: 'Readmitted',
+  /** Resizing: workers were lost (node lost, pods unschedulable past runPolicy.elastic.graceSeconds). */
+  CapacityLost: 'CapacityLost',
+  /** Resizing: capacity probes for the missing workers ran for graceSeconds: the group grows. */
+  CapacityReturned: 'CapacityReturned',
+  /** Resizing: spec.workers changed on a running recipe (the global batch changes with it). */
+  WorkersChanged: 'WorkersChanged',
+  /** Resizing is False: the group of the new size is running. */
+  Resized: 'Resized',
   /** Events only: ttlSecondsAfterFinished passed; pod stuck Terminating force-deleted. */
   CleanedUp: 'CleanedUp',
   ForceDeleted: 'ForceDeleted',

@@ -12,7 +12,11 @@ import { accuracyFromCounts, addCounts, topk, type TopkCounts } from './optim/me
 
 export interface EvalData {
   loader: DataLoader;
-  sampler: Sampler;
+  /** One per original rank this process runs (`ranks`), each that rank's slice. */
+  samplers: readonly Sampler[];
+  ranks: readonly number[];
+  /** spec.workers: the world the samplers deal to. */
+  logicalWorkers: number;
   batchSize: number;
   seed: number;
   group: Group;
@@ -27,15 +31,32 @@ export interface EvalResult {
   biased: boolean;
 }
 
-export async function evaluate(data: EvalData, model: ResNetModel): Promise<EvalResult> {
+/** Runs `fn` with the model holding original rank ranks[j]'s BatchNorm buffers. */
+export type AsRank = (j: number, fn: () => Promise<TopkCounts>) => Promise<TopkCounts>;
+
+/**
+ * Each original rank run here evaluates its slice with its own BatchNorm buffers (`asRank`),
+ * as it would in the full group, so the counts are the full group's whatever its size.
+ */
+export async function evaluate(
+  data: EvalData,
+  model: ResNetModel,
+  asRank: AsRank = (_j, fn) => fn(),
+): Promise<EvalResult> {
   const { group } = data;
-  const counts = await countHits(data.loader, model, {
-    indices: data.sampler.indices(0),
-    batchSize: data.batchSize,
-    seed: data.seed,
-    rank: group.rank,
-    worldSize: group.worldSize,
-  });
+  let counts: TopkCounts = { correct1: 0, correct5: 0, count: 0 };
+  for (const [j, rank] of data.ranks.entries()) {
+    const mine = await asRank(j, () =>
+      countHits(data.loader, model, {
+        indices: data.samplers[j]!.indices(0),
+        batchSize: data.batchSize,
+        seed: data.seed,
+        rank,
+        worldSize: data.logicalWorkers,
+      }),
+    );
+    counts = addCounts(counts, mine);
+  }
   const total = await sumOverRanks(group, counts);
   const { acc1, acc5 } = accuracyFromCounts(total);
   return { acc1, acc5, count: total.count, biased: total.count > data.loader.numSamples };

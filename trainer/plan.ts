@@ -17,6 +17,7 @@ import { countMacs, countParams, getArch } from './models/arch.js';
 import { emaDecay, emaUpdatesPerEpoch } from './optim/ema-decay.js';
 import { lrByEpoch } from './optim/schedule.js';
 import { recipeHash } from '../api/load.js';
+import { isFeasibleSize } from '../api/elastic.js';
 import type { TrainingRecipeSpec } from '../api/schema.js';
 
 /** ImageNet-1k (ILSVRC-2012) split sizes, the counts the published recipe was tuned on. */
@@ -31,6 +32,21 @@ export const REFERENCE_LRS: ReadonlyArray<{ lr: number; globalBatch: number; rec
   { lr: 0.5, globalBatch: 1024, recipe: 'the final recipe' },
   { lr: 0.1, globalBatch: 256, recipe: 'the baseline recipe' },
 ];
+
+/** One group size of an elastic recipe (api/elastic.ts has the rule). */
+export interface ElasticRow {
+  /** Worker pods in the group. */
+  size: number;
+  /** Whether this size keeps the global batch (it divides spec.workers); others are skipped. */
+  feasible: boolean;
+  /** Original ranks per pod = accumulation micro-steps per optimizer step (feasible only). */
+  accumulationSteps: number | null;
+  /** Images per pod per optimizer step (micro-batch batchSize × accumulation steps). */
+  imagesPerPodStep: number | null;
+  /** Optimizer steps per epoch: the same at every feasible size. */
+  itersPerEpoch: number | null;
+  globalBatch: number | null;
+}
 
 export interface PlanOptions {
   trainSamples: number;
@@ -71,6 +87,8 @@ export interface Plan {
   emaUpdatesPerEpoch: number;
   recipeHash: string;
   warnings: string[];
+  /** runPolicy.elastic: what the run does at each group size in [minWorkers, maxWorkers]. */
+  elastic: ElasticRow[] | null;
   /** Wall-clock estimate; filled in by the trainer's throughput model when it knows one. */
   estimatedSeconds?: number;
 }
@@ -171,10 +189,34 @@ export function planRecipe(spec: Readonly<TrainingRecipeSpec>, options: PlanOpti
     emaDecay: decay,
     emaUpdatesPerEpoch: emaUpdates,
     recipeHash: recipeHash(r),
+    elastic: elasticRows(spec, itersPerEpoch, globalBatch),
     warnings: [],
   };
   plan.warnings = planWarnings(spec, plan);
   return plan;
+}
+
+function elasticRows(
+  spec: Readonly<TrainingRecipeSpec>,
+  itersPerEpoch: number,
+  globalBatch: number,
+): ElasticRow[] | null {
+  const range = spec.runPolicy.elastic;
+  if (!range) return null;
+  const rows: ElasticRow[] = [];
+  for (let size = range.minWorkers; size <= range.maxWorkers; size++) {
+    const feasible = isFeasibleSize(spec.workers, size);
+    const k = feasible ? spec.workers / size : null;
+    rows.push({
+      size,
+      feasible,
+      accumulationSteps: k,
+      imagesPerPodStep: k === null ? null : k * spec.recipe.batchSize,
+      itersPerEpoch: feasible ? itersPerEpoch : null,
+      globalBatch: feasible ? globalBatch : null,
+    });
+  }
+  return rows;
 }
 
 function planWarnings(spec: Readonly<TrainingRecipeSpec>, plan: Plan): string[] {

@@ -6,7 +6,7 @@
  * targets, weighted by batch size — and summed over the ranks at the end of the epoch.
  */
 import type { Group, StepClock } from './comm/index.js';
-import type { DataLoader } from './data/loader.js';
+import type { Batch, DataLoader } from './data/loader.js';
 import { mixupCutmix } from './data/mixup.js';
 import type { Sampler } from './data/sampler.js';
 import { ExitCode } from '../api/names.js';
@@ -18,8 +18,10 @@ import type { Recipe } from '../api/schema.js';
 import type { EpochMetrics } from './report/metrics-log.js';
 import type { Reporter } from './report/reporter.js';
 import { Rng } from './rng.js';
-import { distributedStep } from './step.js';
+import { distributedStep, type StepResult } from './step.js';
 import type { TrainState } from './train-state.js';
+import { accumulatedStep } from './elastic/accumulated-step.js';
+import type { VirtualRanks } from './elastic/virtual-ranks.js';
 
 /** Raised when the group agreed to stop (Ctrl-C / SIGTERM) after writing a checkpoint. */
 export class StoppedError extends RingmasterError {
@@ -34,7 +36,10 @@ export interface EpochLoop {
   state: TrainState;
   group: Group;
   loader: DataLoader;
-  sampler: Sampler;
+  /** One per original rank run here (vranks.ranks order). */
+  samplers: readonly Sampler[];
+  /** The original ranks this process runs (one, unless the group is smaller than spec.workers). */
+  vranks: VirtualRanks;
   itersPerEpoch: number;
   /** Set by a signal handler; the ranks agree on it at the next step. */
   stop: { requested: boolean };
@@ -68,15 +73,20 @@ export async function trainOneEpoch(
   const lr = lrAtEpoch(recipe, epoch);
   loop.reporter.epochStarted();
   const started = Date.now();
-  const batches = loop.loader.epoch({
-    epoch,
-    indices: loop.sampler.indices(epoch),
-    batchSize: recipe.batchSize,
-    seed: recipe.seed,
-    rank: group.rank,
-    worldSize: group.worldSize,
-    startStep: firstStep,
-  });
+  const { vranks } = loop;
+  // One stream of batches per original rank, exactly as that rank would have read them.
+  const streams = vranks.ranks.map((rank, j) =>
+    loop.loader.epoch({
+      epoch,
+      indices: loop.samplers[j]!.indices(epoch),
+      batchSize: recipe.batchSize,
+      seed: recipe.seed,
+      rank,
+      worldSize: vranks.logicalWorkers,
+      startStep: firstStep,
+    }),
+  );
+  const batches = lockstep(streams);
   let lossSum = 0;
   let steps = 0;
   let counts: TopkCounts = { correct1: 0, correct5: 0, count: 0 };
@@ -84,49 +94,23 @@ export async function trainOneEpoch(
   clock.startTraining(epoch * itersPerEpoch + firstStep);
   let stepStart = performance.now();
   try {
-    for await (const batch of batches) {
-      const B = batch.labels.length;
-      const mixed = mixupCutmix(
-        batch.images,
-        batch.labels,
-        state.model.numClasses,
-        // The loader's batch buffer is ours: mix in place.
-        { mixupAlpha: recipe.mixupAlpha, cutmixAlpha: recipe.cutmixAlpha, inPlace: true },
-        new Rng(recipe.seed, MIX_STREAM, epoch, batch.step, group.rank),
-        batch.height,
-        batch.width,
-        3,
-      );
+    for await (const parts of batches) {
+      const batch = parts[0]!;
+      const B = parts.reduce((n, p) => n + p.labels.length, 0);
       const shared = new Float32Array([loop.stop.requested ? 1 : 0]);
-      const step = await distributedStep({
-        model: state.model,
-        sgd: state.sgd,
-        group,
-        images: mixed.images,
-        targets: mixed.targets,
-        batch: B,
-        height: batch.height,
-        width: batch.width,
-        labelSmoothing: recipe.labelSmoothing,
-        lr,
-        shared,
-        onGradientsReady: () => clock.gradientsReady(),
-        overlap: loop.overlap,
-      });
+      const step = await oneStep(loop, epoch, lr, parts, shared);
       const now = performance.now();
       const wallMs = now - stepStart;
       stepStart = now;
       clock.stepped(epoch * itersPerEpoch + batch.step + 1, wallMs - step.reduceMs, wallMs);
-      state.ema?.afterStep(
-        {
-          epoch,
-          stepInEpoch: batch.step,
-          modelEmaSteps: recipe.modelEmaSteps,
-          lrWarmupEpochs: recipe.lrWarmupEpochs,
-        },
-        state.model.params,
-        state.model.buffers,
-      );
+      const at = {
+        epoch,
+        stepInEpoch: batch.step,
+        modelEmaSteps: recipe.modelEmaSteps,
+        lrWarmupEpochs: recipe.lrWarmupEpochs,
+      };
+      state.ema?.afterStep(at, state.model.params, state.model.buffers);
+      vranks.emaAfterStep(at);
       lossSum += step.loss;
       steps += 1;
       counts = addCounts(counts, step.counts);
@@ -136,7 +120,7 @@ export async function trainOneEpoch(
       stepStart = performance.now();
     }
   } finally {
-    await batches.return(undefined);
+    await Promise.all(streams.map((b) => b.return(undefined)));
   }
   const seconds = (Date.now() - started) / 1000;
   const all = await sumOverRanks(group, counts);
@@ -145,6 +129,59 @@ export async function trainOneEpoch(
     ...accuracyFromCounts(all),
     imagesPerSec: seconds > 0 ? all.count / seconds : 0,
   };
+}
+
+/** Mixup/cutmix per original rank (its own keyed stream), then the data-parallel step. */
+async function oneStep(
+  loop: EpochLoop,
+  epoch: number,
+  lr: number,
+  parts: readonly Batch[],
+  shared: Float32Array,
+): Promise<StepResult> {
+  const { recipe, state, group, vranks, clock } = loop;
+  const micro = parts.map((batch, j) => {
+    const mixed = mixupCutmix(
+      batch.images,
+      batch.labels,
+      state.model.numClasses,
+      // The loader's batch buffer is ours: mix in place.
+      { mixupAlpha: recipe.mixupAlpha, cutmixAlpha: recipe.cutmixAlpha, inPlace: true },
+      new Rng(recipe.seed, MIX_STREAM, epoch, batch.step, vranks.ranks[j]!),
+      batch.height,
+      batch.width,
+      3,
+    );
+    return {
+      images: mixed.images,
+      targets: mixed.targets,
+      batch: batch.labels.length,
+      height: batch.height,
+      width: batch.width,
+    };
+  });
+  const common = {
+    model: state.model,
+    sgd: state.sgd,
+    group,
+    labelSmoothing: recipe.labelSmoothing,
+    lr,
+    shared,
+    onGradientsReady: () => clock.gradientsReady(),
+  };
+  if (vranks.k > 1) return accumulatedStep({ ...common, vranks, micro });
+  return distributedStep({ ...common, ...micro[0]!, overlap: loop.overlap });
+}
+
+/** The k streams' batches of one step together (they have the same number of steps). */
+async function* lockstep(
+  streams: readonly AsyncGenerator<Batch, void, undefined>[],
+): AsyncGenerator<Batch[], void, undefined> {
+  for (;;) {
+    const next = await Promise.all(streams.map((s) => s.next()));
+    if (next.some((n) => n.done)) return;
+    yield next.map((n) => n.value as Batch);
+  }
 }
 
 /** After step `done` (1-based): a checkpoint when one is due; when any rank asked to stop, a

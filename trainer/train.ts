@@ -14,7 +14,7 @@
  * same draws as an uninterrupted one.
  */
 import { CheckpointStore } from './checkpoint/store.js';
-import { Checkpointer } from './checkpoint/checkpointer.js';
+import { Checkpointer, type Resumed } from './checkpoint/checkpointer.js';
 import { connectGroup, StepClock, type Group } from './comm/index.js';
 import { stepsPerEpoch } from './data/epoch-length.js';
 import { DataLoader } from './data/loader.js';
@@ -38,6 +38,7 @@ import { openStorage } from '../common/storage/storage.js';
 import { trainOneEpoch, type EpochLoop } from './train-one-epoch.js';
 import { describeThreadPlan, planWorkerThreads, type ThreadPlan } from './thread-plan.js';
 import { TrainState } from './train-state.js';
+import { VirtualRanks } from './elastic/virtual-ranks.js';
 import type { WorkerConfig } from './worker-config.js';
 
 export interface TrainOptions {
@@ -148,7 +149,7 @@ async function run(o: Opened): Promise<RunSummary> {
   const { spec, group } = o;
   const p = prepare(o);
   try {
-    const resumed = await p.checkpointer.resume();
+    const resumed = atNewGlobalBatch(o, await p.checkpointer.resume(), p.itersPerEpoch);
     const metrics = new MetricsLog(p.out, resumed?.history ?? []);
     const resumedStep = resumed ? resumed.epoch * p.itersPerEpoch + resumed.stepInEpoch : 0;
     const goodput = await GoodputLedger.open(p.out, resumedStep, recipeHash(spec.recipe));
@@ -177,7 +178,8 @@ async function run(o: Opened): Promise<RunSummary> {
       state: p.state,
       group,
       loader: o.trainData,
-      sampler: p.trainSampler,
+      samplers: p.trainSamplers,
+      vranks: p.vranks,
       itersPerEpoch: p.itersPerEpoch,
       stop: o.stop,
       reporter,
@@ -231,6 +233,7 @@ async function run(o: Opened): Promise<RunSummary> {
     const seconds = (Date.now() - o.started) / 1000;
     return reporter.done({ ...published, epochs: spec.recipe.epochs, seconds });
   } finally {
+    p.vranks.dispose();
     p.state.dispose();
   }
 }
@@ -248,9 +251,14 @@ async function trainEpochs(
     const trained = await trainOneEpoch(loop, epoch, epoch === start.epoch ? start.stepInEpoch : 0);
     loop.clock.pause();
     await reporter.pausing(epoch, loop.itersPerEpoch, 'evaluating');
-    const evalModel = await evaluate(val, state.model);
+    const { vranks } = loop;
+    const evalModel = await evaluate(val, state.model, (j, fn) =>
+      vranks.withRankAsync(j, state.model, fn),
+    );
     const averaged = state.averaged();
-    const evalEma = averaged ? await evaluate(val, averaged) : null;
+    const evalEma = averaged
+      ? await evaluate(val, averaged, (j, fn) => vranks.withEmaRank(j, averaged, fn))
+      : null;
     const row: EpochMetrics = {
       epoch,
       lr: lrAtEpoch(recipe, epoch),
@@ -272,6 +280,41 @@ async function trainEpochs(
     await loop.checkpoint(epoch + 1, 0);
     await reporter.epochBoundary(epoch + 1);
   }
+}
+
+/**
+ * A checkpoint written with another spec.workers (the user changed it: the global batch
+ * changes, docs/elastic.md). At an epoch boundary the run goes on exactly with the new batch;
+ * mid-epoch the samplers of the two world sizes deal the epoch differently, so it continues at
+ * the same fraction of the epoch — the rest of that epoch is not the old run's sample set.
+ * (Resizes under runPolicy.elastic never get here: they keep spec.workers.)
+ */
+function atNewGlobalBatch(
+  o: Opened,
+  resumed: Resumed | null,
+  itersPerEpoch: number,
+): Resumed | null {
+  if (!resumed || resumed.logicalWorkers === o.spec.workers) return resumed;
+  const from = resumed.logicalWorkers;
+  let { epoch, stepInEpoch } = resumed;
+  if (stepInEpoch > 0) {
+    stepInEpoch = Math.floor((stepInEpoch * itersPerEpoch) / resumed.itersPerEpoch);
+    if (stepInEpoch >= itersPerEpoch) {
+      epoch += 1;
+      stepInEpoch = 0;
+    }
+  }
+  if (o.group.rank === 0) {
+    o.log.warn(
+      { fromWorkers: from, toWorkers: o.spec.workers, epoch, stepInEpoch },
+      `spec.workers changed from ${from} to ${o.spec.workers}: the global batch changes from ` +
+        `${from * o.spec.recipe.batchSize} to ${o.spec.workers * o.spec.recipe.batchSize}` +
+        (resumed.stepInEpoch > 0
+          ? `; mid-epoch, so the run goes on at step ${stepInEpoch} of ${itersPerEpoch} (same fraction of the epoch)`
+          : ''),
+    );
+  }
+  return { ...resumed, epoch, stepInEpoch };
 }
 
 /**
@@ -297,17 +340,31 @@ function prepare(o: Opened) {
   const recipe = spec.recipe;
   const arch = getArch(recipe.model);
   const numClasses = trainData.classes.length;
-  const samplers = recipeSamplers(recipe, {
-    trainSamples: trainData.numSamples,
-    valSamples: valData.numSamples,
-    rank: group.rank,
-    worldSize: group.worldSize,
-  });
-  const trainSampler = samplers.train;
+  // spec.workers is the logical world size (global batch = workers × batchSize); a smaller
+  // group runs workers / worldSize original ranks per process (docs/elastic.md).
+  const vranks = new VirtualRanks(spec.workers, group.worldSize, group.rank);
+  const perRank = vranks.ranks.map((rank) =>
+    recipeSamplers(recipe, {
+      trainSamples: trainData.numSamples,
+      valSamples: valData.numSamples,
+      rank,
+      worldSize: spec.workers,
+    }),
+  );
+  const trainSamplers = perRank.map((s) => s.train);
+  const trainSampler = trainSamplers[0]!;
   const itersPerEpoch = stepsPerEpoch(trainSampler.numSamples, recipe.batchSize);
   const { batchSize, seed } = recipe;
-  const val: EvalData = { loader: valData, sampler: samplers.val, group, batchSize, seed };
-  const state = new TrainState(arch, numClasses, recipe, group.worldSize);
+  const val: EvalData = {
+    loader: valData,
+    samplers: perRank.map((s) => s.val),
+    ranks: vranks.ranks,
+    logicalWorkers: spec.workers,
+    group,
+    batchSize,
+    seed,
+  };
+  const state = new TrainState(arch, numClasses, recipe, spec.workers);
   const out = openStorage(spec.output, cfg.storage);
   const checkpointer = new Checkpointer({
     store: new CheckpointStore(out, log),
@@ -317,6 +374,7 @@ function prepare(o: Opened) {
     allowRecipeChange: cfg.allowRecipeChange,
     backend: o.backend,
     itersPerEpoch,
+    vranks,
     categories: trainData.classes,
     keep: recipe.keepCheckpoints,
     log,
@@ -330,18 +388,21 @@ function prepare(o: Opened) {
       valSamples: valData.numSamples,
       samplesPerRank: trainSampler.numSamples,
       itersPerEpoch,
+      logicalWorkers: spec.workers,
+      originalRanks: vranks.ranks,
+      accumulationSteps: vranks.k,
       emaDecay: state.emaDecay,
     },
     'training plan',
   );
-  const evaluated = samplers.val.numSamples * group.worldSize;
+  const evaluated = val.samplers[0]!.numSamples * spec.workers;
   if (evaluated > valData.numSamples && group.rank === 0) {
     log.warn(
       { evaluated, samples: valData.numSamples },
       'validation padding: ranks evaluate more samples than the split has, so the accuracy is slightly biased',
     );
   }
-  return { arch, trainSampler, itersPerEpoch, val, state, out, checkpointer };
+  return { arch, trainSamplers, vranks, itersPerEpoch, val, state, out, checkpointer };
 }
 
 /**

@@ -110,11 +110,12 @@ export function waitedTooLong(
   spec: TrainingRecipeSpec,
   group: readonly PodView[],
   running: number,
+  size: number,
   /** Under Kueue: the wait for capacity starts at admission, not in the queue. */
   admittedAt?: string,
 ): boolean {
   const maxWait = spec.runPolicy.maxWaitSeconds;
-  if (running >= spec.workers || maxWait === undefined || group.length === 0) return false;
+  if (running >= size || maxWait === undefined || group.length === 0) return false;
   const created = Math.min(
     ...group.map((v) => toMs(v.pod.metadata?.creationTimestamp) ?? d.now.getTime()),
   );
@@ -124,7 +125,7 @@ export function waitedTooLong(
   fail(
     d,
     Reason.MaxWaitExceeded,
-    `${running}/${spec.workers} workers running after maxWaitSeconds=${maxWait}${why ? ` (${why})` : ''}`,
+    `${running}/${size} workers running after maxWaitSeconds=${maxWait}${why ? ` (${why})` : ''}`,
   );
   return true;
 }

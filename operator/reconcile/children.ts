@@ -9,6 +9,8 @@ import {
   ANNOTATION_LAST_CHECKPOINT_TIME,
   ANNOTATION_SPEC_HASH,
   API_VERSION,
+  COMPONENT_CAPACITY_PROBE,
+  COMPONENT_WORKER,
   KIND,
   LABEL_COMPONENT,
   LABEL_GENERATION,
@@ -197,6 +199,8 @@ export interface PodInputs {
   settings: PlannerSettings;
   /** status.lastCheckpoint.time, if any: the pod's ANNOTATION_LAST_CHECKPOINT_TIME. */
   lastCheckpointTime?: string | undefined;
+  /** Pods in this group (RINGMASTER_WORLD_SIZE): spec.workers, or fewer (runPolicy.elastic). */
+  worldSize?: number;
 }
 
 export function buildPod({
@@ -206,13 +210,14 @@ export function buildPod({
   generation,
   settings,
   lastCheckpointTime,
+  worldSize = spec.workers,
 }: PodInputs): k8s.V1Pod {
-  const kueue = kueuePodMeta(meta, spec.workers);
+  const kueue = kueuePodMeta(meta, worldSize);
   const hostname = names.pod(meta.name, rank);
   const name = kueue ? names.groupPod(meta.name, rank, generation) : hostname;
   const env: k8s.V1EnvVar[] = [
     { name: WorkerEnv.rank, value: String(rank) },
-    { name: WorkerEnv.worldSize, value: String(spec.workers) },
+    { name: WorkerEnv.worldSize, value: String(worldSize) },
     {
       name: WorkerEnv.coordinator,
       value: `${names.podHost(meta.name, meta.namespace, 0)}:${RING_PORT}`,
@@ -292,7 +297,7 @@ export function buildPod({
         [LABEL_RECIPE]: meta.name,
         [LABEL_RANK]: String(rank),
         [LABEL_GENERATION]: String(generation),
-        [LABEL_COMPONENT]: 'worker',
+        [LABEL_COMPONENT]: COMPONENT_WORKER,
         [LABEL_MANAGED_BY]: MANAGED_BY,
         ...kueue?.labels,
       },
@@ -327,6 +332,55 @@ export function buildPod({
       volumes: [
         { name: 'recipe', configMap: { name: names.configMap(meta.name) } },
         { name: 'scratch', emptyDir: {} },
+      ],
+    },
+  };
+  if (spec.nodeSelector) pod.spec!.nodeSelector = { ...spec.nodeSelector };
+  if (spec.tolerations) pod.spec!.tolerations = spec.tolerations.map((t) => ({ ...t }));
+  return pod;
+}
+
+/**
+ * A capacity probe (runPolicy.elastic): a pod that asks for exactly what one missing worker
+ * would — resources, GPUs, node selector, tolerations — and only sleeps. The scheduler places
+ * it like a worker; once the probes for every missing worker have run for graceSeconds, the
+ * group grows (the probes go first, so the workers take their place).
+ */
+export function buildProbe(
+  meta: Meta,
+  spec: TrainingRecipeSpec,
+  i: number,
+  settings: PlannerSettings,
+): k8s.V1Pod {
+  const worker = buildPod({ meta, spec, rank: 0, generation: 0, settings });
+  const w = worker.spec!.containers[0]!;
+  const pod: k8s.V1Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: names.probe(meta.name, i),
+      namespace: meta.namespace,
+      labels: {
+        [LABEL_RECIPE]: meta.name,
+        [LABEL_COMPONENT]: COMPONENT_CAPACITY_PROBE,
+        [LABEL_MANAGED_BY]: MANAGED_BY,
+      },
+      ownerReferences: [ownerReference(meta)],
+    },
+    spec: {
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 0,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: worker.spec!.securityContext!,
+      containers: [
+        {
+          name: 'probe',
+          image: w.image!,
+          command: ['sleep', 'infinity'],
+          resources: w.resources!,
+          securityContext: w.securityContext!,
+        },
       ],
     },
   };

@@ -15,6 +15,7 @@ import {
 import { ConditionType, Phase, Reason } from './conditions.js';
 import type { Draft } from './draft.js';
 import type { PodView } from './pods.js';
+import { groupSize, recordGroup } from './elastic.js';
 import type { Child, TrainingRecipeSpec } from './types.js';
 
 /** Applies every non-pod child that is missing or differs from what the spec gives. */
@@ -41,7 +42,8 @@ function apply(d: Draft, object: Child): void {
 /** The current group's pods, one per rank (index = rank); also the plan's desired pods. */
 export function groupPods(d: Draft, spec: TrainingRecipeSpec): k8s.V1Pod[] {
   const pods: k8s.V1Pod[] = [];
-  for (let rank = 0; rank < spec.workers; rank++) {
+  const size = groupSize(d, spec);
+  for (let rank = 0; rank < size; rank++) {
     pods.push(
       buildPod({
         meta: d.meta,
@@ -50,6 +52,7 @@ export function groupPods(d: Draft, spec: TrainingRecipeSpec): k8s.V1Pod[] {
         generation: d.generation,
         settings: d.settings,
         lastCheckpointTime: d.status.lastCheckpoint?.time,
+        worldSize: size,
       }),
     );
   }
@@ -64,6 +67,7 @@ export function groupPods(d: Draft, spec: TrainingRecipeSpec): k8s.V1Pod[] {
 export function createMissing(
   d: Draft,
   spec: TrainingRecipeSpec,
+  size: number,
   missing: readonly k8s.V1Pod[],
   stale: readonly PodView[],
 ): boolean {
@@ -79,18 +83,16 @@ export function createMissing(
     return false;
   }
   for (const pod of missing) d.actions.push({ kind: 'createPod', pod });
-  if (missing.length === spec.workers) {
+  if (missing.length === size) {
+    // The group's size, written with its creation (status.group; elastic.ts reads it).
+    recordGroup(d, spec, size);
     const current = d.generation;
-    d.event(
-      'Normal',
-      Reason.ChildrenCreated,
-      `Created worker group ${current}: ${spec.workers} pod(s)`,
-    );
+    d.event('Normal', Reason.ChildrenCreated, `Created worker group ${current}: ${size} pod(s)`);
     d.condition(
       ConditionType.Created,
       'True',
       Reason.ChildrenCreated,
-      `worker group ${current}: ${spec.workers} pod(s), Secret, ConfigMap, Service, NetworkPolicy`,
+      `worker group ${current}: ${size} pod(s), Secret, ConfigMap, Service, NetworkPolicy`,
     );
   }
   return true;

@@ -6,6 +6,7 @@
 import type { ProgressReport } from '../../api/progress.js';
 import type { Condition, TrainingRecipeStatus } from '../../api/status.js';
 import { canonicalJson } from '../../common/canonical-json.js';
+import { COMPONENT_CAPACITY_PROBE, LABEL_COMPONENT } from '../../api/names.js';
 import { Reason, findCondition, setCondition, type ConditionType } from './conditions.js';
 import { classifyPod, isFinished, type PodView } from './pods.js';
 import type { ParsedRecipe } from './spec.js';
@@ -18,8 +19,10 @@ export class Draft {
   readonly status: TrainingRecipeStatus;
   readonly now: Date;
   readonly settings: PlannerSettings;
-  /** The recipe's pods, classified. */
+  /** The recipe's worker pods, classified. */
   readonly views: readonly PodView[];
+  /** Its capacity probes (runPolicy.elastic, elastic.ts). */
+  readonly probes: readonly PodView[];
   readonly children: Plan['children'] = { pods: [] };
   readonly actions: Action[] = [];
   private readonly events: EventSpec[] = [];
@@ -36,13 +39,17 @@ export class Draft {
     this.status = structuredClone(this.prev);
     this.now = ctx.now;
     this.settings = ctx.settings;
-    this.views = observed.pods.map((pod) =>
+    const all = observed.pods.map((pod) =>
       classifyPod(pod, {
         now: ctx.now,
         nodes: observed.nodes,
         nodeLostGraceSeconds: ctx.settings.nodeLostGraceSeconds,
       }),
     );
+    const isProbe = (v: PodView) =>
+      v.pod.metadata?.labels?.[LABEL_COMPONENT] === COMPONENT_CAPACITY_PROBE;
+    this.views = all.filter((v) => !isProbe(v));
+    this.probes = all.filter(isProbe);
   }
 
   /** The current worker group (pods carry it as a label). */
@@ -143,7 +150,7 @@ export class Draft {
 
   /** Stops every pod that still holds node resources (finished pods keep their logs). */
   stopUnfinished(why: string): void {
-    for (const v of this.views) if (!isFinished(v)) this.stop(v, why);
+    for (const v of [...this.views, ...this.probes]) if (!isFinished(v)) this.stop(v, why);
   }
 
   /** Look again when a NotReady node's grace runs out. */

@@ -21,6 +21,8 @@ export const names = {
    */
   groupPod: (recipe: string, rank: number, generation: number) =>
     `${recipe}-worker-${rank}-g${generation}`,
+  /** A placeholder pod that holds a missing worker's resources until the group grows. */
+  probe: (recipe: string, i: number) => `${recipe}-probe-${i}`,
   service: (recipe: string) => `${recipe}-ring`,
   networkPolicy: (recipe: string) => `${recipe}-ring`,
   configMap: (recipe: string) => `${recipe}-recipe`,

@@ -26,6 +26,7 @@ import {
 import { Phase } from './conditions.js';
 import { ensureChildren } from './create.js';
 import { Draft } from './draft.js';
+import { dropProbes } from './elastic.js';
 import { explain } from './explain.js';
 import { finished } from './finish.js';
 import { restartDue } from './restart.js';
@@ -65,6 +66,12 @@ export function planRecipe(recipe: ParsedRecipe, observed: Observed, ctx: PlanCo
 }
 
 function step(d: Draft, spec: TrainingRecipeSpec): void {
+  stepPhase(d, spec);
+  // Capacity probes live only beside a running elastic group (elastic.ts).
+  if (d.status.phase !== Phase.Running) dropProbes(d);
+}
+
+function stepPhase(d: Draft, spec: TrainingRecipeSpec): void {
   const phase = d.status.phase;
   if (phase !== undefined && FINISHED.has(phase)) {
     d.applyProgress();

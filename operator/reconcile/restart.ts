@@ -9,6 +9,7 @@ import { fail } from './finish.js';
 import { blockingLeftovers, queueNameOf } from './kueue.js';
 import type { PodFailure, PodView } from './pods.js';
 import type { TrainingRecipeSpec } from './types.js';
+import { shrinkAfterFailures } from './elastic.js';
 
 /** Seconds to wait before recreating a group after its `restarts`-th failure. */
 export function restartDelaySeconds(restarts: number, base: number, max: number): number {
@@ -40,6 +41,8 @@ export function restartGroup(
     return;
   }
   d.status.restarts = restarts + 1;
+  // Workers on lost nodes: an elastic group comes back smaller (elastic.ts).
+  shrinkAfterFailures(d, spec, failures);
   // The next group measures its own ranks.
   delete d.status.stragglers;
   d.status.groupGeneration = d.generation + 1;

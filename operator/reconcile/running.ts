@@ -22,6 +22,13 @@ import { names } from './names.js';
 import { imagePullProblem, waitingSummary, type PodFailure, type PodView } from './pods.js';
 import { restartGroup } from './restart.js';
 import type { TrainingRecipeSpec } from './types.js';
+import {
+  groupSize,
+  growWhenCapacityReturns,
+  resized,
+  resizeForSpecChange,
+  shrinkIfUnschedulable,
+} from './elastic.js';
 
 export function watchGroup(d: Draft, spec: TrainingRecipeSpec): void {
   const current = d.generation;
@@ -30,13 +37,15 @@ export function watchGroup(d: Draft, spec: TrainingRecipeSpec): void {
     d.timer(1000);
     return;
   }
+  if (resizeForSpecChange(d, spec)) return;
   const stale = d.views.filter((v) => v.generation === undefined || v.generation < current);
   for (const v of stale) d.stop(v, 'left over from an earlier group');
 
+  const size = groupSize(d, spec);
   const byRank = new Map<number, PodView>();
   for (const v of d.views) {
     if (v.generation !== current) continue;
-    if (v.rank === undefined || v.rank >= spec.workers || byRank.has(v.rank))
+    if (v.rank === undefined || v.rank >= size || byRank.has(v.rank))
       d.stop(v, 'not a rank of this group');
     else byRank.set(v.rank, v);
   }
@@ -56,7 +65,7 @@ export function watchGroup(d: Draft, spec: TrainingRecipeSpec): void {
     requeue(d, admission, eviction, [...byRank.values()]);
     return;
   }
-  const failures = failuresOf(d, spec, byRank);
+  const failures = failuresOf(d, size, byRank);
   const stalled = failures.length === 0 ? progressStalled(d, spec) : undefined;
   if (stalled) failures.push(stalled);
   if (failures.length > 0) {
@@ -71,29 +80,26 @@ export function watchGroup(d: Draft, spec: TrainingRecipeSpec): void {
   const blocking = blockingLeftovers(admission !== undefined, stale);
   if (admission && !admission.admitted) {
     // Kueue admits the group only once all its pods exist (gated): create them, then wait.
-    createMissing(d, spec, missing, blocking);
+    createMissing(d, spec, size, missing, blocking);
     holdForQueue(d, admission);
     return;
   }
   if (admission) markAdmitted(d, admission);
-  if (waitedTooLong(d, spec, all, running, admission?.admittedAt)) return;
-  if (!createMissing(d, spec, missing, blocking)) return;
-  report(d, spec, all, { missing: missing.length, scheduled, running });
+  if (shrinkIfUnschedulable(d, spec, all)) return;
+  if (waitedTooLong(d, spec, all, running, size, admission?.admittedAt)) return;
+  if (!createMissing(d, spec, size, missing, blocking)) return;
+  report(d, spec, all, { size, missing: missing.length, scheduled, running });
   // A node going NotReady becomes a failure only after the grace: look again then.
   for (const v of all) d.nodeTimer(v);
 }
 
 /** What the members say, plus ranks that vanished after the whole group had been created. */
-function failuresOf(
-  d: Draft,
-  spec: TrainingRecipeSpec,
-  byRank: ReadonlyMap<number, PodView>,
-): PodFailure[] {
+function failuresOf(d: Draft, size: number, byRank: ReadonlyMap<number, PodView>): PodFailure[] {
   const failures: PodFailure[] = [];
   for (const v of byRank.values()) if (v.failure) failures.push(v.failure);
   // Once every pod had been created, a pod that vanished was deleted behind our back.
   if (d.prev.phase === Phase.Starting || d.prev.phase === Phase.Running) {
-    for (let rank = 0; rank < spec.workers; rank++) {
+    for (let rank = 0; rank < size; rank++) {
       if (!byRank.has(rank)) {
         failures.push({
           reason: Reason.PodDeleted,
@@ -129,9 +135,9 @@ function report(
   d: Draft,
   spec: TrainingRecipeSpec,
   group: readonly PodView[],
-  n: { missing: number; scheduled: number; running: number },
+  n: { size: number; missing: number; scheduled: number; running: number },
 ): void {
-  const workers = spec.workers;
+  const workers = n.size;
   if (n.missing > 0 || n.scheduled < workers) {
     const why = waitingSummary(group);
     d.status.phase = Phase.Pending;
@@ -175,8 +181,10 @@ function report(
       Reason.AllWorkersRunning,
       `${workers}/${workers} workers running`,
     );
+    resized(d, spec, workers);
     d.applyProgress();
     watchHealth(d, spec, group);
+    if (growWhenCapacityReturns(d, spec, group)) return;
     d.timer(d.settings.progressIntervalSeconds * 1000);
   }
 }

@@ -12,6 +12,7 @@ import { decodeSafetensors, encodeSafetensors } from '../models/safetensors.js';
 import { loadStateDict, stateDict } from '../models/weights.js';
 import type { EpochMetrics } from '../report/metrics-log.js';
 import type { TrainState } from '../train-state.js';
+import type { VirtualRanks } from '../elastic/virtual-ranks.js';
 import { decodeTensors, encodeTensors, type NamedTensors } from './tensors.js';
 import {
   checkpointName,
@@ -30,6 +31,8 @@ export interface CheckpointerOptions {
   allowRecipeChange: boolean;
   backend: string;
   itersPerEpoch: number;
+  /** The original ranks this process runs: each gets its own rank file. */
+  vranks: VirtualRanks;
   categories: readonly string[];
   /** Checkpoints kept; older ones are pruned. */
   keep: number;
@@ -43,6 +46,10 @@ export interface Resumed {
   epoch: number;
   stepInEpoch: number;
   history: EpochMetrics[];
+  /** spec.workers of the run that wrote it (older checkpoints: its group size). */
+  logicalWorkers: number;
+  /** Its steps per epoch (they change with spec.workers). */
+  itersPerEpoch: number;
 }
 
 const encoder = new TextEncoder();
@@ -73,14 +80,18 @@ export class Checkpointer {
     const { group, store, state } = this.o;
     const started = performance.now();
     const name = checkpointName(epoch, stepInEpoch);
-    let entry: Record<string, FileEntry> = {};
-    if (group.rank > 0) {
-      const buffers = new Map([
-        ...prefixed('model.', state.model.buffers),
-        ...(state.ema ? prefixed('ema.', state.ema.buffers) : []),
-      ]);
-      const file = rankFile(group.rank);
-      entry = { [file]: await store.putFile(name, file, encodeTensors(buffers)) };
+    const entry: Record<string, FileEntry> = {};
+    // Every original rank but 0 adds its BatchNorm buffers (and their EMA), whichever process
+    // runs it: a checkpoint holds all spec.workers ranks, so any group size can resume it.
+    for (const [j, rank] of this.o.vranks.ranks.entries()) {
+      if (rank === 0) continue;
+      const mine =
+        j === 0
+          ? { model: state.model.buffers, ema: state.ema?.buffers ?? new Map() }
+          : this.o.vranks.buffersOf(j);
+      const buffers = new Map([...prefixed('model.', mine.model), ...prefixed('ema.', mine.ema)]);
+      const file = rankFile(rank);
+      entry[file] = await store.putFile(name, file, encodeTensors(buffers));
     }
     const gathered = await group.allGather(encoder.encode(JSON.stringify(entry)));
     if (group.rank === 0) {
@@ -117,6 +128,7 @@ export class Checkpointer {
         worldSize: this.o.group.worldSize,
         backend: this.o.backend,
         extra: {
+          logicalWorkers: this.o.vranks.logicalWorkers,
           emaNAveraged: ema?.nAveraged ?? 0,
           metrics: history,
           categories: this.o.categories,
@@ -159,10 +171,12 @@ export class Checkpointer {
     }
     if (!chosen) {
       await this.broadcastInitialWeights();
+      this.o.vranks.init(this.o.state.model, this.o.state.emaDecay);
       log.info('starting from initial weights (no checkpoint)');
       return null;
     }
     this.restore(chosen);
+    restoreOtherRanks(this.o, chosen);
     const s = chosen.state;
     const history = ((s.extra.metrics as EpochMetrics[] | undefined) ?? []).filter(
       (r) => r.epoch < s.epoch,
@@ -181,6 +195,8 @@ export class Checkpointer {
       epoch: s.epoch,
       stepInEpoch: s.stepInEpoch,
       history,
+      logicalWorkers: Number(s.extra.logicalWorkers ?? s.worldSize),
+      itersPerEpoch: Number(s.extra.itersPerEpoch ?? this.o.itersPerEpoch),
     };
   }
 
@@ -197,7 +213,7 @@ export class Checkpointer {
   private restore(chosen: Checkpoint): void {
     const { model, sgd, ema, emaTarget } = this.o.state;
     loadStateDict(model, decodeSafetensors(chosen.files.get('model.safetensors')!).tensors);
-    const mine = chosen.files.get(rankFile(this.o.group.rank));
+    const mine = chosen.files.get(rankFile(this.o.vranks.lead));
     const rankBuffers = mine ? decodeTensors(mine) : null;
     if (rankBuffers) assignAll(model.buffers, rankBuffers, 'model.');
     const opt = decodeTensors(chosen.files.get('optimizer.safetensors')!);
@@ -214,6 +230,30 @@ export class Checkpointer {
     }
     const nAveraged = Number(chosen.state.extra.emaNAveraged ?? 0);
     ema.loadState({ nAveraged, tensors }, model.params, model.buffers);
+  }
+}
+
+/** The original ranks after the lead: their buffers (and EMA) from their own files. */
+function restoreOtherRanks(o: CheckpointerOptions, chosen: Checkpoint): void {
+  const { vranks, state } = o;
+  vranks.init(state.model, state.emaDecay);
+  const nAveraged = Number(chosen.state.extra.emaNAveraged ?? 0);
+  for (const [j, rank] of vranks.ranks.entries()) {
+    if (j === 0) continue;
+    const file = chosen.files.get(rankFile(rank));
+    if (!file) continue;
+    const tensors = decodeTensors(file);
+    assignAll(vranks.bankOf(j), tensors, 'model.');
+    const ema = new Map<string, Float32Array | Int32Array>();
+    for (const [k, t] of tensors) {
+      if (!k.startsWith('ema.')) continue;
+      const d = t.data;
+      ema.set(
+        k.slice(4),
+        d instanceof Float32Array || d instanceof Int32Array ? d : Int32Array.from(d, Number),
+      );
+    }
+    vranks.restoreEma(j, ema, nAveraged);
   }
 }
 

@@ -257,6 +257,16 @@ function renderPlan(
       ].join(', '),
     ],
   ];
+  for (const e of plan.elastic ?? []) {
+    rows.push([
+      `elastic ${e.size} pod(s)`,
+      e.feasible
+        ? `${e.accumulationSteps} original rank(s) per pod = ${e.accumulationSteps} accumulation ` +
+          `micro-step(s) of ${r.batchSize}: ${fmtInt(e.imagesPerPodStep!)} images per pod per step, ` +
+          `${fmtInt(e.itersPerEpoch!)} steps per epoch, global batch ${fmtInt(e.globalBatch!)}`
+        : `not used: ${e.size} does not divide workers (${spec.workers}), the global batch would change`,
+    ]);
+  }
   if (plan.estimatedSeconds !== undefined) {
     const s = plan.estimatedSeconds;
     rows.push([

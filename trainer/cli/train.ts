@@ -23,6 +23,16 @@ interface TrainFlags {
   opTimeout: number;
   seeds?: number[];
   parallelism?: number;
+  simulateLoss?: { atStep: number; forSteps: number };
+}
+
+/** `--simulate-loss STEP:STEPS` → lose the last worker at global step STEP, back after STEPS. */
+function simulateLossFlag(value: string): { atStep: number; forSteps: number } {
+  const m = /^(\d+):(\d+)$/.exec(value.trim());
+  if (!m) {
+    throw new InputError(`--simulate-loss must be STEP:STEPS (e.g. 6:4), got "${value}"`);
+  }
+  return { atStep: Number(m[1]), forSteps: Number(m[2]) };
 }
 
 export function register(program: Command): void {
@@ -52,6 +62,11 @@ export function register(program: Command): void {
       '--parallelism <n>',
       'seed runs at once (default: spec.parallelism)',
       intFlag('--parallelism', { min: 1, max: MAX_SEEDS }),
+    )
+    .option(
+      '--simulate-loss <step:steps>',
+      'elastic drill: lose the last worker at global step STEP, get it back STEPS steps later (needs runPolicy.elastic)',
+      simulateLossFlag,
     )
     .option('--output <uri>', 'override the recipe’s output (local path or s3://bucket/prefix)')
     .option('--allow-recipe-change', 'resume from a checkpoint written by a different recipe')
@@ -111,7 +126,11 @@ export function register(program: Command): void {
         await trainSeeds({ ...resolved, seeds }, flags.parallelism ?? spec.parallelism, launch);
         return;
       }
-      const summary = await launchLocal({ spec: resolved, ...launch });
+      const summary = await launchLocal({
+        spec: resolved,
+        ...launch,
+        ...(flags.simulateLoss ? { simulateLoss: flags.simulateLoss } : {}),
+      });
       const pct = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}%`);
       process.stdout.write(
         `\ndone in ${(summary.seconds / 60).toFixed(1)} min: Acc@1 ${pct(summary.acc1)}, Acc@5 ${pct(summary.acc5)}, ` +

@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, WorkerEnv } from '../../api/names.js';
+import { largestFeasibleSize, type ElasticRange } from '../../api/elastic.js';
 import { RingmasterError } from '../../common/errors.js';
 import { formatProgressLine } from '../report/progress.js';
 import type { RunSummary, WorkerMessage } from './messages.js';
@@ -37,6 +38,13 @@ export interface LaunchOptions {
   opTimeoutMs?: number;
   /** Decode threads per worker. */
   loaderThreads?: number;
+  /**
+   * Elastic drill: at global step `atStep` the highest rank is killed as if its node were lost;
+   * the group restarts at the largest size of runPolicy.elastic that the remaining "capacity"
+   * allows (from the last checkpoint), and after `forSteps` more steps the capacity returns:
+   * the group checkpoints (SIGTERM) and restarts at full size. Resizes are not restarts.
+   */
+  simulateLoss?: { atStep: number; forSteps: number };
   /** Sees every message of rank 0 (tests use it to inject faults at a chosen step). */
   onMessage?: (
     msg: WorkerMessage,
@@ -106,6 +114,9 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
     for (const w of current) w.child.kill('SIGINT');
   };
   let current: WorkerProc[] = [];
+  const L = opts.spec.workers;
+  let size = opts.workers;
+  const drill = elasticDrill(opts, (line) => print(line));
   const control = {
     kill(rank: number, signal: NodeJS.Signals = 'SIGKILL') {
       current[rank]?.child.kill(signal);
@@ -115,15 +126,17 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
   process.on('SIGTERM', onSigint);
 
   try {
+    let restarts = 0;
     for (let attempt = 0; ; attempt++) {
       const port = await freePort();
-      const ports = await Promise.all(Array.from({ length: opts.workers }, () => freePort()));
-      current = Array.from({ length: opts.workers }, (_, rank) => {
+      const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
+      drill?.groupStarted(size);
+      current = Array.from({ length: size }, (_, rank) => {
         const env: NodeJS.ProcessEnv = {
           ...process.env,
           ...opts.env,
           [WorkerEnv.rank]: String(rank),
-          [WorkerEnv.worldSize]: String(opts.workers),
+          [WorkerEnv.worldSize]: String(size),
           [WorkerEnv.coordinator]: `127.0.0.1:${port}`,
           [WorkerEnv.listen]: `127.0.0.1:${rank === 0 ? port : ports[rank]}`,
           [WorkerEnv.advertise]: `127.0.0.1:${rank === 0 ? port : ports[rank]}`,
@@ -138,11 +151,11 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
           [WorkerEnv.computeThreads]:
             opts.env?.[WorkerEnv.computeThreads] ??
             process.env[WorkerEnv.computeThreads] ??
-            String(Math.max(1, Math.floor(availableParallelism() / opts.workers))),
+            String(Math.max(1, Math.floor(availableParallelism() / size))),
           // The same share as each rank's CPU request, as a pod's: the loader sizes by it.
           [WorkerEnv.cpuRequestMillicores]:
             opts.env?.[WorkerEnv.cpuRequestMillicores] ??
-            String(Math.max(1, Math.floor(availableParallelism() / opts.workers)) * 1000),
+            String(Math.max(1, Math.floor(availableParallelism() / size)) * 1000),
           ...(opts.backend ? { [WorkerEnv.backend]: opts.backend } : {}),
           ...(opts.allowRecipeChange ? { [WorkerEnv.allowRecipeChange]: '1' } : {}),
           ...(opts.opTimeoutMs ? { [WorkerEnv.opTimeoutMs]: String(opts.opTimeoutMs) } : {}),
@@ -173,6 +186,7 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
         });
         child.on('message', (m: WorkerMessage) => {
           opts.onMessage?.(m, control);
+          drill?.onMessage(m, control);
           if (m.type === 'progress') {
             const line = formatProgressLine(m);
             if (tty) live(line);
@@ -248,16 +262,26 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
         );
       }
       const terminal = failed.code === ExitCode.invalidInput;
-      if (terminal || attempt >= opts.maxRestarts) {
+      const resize = terminal ? null : drill?.takeResize();
+      if (resize) {
+        print(
+          `resizing the group ${size} → ${resize.to} worker(s) (${resize.why}); ` +
+            `each runs ${L / resize.to} accumulation micro-step(s); resuming from the last checkpoint`,
+        );
+        size = resize.to;
+        continue;
+      }
+      if (terminal || restarts >= opts.maxRestarts) {
         throw new LaunchError(
           `rank ${failed.rank} failed (${why})` +
-            (terminal ? '' : ` after ${attempt} restart(s)`) +
+            (terminal ? '' : ` after ${restarts} restart(s)`) +
             `; logs in ${logDir}`,
           terminal ? ExitCode.invalidInput : ExitCode.retryable,
         );
       }
+      restarts += 1;
       print(
-        `rank ${failed.rank} failed (${why}); restarting the group (${attempt + 1}/${opts.maxRestarts}), resuming from the last checkpoint`,
+        `rank ${failed.rank} failed (${why}); restarting the group (${restarts}/${opts.maxRestarts}), resuming from the last checkpoint`,
       );
     }
   } finally {
@@ -265,6 +289,58 @@ export async function launchLocal(opts: LaunchOptions): Promise<RunSummary> {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+/** The local stand-in for lost and returning capacity (LaunchOptions.simulateLoss). */
+function elasticDrill(opts: LaunchOptions, print: (line: string) => void) {
+  const sim = opts.simulateLoss;
+  if (!sim) return null;
+  const L = opts.spec.workers;
+  const range = (opts.spec.runPolicy as { elastic?: ElasticRange } | undefined)?.elastic;
+  if (!range) {
+    throw new LaunchError(
+      'simulating a lost worker needs spec.runPolicy.elastic (minWorkers, maxWorkers)',
+      ExitCode.invalidInput,
+    );
+  }
+  let phase: 'before' | 'lost' | 'shrunk' | 'returned' | 'done' = 'before';
+  let resize: { to: number; why: string } | null = null;
+  let shrunkFrom = 0;
+  let size = opts.workers;
+  return {
+    groupStarted(n: number) {
+      size = n;
+      if (phase === 'lost') phase = 'shrunk';
+      if (phase === 'returned') phase = 'done';
+      shrunkFrom = -1;
+    },
+    onMessage(m: WorkerMessage, group: { kill(rank: number, signal?: NodeJS.Signals): void }) {
+      if (m.type !== 'progress') return;
+      const step = m.epoch * m.steps + m.step;
+      if (phase === 'before' && step >= sim.atStep && size > 1) {
+        const to = largestFeasibleSize(L, range, size - 1);
+        if (to === null) return;
+        phase = 'lost';
+        resize = { to, why: `rank ${size - 1} lost at step ${step}` };
+        print(`simulated loss: killing rank ${size - 1} at step ${step}`);
+        group.kill(size - 1, 'SIGKILL');
+      } else if (phase === 'shrunk') {
+        if (shrunkFrom < 0) shrunkFrom = step;
+        if (step - shrunkFrom < sim.forSteps) return;
+        const to = largestFeasibleSize(L, range, L);
+        if (to === null || to <= size) return;
+        phase = 'returned';
+        resize = { to, why: `capacity returned at step ${step}` };
+        print(`simulated capacity back: checkpointing the ${size}-worker group at step ${step}`);
+        for (let r = 0; r < size; r++) group.kill(r, 'SIGTERM');
+      }
+    },
+    takeResize(): { to: number; why: string } | null {
+      const r = resize;
+      resize = null;
+      return r;
+    },
+  };
 }
 
 /** The run policy's knobs a worker needs, as the operator passes them to pods. */

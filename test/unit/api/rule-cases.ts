@@ -48,6 +48,21 @@ export const RULE_CASES: ReadonlyArray<{
     spec: { runPolicy: { hangTimeoutSeconds: 600, activeDeadlineSeconds: 600 } },
     path: 'spec.runPolicy.hangTimeoutSeconds',
   },
+  {
+    id: 'elasticMinWithinMax',
+    spec: { workers: 4, runPolicy: { elastic: { minWorkers: 4, maxWorkers: 2 } } },
+    path: 'spec.runPolicy.elastic.minWorkers',
+  },
+  {
+    id: 'elasticMaxWithinWorkers',
+    spec: { workers: 2, runPolicy: { elastic: { minWorkers: 1, maxWorkers: 4 } } },
+    path: 'spec.runPolicy.elastic.maxWorkers',
+  },
+  {
+    id: 'elasticSizesKeepGlobalBatch',
+    spec: { workers: 8, runPolicy: { elastic: { minWorkers: 3, maxWorkers: 8 } } },
+    path: 'spec.runPolicy.elastic',
+  },
 ];
 
 /** Specs at the edge of each rule: valid. */
@@ -61,4 +76,6 @@ export const RULE_EDGES: ReadonlyArray<Record<string, unknown>> = [
   { seeds: [2, 0, 1], parallelism: 3 },
   { runPolicy: { hangTimeoutSeconds: 599, activeDeadlineSeconds: 600 } },
   { runPolicy: { hangTimeoutSeconds: 600, terminationGracePeriodSeconds: 600 } },
+  { workers: 8, runPolicy: { elastic: { minWorkers: 2, maxWorkers: 8 } } },
+  { workers: 6, runPolicy: { elastic: { minWorkers: 3, maxWorkers: 3 } } },
 ];
