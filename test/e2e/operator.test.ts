@@ -110,7 +110,10 @@ describe('e2e: operator, node agent and kubectl', function () {
       this.skip();
     }
     cp = await startControlPlane();
-    await cp.installCrds([join(ROOT, 'crds', 'ringmaster.dev_trainingrecipes.yaml')]);
+    await cp.installCrds([
+      join(ROOT, 'crds', 'ringmaster.dev_trainingrecipes.yaml'),
+      join(ROOT, 'crds', 'ringmaster.dev_trainingstudies.yaml'),
+    ]);
     await ensureNamespace(cp.kubeConfig, NS);
     await ensureNamespace(cp.kubeConfig, 'ringmaster-system');
     rest = new KubeRest(cp.kubeConfig);
