@@ -157,7 +157,8 @@ describe('e2e: operator, node agent and kubectl', function () {
         );
         return lease.spec.holderIdentity === identity;
       },
-      { timeoutMs: 30_000, what: `${identity} leading` },
+      // 90 s: the operator's cold start (tsx) alone took 17 s at load 25, the Lease comes after.
+      { timeoutMs: 90_000, what: `${identity} leading` },
     ).catch((err: unknown) => {
       throw new Error(`${String(err)}\noperator output:\n${operator?.output}`);
     });

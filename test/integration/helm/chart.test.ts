@@ -218,11 +218,21 @@ describe('helm chart charts/ringmaster', function () {
         ['delete recipes', { ...rm, verb: 'delete', namespace: 'team-a' }],
         [
           "edit a study's spec",
-          { group: 'ringmaster.dev', resource: 'trainingstudies', verb: 'patch', namespace: 'team-a' },
+          {
+            group: 'ringmaster.dev',
+            resource: 'trainingstudies',
+            verb: 'patch',
+            namespace: 'team-a',
+          },
         ],
         [
           'delete studies',
-          { group: 'ringmaster.dev', resource: 'trainingstudies', verb: 'delete', namespace: 'team-a' },
+          {
+            group: 'ringmaster.dev',
+            resource: 'trainingstudies',
+            verb: 'delete',
+            namespace: 'team-a',
+          },
         ],
         [
           'update pods (no in-place edits)',
