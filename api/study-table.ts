@@ -35,7 +35,8 @@ export interface StudyRow {
   name: string;
   n: number;
   acc1: MeanSd;
-  acc5: MeanSd;
+  /** Absent when no seed reported it (e.g. EMA Acc@5 not measured). */
+  acc5?: MeanSd;
   /** Acc@1 against the previous row; absent on the first row. */
   change?: Change;
 }
@@ -44,18 +45,21 @@ export interface StudyRow {
 const finite = <K extends string>(key: K, x: number): { [k in K]?: number } =>
   (Number.isFinite(x) ? { [key]: x } : {}) as { [k in K]?: number };
 
-function meanSd(xs: readonly number[]): MeanSd {
-  return { mean: mean(xs), ...finite('sd', sampleSd(xs)) };
+function meanSd(xs: readonly number[]): MeanSd | undefined {
+  const ok = xs.filter((x) => Number.isFinite(x));
+  return ok.length > 0 ? { mean: mean(ok), ...finite('sd', sampleSd(ok)) } : undefined;
 }
 
 export function studyTable(inputs: readonly StudyInput[]): StudyRow[] {
   return inputs.map((r, i) => {
     const prev = i > 0 ? inputs[i - 1]! : null;
+    const acc5 = meanSd(r.acc5);
     const row: StudyRow = {
       name: r.name,
       n: r.acc1.length,
-      acc1: meanSd(r.acc1),
-      acc5: meanSd(r.acc5),
+      // studyInputs keeps only seeds with a finite Acc@1 figure.
+      acc1: meanSd(r.acc1) ?? { mean: NaN },
+      ...(acc5 ? { acc5 } : {}),
     };
     if (prev) {
       const w = welch(r.acc1, prev.acc1);
@@ -93,7 +97,12 @@ export function studyInputs(
   figure: StudyFigure,
   opts: { allowEmpty?: boolean } = {},
 ): { inputs: StudyInput[]; caption: string } {
-  let ok = variants.map((v) => ({ v, seeds: v.seeds.filter((s) => s.phase === 'Succeeded') }));
+  let ok = variants.map((v) => ({
+    v,
+    seeds: v.seeds.filter(
+      (s) => s.phase === 'Succeeded' && Number.isFinite(s.metrics?.acc1 ?? s.metrics?.emaAcc1),
+    ),
+  }));
   const empty = ok.find((o) => o.seeds.length === 0);
   if (empty && !opts.allowEmpty) {
     throw new InputError(`no seed succeeded in ${empty.v.source}`, [
@@ -118,8 +127,10 @@ export function studyInputs(
   };
 }
 
-const ms = (s: MeanSd) =>
-  `${s.mean.toFixed(2)}${s.sd === undefined ? '' : ` ± ${s.sd.toFixed(2)}`}`;
+const ms = (s: MeanSd | undefined) =>
+  s === undefined
+    ? 'n/a'
+    : `${s.mean.toFixed(2)}${s.sd === undefined ? '' : ` ± ${s.sd.toFixed(2)}`}`;
 const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
 const num = (v: number | undefined, d: number) => (v === undefined ? 'n/a' : v.toFixed(d));
 

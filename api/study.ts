@@ -188,7 +188,7 @@ export const StudyRowSchema = Type.Object(
     name: Type.String(),
     n: Type.Integer({ minimum: 0, description: 'Seeds that succeeded (the ones averaged).' }),
     acc1: MeanSdSchema,
-    acc5: MeanSdSchema,
+    acc5: Type.Optional(MeanSdSchema),
     change: Type.Optional(
       Type.Object(
         {

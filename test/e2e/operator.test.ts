@@ -384,7 +384,16 @@ ${steps}
       );
     });
     const st = done.status!;
-    assert.equal(st.phase, 'Succeeded', JSON.stringify(st));
+    if (st.phase !== 'Succeeded') {
+      const kids = await rest.get<{ items: TrainingRecipeObject[] }>(
+        `/apis/ringmaster.dev/v1alpha1/namespaces/${NS}/trainingrecipes`,
+      );
+      assert.fail(
+        `study ${JSON.stringify(st)}\nrecipes:\n${kids.items
+          .map((k) => `${k.metadata.name}: ${JSON.stringify(k.status?.conditions)}`)
+          .join('\n')}\noperator:\n${operator?.output.slice(-3000)}`,
+      );
+    }
     assert.equal(st.done, '3/3');
     // Children: one TrainingRecipe per row, owned by the study, each a parent of its seeds.
     for (const [i, row] of ['baseline', 'longer', 'smoothing'].entries()) {

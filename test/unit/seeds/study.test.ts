@@ -39,6 +39,16 @@ describe('study: the ablation table', () => {
     assert.match(text, /^b {2,}1 {2,}71\.00 {2,}91\.00 {2,}\+1\.00 {2,}n\/a {2,}n\/a {2,}n\/a$/m);
   });
 
+  it('a figure no seed reported (EMA Acc@5 not measured) is absent, printed n/a', () => {
+    const rows = studyTable([
+      { name: 'a', acc1: [70, 71], acc5: [NaN, NaN] },
+      { name: 'b', acc1: [72, 73], acc5: [NaN, NaN] },
+    ]);
+    assert.equal(rows[0]!.acc5, undefined);
+    assert.ok(!JSON.stringify(rows).includes('null'));
+    assert.match(formatStudyText(rows, 'x'), /^b {2,}2 {2,}72\.50 ± 0\.71 {2,}n\/a /m);
+  });
+
   it('prints text and Markdown', () => {
     const rows = studyTable([B, A]);
     const text = formatStudyText(rows, 'EMA weights');
