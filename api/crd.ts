@@ -1,5 +1,6 @@
 /**
- * The CustomResourceDefinition, generated from the one schema in api/schema.ts.
+ * The CustomResourceDefinitions, generated from the one schema: TrainingRecipe from
+ * api/schema.ts and api/status.ts, TrainingStudy from api/study.ts.
  * `scripts/gen-crd.ts` writes it to crds/ and to the Helm chart; a test fails when the
  * committed files differ from `crdYaml()`.
  *
@@ -14,6 +15,7 @@
 import { stringify } from 'yaml';
 import { TrainingRecipeSpecSchema } from './schema.js';
 import { TrainingRecipeStatusSchema } from './status.js';
+import { TrainingStudySpecSchema, TrainingStudyStatusSchema } from './study.js';
 import {
   CATEGORIES,
   CRD_NAME,
@@ -23,6 +25,12 @@ import {
   PLURAL,
   SHORT_NAMES,
   SINGULAR,
+  STUDY_CRD_NAME,
+  STUDY_KIND,
+  STUDY_LIST_KIND,
+  STUDY_PLURAL,
+  STUDY_SHORT_NAMES,
+  STUDY_SINGULAR,
   VERSION,
 } from './names.js';
 
@@ -158,21 +166,41 @@ function sortKeys(s: JsonSchema): JsonSchema {
   return Object.fromEntries(keys.map((k) => [k, s[k]]));
 }
 
-export function buildCrd(): JsonSchema {
-  const spec = toStructuralSchema(TrainingRecipeSpecSchema);
-  const status = toStructuralSchema(TrainingRecipeStatusSchema);
+export const STUDY_PRINTER_COLUMNS = Object.freeze([
+  { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+  // Full runs finished / planned, "3/13".
+  { name: 'Done', type: 'string', jsonPath: '.status.done' },
+  // The row with the highest Acc@1 mean, "ema 80.12 ± 0.08 (3)".
+  { name: 'Best', type: 'string', jsonPath: '.status.best' },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+]);
+
+interface CrdKind {
+  name: string;
+  kind: string;
+  listKind: string;
+  plural: string;
+  singular: string;
+  shortNames: readonly string[];
+  description: string;
+  spec: unknown;
+  status: unknown;
+  printerColumns: ReadonlyArray<Record<string, unknown>>;
+}
+
+function crdOf(k: CrdKind): JsonSchema {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: CRD_NAME },
+    metadata: { name: k.name },
     spec: {
       group: GROUP,
       names: {
-        kind: KIND,
-        listKind: LIST_KIND,
-        plural: PLURAL,
-        singular: SINGULAR,
-        shortNames: [...SHORT_NAMES],
+        kind: k.kind,
+        listKind: k.listKind,
+        plural: k.plural,
+        singular: k.singular,
+        shortNames: [...k.shortNames],
         categories: [...CATEGORIES],
       },
       scope: 'Namespaced',
@@ -182,18 +210,17 @@ export function buildCrd(): JsonSchema {
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: PRINTER_COLUMNS.map((c) => ({ ...c })),
+          additionalPrinterColumns: k.printerColumns.map((c) => ({ ...c })),
           schema: {
             openAPIV3Schema: {
               type: 'object',
-              description:
-                'A recipe to train a ResNet-family classifier (torchvision reference recipe).',
+              description: k.description,
               properties: {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
-                spec: spec,
-                status: status,
+                spec: toStructuralSchema(k.spec),
+                status: toStructuralSchema(k.status),
               },
               required: ['spec'],
             },
@@ -202,6 +229,38 @@ export function buildCrd(): JsonSchema {
       ],
     },
   };
+}
+
+export function buildCrd(): JsonSchema {
+  return crdOf({
+    name: CRD_NAME,
+    kind: KIND,
+    listKind: LIST_KIND,
+    plural: PLURAL,
+    singular: SINGULAR,
+    shortNames: SHORT_NAMES,
+    description: 'A recipe to train a ResNet-family classifier (torchvision reference recipe).',
+    spec: TrainingRecipeSpecSchema,
+    status: TrainingRecipeStatusSchema,
+    printerColumns: PRINTER_COLUMNS,
+  });
+}
+
+export function buildStudyCrd(): JsonSchema {
+  return crdOf({
+    name: STUDY_CRD_NAME,
+    kind: STUDY_KIND,
+    listKind: STUDY_LIST_KIND,
+    plural: STUDY_PLURAL,
+    singular: STUDY_SINGULAR,
+    shortNames: STUDY_SHORT_NAMES,
+    description:
+      'An ablation study: a base recipe and a ladder of patches (or a grid), each variant ' +
+      'trained over seeds as a child TrainingRecipe; the status is the ablation table.',
+    spec: TrainingStudySpecSchema,
+    status: TrainingStudyStatusSchema,
+    printerColumns: STUDY_PRINTER_COLUMNS,
+  });
 }
 
 export const CRD_HEADER =
@@ -214,4 +273,25 @@ export const CRD_HEADER =
  */
 export function crdYaml(): string {
   return CRD_HEADER + stringify(buildCrd(), { lineWidth: 0, version: '1.1' });
+}
+
+// Starts with a document separator: `helm show crds` concatenates the chart's CRD files as
+// they are, and this one follows the recipe's.
+export const STUDY_CRD_HEADER =
+  '---\n' +
+  '# Generated by scripts/gen-crd.ts from api/study.ts. Do not edit by hand:\n' +
+  '# change the schema and run `npx tsx scripts/gen-crd.ts`.\n';
+
+export function studyCrdYaml(): string {
+  return STUDY_CRD_HEADER + stringify(buildStudyCrd(), { lineWidth: 0 });
+}
+
+/** Every generated CRD file (relative to the repository root) → its content. */
+export function crdFiles(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const dir of ['crds', 'charts/ringmaster/crds']) {
+    out.set(`${dir}/${GROUP}_${PLURAL}.yaml`, crdYaml());
+    out.set(`${dir}/${GROUP}_${STUDY_PLURAL}.yaml`, studyCrdYaml());
+  }
+  return out;
 }

@@ -139,7 +139,8 @@ export async function loadTrainingRecipeFile(path: string): Promise<ParsedTraini
   return parseTrainingRecipe(parseDocument(text, path), path);
 }
 
-function parseDocument(text: string, path: string): unknown {
+/** One YAML (or, by extension, JSON) document from a file's text. */
+export function parseDocument(text: string, path: string): unknown {
   if (extname(path).toLowerCase() === '.json') {
     try {
       return JSON.parse(text) as unknown;
@@ -218,7 +219,7 @@ function crossFieldIssues(
 }
 
 /** Every schema violation, one per path, with a message for people. */
-function schemaErrors(schema: TSchema, value: unknown, root: string): InputIssue[] {
+export function schemaErrors(schema: TSchema, value: unknown, root: string): InputIssue[] {
   const seen = new Set<string>();
   const issues: InputIssue[] = [];
   for (const error of Value.Errors(schema, value)) {
@@ -291,7 +292,7 @@ function describeSchemaError(e: ValueError): string {
   }
 }
 
-function describeValue(v: unknown): string {
+export function describeValue(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
@@ -304,7 +305,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function deepFreeze<T>(v: T): T {
+export function deepFreeze<T>(v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
     Object.freeze(v);
     for (const child of Object.values(v)) deepFreeze(child);

@@ -249,3 +249,30 @@ export const SEEDS_FILE = 'seeds.json';
 export const LABEL_SEED_OF = `${GROUP}/seed-of`;
 /** On a seed's child TrainingRecipe: its seed. */
 export const LABEL_SEED = `${GROUP}/seed`;
+
+// ---- Studies (TrainingStudy: an ablation ladder or grid of recipes) ----------------------
+
+export const STUDY_KIND = 'TrainingStudy';
+export const STUDY_LIST_KIND = 'TrainingStudyList';
+export const STUDY_PLURAL = 'trainingstudies';
+export const STUDY_SINGULAR = 'trainingstudy';
+export const STUDY_SHORT_NAMES: readonly string[] = Object.freeze(['study', 'ts']);
+export const STUDY_CRD_NAME = `${STUDY_PLURAL}.${GROUP}`;
+
+/** REST path of the studies of one namespace (all namespaces when absent), or of one study. */
+export function studiesPath(namespace?: string, name?: string): string {
+  const base = namespace ? `/apis/${API_VERSION}/namespaces/${namespace}` : `/apis/${API_VERSION}`;
+  return name === undefined ? `${base}/${STUDY_PLURAL}` : `${base}/${STUDY_PLURAL}/${name}`;
+}
+
+/** On a study's child TrainingRecipe: the study's name. */
+export const LABEL_STUDY_OF = `${GROUP}/study-of`;
+/** On a study's child TrainingRecipe: `screen` (a short screening run) or `full`. */
+export const LABEL_STUDY_STAGE = `${GROUP}/study-stage`;
+/** On a study's child TrainingRecipe: the variant's row name (may hold `=` and `,`). */
+export const ANNOTATION_STUDY_VARIANT = `${GROUP}/variant`;
+/** `<output>/screen/`: where a study's screening runs write, one folder per variant. */
+export const STUDY_SCREEN_DIR = 'screen';
+/** `<output>/study.json` and `study.md`: the table of `ringmaster study STUDY.yaml --local`. */
+export const STUDY_FILE = 'study.json';
+export const STUDY_MARKDOWN_FILE = 'study.md';

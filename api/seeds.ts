@@ -77,7 +77,10 @@ export function summarizeSeeds(outcomes: readonly SeedOutcome[]): SeedSummary {
 }
 
 /** "80.12 ± 0.08 (3)"; one value: "80.12 (1)". */
-export function formatSpread(s: Spread, digits = 2): string {
+export function formatSpread(
+  s: Pick<Spread, 'n' | 'mean' | 'sd'> & Partial<Spread>,
+  digits = 2,
+): string {
   const sd = s.sd === undefined ? '' : ` ± ${s.sd.toFixed(digits)}`;
   return `${s.mean.toFixed(digits)}${sd} (${s.n})`;
 }

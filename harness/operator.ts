@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { API_VERSION, KIND, recipesPath } from '../api/names.js';
+import { API_VERSION, KIND, recipesPath, studiesPath } from '../api/names.js';
 import { parseOperatorConfig, type OperatorConfig } from '../operator/config.js';
 import { Operator } from '../operator/operator.js';
 import { KubeRest, statusOf } from '../operator/kube/rest.js';
@@ -82,6 +82,8 @@ export async function cleanNamespace(rest: KubeRest, ns: string): Promise<void> 
     }
   };
   const collections = [
+    // Studies first (they own recipes); a control plane without their CRD has none.
+    studiesPath(ns),
     recipePath(ns),
     `/api/v1/namespaces/${ns}/pods`,
     `/api/v1/namespaces/${ns}/secrets`,
@@ -90,7 +92,13 @@ export async function cleanNamespace(rest: KubeRest, ns: string): Promise<void> 
     `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`,
   ];
   for (const c of collections) {
-    const list = await rest.get<{ items: Array<{ metadata: { name: string } }> }>(c);
+    let list: { items: Array<{ metadata: { name: string } }> };
+    try {
+      list = await rest.get<typeof list>(c);
+    } catch (err) {
+      if (statusOf(err) === 404) continue;
+      throw err;
+    }
     await Promise.all(list.items.map((o) => del(`${c}/${o.metadata.name}`)));
   }
 }

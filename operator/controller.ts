@@ -1,8 +1,10 @@
 /**
- * Wires informers to the work queue and the reconciler: every change to a recipe, to one of
+ * Wires informers to the work queue and the reconcilers: every change to a recipe, to one of
  * its pods or children, or to a node its pods run on enqueues the recipe's key; the queue
  * runs reconcile(key) with backoff on errors and requeue-after for timers; a periodic
- * resync enqueues every recipe as a level-triggered safety net.
+ * resync enqueues every recipe as a level-triggered safety net. TrainingStudies have their
+ * own informer and reconciler (keys `study:namespace/name`); a change to one of a study's
+ * child recipes enqueues the study.
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../common/log.js';
@@ -18,11 +20,17 @@ import {
   LABEL_MANAGED_BY,
   LABEL_RECIPE,
   LABEL_SEED_OF,
+  LABEL_STUDY_OF,
   MANAGED_BY,
   kueueWorkloadsPath,
+  studiesPath,
 } from '../api/names.js';
 import { podGroupName, queueNameOf, type KueueWorkload } from './reconcile/kueue.js';
-import type { TrainingRecipeObject } from './reconcile/types.js';
+import { StudyReconciler } from './reconcile/study-reconciler.js';
+import type { TrainingRecipeObject, TrainingStudyObject } from './reconcile/types.js';
+
+/** Queue keys of TrainingStudies carry this prefix; recipes' are plain `namespace/name`. */
+export const STUDY_KEY_PREFIX = 'study:';
 
 export interface ControllerDeps {
   rest: KubeRest;
@@ -41,6 +49,8 @@ export class Controller {
   ) => Cache<T>;
   readonly queue: WorkQueue;
   readonly reconciler: Reconciler;
+  readonly studies: Cache<TrainingStudyObject>;
+  readonly studyReconciler: StudyReconciler;
   private resyncTimer?: NodeJS.Timeout;
   private started = false;
   private synced = false;
@@ -80,6 +90,7 @@ export class Controller {
       networkPolicies: make<k8s.V1NetworkPolicy>('networkpolicies', paths.networkPolicies, owned),
       nodes: one<k8s.V1Node>('nodes', '/api/v1/nodes'),
     };
+    this.studies = make<TrainingStudyObject>('trainingstudies', (ns) => studiesPath(ns));
     this.queue = new WorkQueue(
       { concurrency: d.config.concurrency, baseDelayMs: 50, maxDelayMs: 120_000 },
       {
@@ -99,6 +110,15 @@ export class Controller {
       ...(d.now ? { now: d.now } : {}),
     });
 
+    this.studyReconciler = new StudyReconciler({
+      rest: d.rest,
+      studies: this.studies,
+      recipes: this.caches.recipes,
+      log: d.log,
+      instance: d.config.identity,
+      ...(d.now ? { now: d.now } : {}),
+    });
+
     this.caches.recipes.on((type, r) => {
       const key = objectKey(r);
       if (type === 'delete') this.queue.drop(key);
@@ -106,6 +126,14 @@ export class Controller {
       // A seed's recipe changed: its parent's status (seeds, summary) follows it.
       const parent = r.metadata.labels?.[LABEL_SEED_OF];
       if (parent) this.queue.add(`${r.metadata.namespace}/${parent}`);
+      // A study's variant changed: the study's table follows it.
+      const study = r.metadata.labels?.[LABEL_STUDY_OF];
+      if (study) this.queue.add(`${STUDY_KEY_PREFIX}${r.metadata.namespace}/${study}`);
+    });
+    this.studies.on((type, s) => {
+      const key = `${STUDY_KEY_PREFIX}${objectKey(s)}`;
+      if (type === 'delete') this.queue.drop(key);
+      this.queue.add(key);
     });
     const byLabel = (_: string, o: { metadata?: k8s.V1ObjectMeta }) => {
       const recipe = o.metadata?.labels?.[LABEL_RECIPE];
@@ -130,7 +158,7 @@ export class Controller {
 
   /** Healthy unless some informer has been failing for a while. */
   informerTrouble(): string | undefined {
-    const bad = Object.entries(this.caches).filter(
+    const bad = Object.entries({ ...this.caches, studies: this.studies }).filter(
       ([, r]) => r !== undefined && (r as Cache<KubeObject>).consecutiveErrors >= 5,
     );
     return bad.length > 0 ? `informers failing: ${bad.map(([n]) => n).join(', ')}` : undefined;
@@ -163,7 +191,7 @@ export class Controller {
     if (this.started) return;
     this.started = true;
     await this.watchKueue();
-    const all = Object.values(this.caches) as Cache<KubeObject>[];
+    const all = [...Object.values(this.caches), this.studies] as Cache<KubeObject>[];
     for (const r of all) r.start();
     await Promise.all(all.map((r) => r.waitForSync()));
     this.synced = true;
@@ -171,6 +199,7 @@ export class Controller {
     this.queue.start((key) => this.process(key));
     this.resyncTimer = setInterval(() => {
       for (const r of this.caches.recipes.list()) this.queue.add(objectKey(r));
+      for (const s of this.studies.list()) this.queue.add(`${STUDY_KEY_PREFIX}${objectKey(s)}`);
     }, this.d.config.resyncSeconds * 1000);
     this.resyncTimer.unref();
   }
@@ -195,6 +224,12 @@ export class Controller {
     const end = this.d.metrics.reconcileSeconds.startTimer();
     this.countPhases();
     try {
+      if (key.startsWith(STUDY_KEY_PREFIX)) {
+        await this.studyReconciler.reconcile(key.slice(STUDY_KEY_PREFIX.length));
+        this.queue.forget(key);
+        this.d.metrics.reconciles.inc({ result: 'ok' });
+        return;
+      }
       const result = await this.reconciler.reconcile(key);
       this.queue.forget(key);
       if (result.requeueAfterMs !== undefined) {
@@ -222,7 +257,9 @@ export class Controller {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     await this.queue.shutdown();
     await Promise.all(
-      (Object.values(this.caches) as Array<Cache<KubeObject> | undefined>).map((r) => r?.stop()),
+      ([...Object.values(this.caches), this.studies] as Array<Cache<KubeObject> | undefined>).map(
+        (r) => r?.stop(),
+      ),
     );
   }
 }

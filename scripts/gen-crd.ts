@@ -1,22 +1,19 @@
 /**
- * Writes the TrainingRecipe CRD to crds/ and to the Helm chart's crds/ (identical copies).
- * `--check`: write nothing, exit 1 if a committed copy differs from the schema's output.
+ * Writes the CRDs (TrainingRecipe, TrainingStudy) to crds/ and to the Helm chart's crds/
+ * (identical copies). `--check`: write nothing, exit 1 if a committed copy differs from the
+ * schema's output.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { crdYaml } from '../api/crd.js';
+import { crdFiles } from '../api/crd.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const CRD_FILES = [
-  'crds/ringmaster.dev_trainingrecipes.yaml',
-  'charts/ringmaster/crds/ringmaster.dev_trainingrecipes.yaml',
-];
+export const CRD_FILES = [...crdFiles().keys()];
 
 const check = process.argv.includes('--check');
-const text = crdYaml();
 let stale = 0;
-for (const rel of CRD_FILES) {
+for (const [rel, text] of crdFiles()) {
   const path = join(root, rel);
   if (check) {
     const current = await readFile(path, 'utf8').catch(() => '');

@@ -40,7 +40,10 @@ const cp = await startControlPlane();
 const rest = new KubeRest(cp.kubeConfig);
 let op: Operator | undefined;
 try {
-  await cp.installCrds(['crds/ringmaster.dev_trainingrecipes.yaml']);
+  await cp.installCrds([
+    'crds/ringmaster.dev_trainingrecipes.yaml',
+    'crds/ringmaster.dev_trainingstudies.yaml',
+  ]);
   await ensureNamespace(cp.kubeConfig, NS);
   await ensureNamespace(cp.kubeConfig, 'ringmaster-system');
   const podCount = async (selector?: string) =>

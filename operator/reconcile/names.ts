@@ -29,6 +29,10 @@ export const names = {
   secret: (recipe: string) => `${recipe}-ring-token`,
   /** The child TrainingRecipe of one seed of a recipe with spec.seeds. */
   seedRecipe: (recipe: string, seed: number) => `${recipe}-seed-${seed}`,
+  /** A study's child TrainingRecipe of row i (full run). */
+  studyRecipe: (study: string, i: number) => `${study}-${String(i).padStart(2, '0')}`,
+  /** A study's child TrainingRecipe of row i's screening run. */
+  studyScreenRecipe: (study: string, i: number) => `${study}-s${String(i).padStart(2, '0')}`,
   /** The stable DNS name of a rank through the headless Service. */
   podHost: (recipe: string, namespace: string, rank: number) =>
     `${recipe}-worker-${rank}.${recipe}-ring.${namespace}.svc`,

@@ -8,6 +8,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { ProgressReport } from '../../api/progress.js';
 import type { TrainingRecipeSpec } from '../../api/schema.js';
 import type { TrainingRecipeStatus } from '../../api/status.js';
+import type { TrainingStudyStatus } from '../../api/study.js';
 import type { KueueWorkload } from './kueue.js';
 
 /** A TrainingRecipe object as read from the API (spec unvalidated: the planner validates). */
@@ -17,6 +18,15 @@ export interface TrainingRecipeObject {
   metadata: k8s.V1ObjectMeta & { name: string; namespace: string; uid: string };
   spec: unknown;
   status?: TrainingRecipeStatus;
+}
+
+/** A TrainingStudy object as read from the API (spec unvalidated: the planner validates). */
+export interface TrainingStudyObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: k8s.V1ObjectMeta & { name: string; namespace: string; uid: string };
+  spec: unknown;
+  status?: TrainingStudyStatus;
 }
 
 export interface NodeHealth {

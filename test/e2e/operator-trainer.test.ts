@@ -47,7 +47,10 @@ describe('e2e: kubectl apply → ringmaster worker pods → weights in MinIO', f
     minio = await startMinio({ dir: mkdtempSync(join(tmpdir(), 'ringmaster-minio-')) });
     await minio.createBucket('runs');
     cp = await startControlPlane();
-    await cp.installCrds([join(ROOT, 'crds', 'ringmaster.dev_trainingrecipes.yaml')]);
+    await cp.installCrds([
+      join(ROOT, 'crds', 'ringmaster.dev_trainingrecipes.yaml'),
+      join(ROOT, 'crds', 'ringmaster.dev_trainingstudies.yaml'),
+    ]);
     await ensureNamespace(cp.kubeConfig, NS);
     await ensureNamespace(cp.kubeConfig, 'ringmaster-system');
     rest = new KubeRest(cp.kubeConfig);

@@ -110,7 +110,10 @@ describe('e2e: operator, node agent and kubectl', function () {
       this.skip();
     }
     cp = await startControlPlane();
-    await cp.installCrds([join(ROOT, 'crds', 'ringmaster.dev_trainingrecipes.yaml')]);
+    await cp.installCrds([
+      join(ROOT, 'crds', 'ringmaster.dev_trainingrecipes.yaml'),
+      join(ROOT, 'crds', 'ringmaster.dev_trainingstudies.yaml'),
+    ]);
     await ensureNamespace(cp.kubeConfig, NS);
     await ensureNamespace(cp.kubeConfig, 'ringmaster-system');
     rest = new KubeRest(cp.kubeConfig);
@@ -154,7 +157,8 @@ describe('e2e: operator, node agent and kubectl', function () {
         );
         return lease.spec.holderIdentity === identity;
       },
-      { timeoutMs: 30_000, what: `${identity} leading` },
+      // 90 s: the operator's cold start (tsx) alone took 17 s at load 25, the Lease comes after.
+      { timeoutMs: 90_000, what: `${identity} leading` },
     ).catch((err: unknown) => {
       throw new Error(`${String(err)}\noperator output:\n${operator?.output}`);
     });
@@ -317,6 +321,110 @@ describe('e2e: operator, node agent and kubectl', function () {
       return true;
     });
     await assert.rejects(getRecipe('bad'));
+  });
+
+  it('a TrainingStudy: one child recipe per row, the ablation table in status; bad steps refused at apply', async () => {
+    const out = outputDir('study');
+    const studyYaml = (name: string, steps: string) => `apiVersion: ringmaster.dev/v1alpha1
+kind: TrainingStudy
+metadata:
+  name: ${name}
+  namespace: ${NS}
+spec:
+  base:
+    workers: 1
+    gpusPerWorker: 1
+    image: ringmaster/trainer:e2e
+    data:
+      train: synthetic:tiny
+      val: synthetic:tiny
+    output: ${out}
+    recipe:
+      epochs: 2
+      lrWarmupEpochs: 0
+    runPolicy:
+      backoffLimit: 1
+  seeds: [0, 1]
+  parallelism: 2
+  concurrency: 2
+  steps:
+${steps}
+`;
+    // Bad input is refused by the API server, naming the field (strict field validation).
+    await assert.rejects(
+      cp!.kubectl(['apply', '-f', '-'], {
+        input: studyYaml('bad-study', '    - name: typo\n      patch: {lrr: 0.1}'),
+      }),
+      /spec\.steps\[0\]\.patch\.lrr/,
+    );
+
+    await cp!.kubectl(['apply', '-f', '-'], {
+      input: studyYaml(
+        'abl',
+        [
+          '    - name: longer',
+          '      patch: {epochs: 3}',
+          '    - name: smoothing',
+          '      patch: {labelSmoothing: 0.2}',
+        ].join('\n'),
+      ),
+    });
+    const path = `/apis/ringmaster.dev/v1alpha1/namespaces/${NS}/trainingstudies/abl`;
+    type Study = { metadata: { uid: string }; status?: Record<string, any> };
+    const done = await waitFor(
+      async () => {
+        const s = await rest.get<Study>(path);
+        return s.status?.phase === 'Succeeded' || s.status?.phase === 'Failed' ? s : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000, what: 'study abl finished' },
+    ).catch(async (err: unknown) => {
+      const s = await rest.get<Study>(path).catch(() => undefined);
+      throw new Error(
+        `${String(err)}\nstatus: ${JSON.stringify(s?.status)}\noperator:\n${operator?.output.slice(-3000)}`,
+      );
+    });
+    const st = done.status!;
+    if (st.phase !== 'Succeeded') {
+      const kids = await rest.get<{ items: TrainingRecipeObject[] }>(
+        `/apis/ringmaster.dev/v1alpha1/namespaces/${NS}/trainingrecipes`,
+      );
+      assert.fail(
+        `study ${JSON.stringify(st)}\nrecipes:\n${kids.items
+          .map((k) => `${k.metadata.name}: ${JSON.stringify(k.status?.conditions)}`)
+          .join('\n')}\noperator:\n${operator?.output.slice(-3000)}`,
+      );
+    }
+    assert.equal(st.done, '3/3');
+    // Children: one TrainingRecipe per row, owned by the study, each a parent of its seeds.
+    for (const [i, row] of ['baseline', 'longer', 'smoothing'].entries()) {
+      const child = await getRecipe(`abl-0${i}`);
+      assert.equal(child.metadata.ownerReferences?.[0]?.uid, done.metadata.uid);
+      assert.equal(child.metadata.ownerReferences?.[0]?.kind, 'TrainingStudy');
+      assert.equal(child.metadata.annotations?.['ringmaster.dev/variant'], row);
+      assert.equal(child.status?.phase, 'Succeeded');
+      assert.deepEqual(
+        child.status?.seeds?.map((s) => s.recipe),
+        [`abl-0${i}-seed-0`, `abl-0${i}-seed-1`],
+      );
+    }
+    // The table: the sim worker reports EMA Acc@1 = 10 × epochs + 1 + 0.5 × seed.
+    const rows = st.table as Array<Record<string, any>>;
+    assert.deepEqual(
+      rows.map((r) => [r.name, r.n, r.acc1.mean]),
+      [
+        ['baseline', 2, 21.25],
+        ['longer', 2, 31.25],
+        ['smoothing', 2, 31.25],
+      ],
+    );
+    assert.ok(Math.abs(rows[0]!.acc1.sd - Math.SQRT1_2 / 2) < 1e-9);
+    assert.equal(rows[1]!.change.diff, 10);
+    assert.ok(rows[1]!.change.t > 10 && rows[1]!.change.lo > 0, JSON.stringify(rows[1]));
+    assert.equal(rows[2]!.change.diff, 0);
+    assert.match(st.figure, /^EMA weights/);
+    const table = await cp!.kubectl(['get', 'trainingstudies', 'abl', '-n', NS]);
+    assert.match(table, /NAME\s+PHASE\s+DONE\s+BEST/);
+    assert.match(table, /abl\s+Succeeded\s+3\/3\s+longer 31\.25 ± 0\.35 \(2\)/);
   });
 
   it('an operator restarted mid-run changes nothing: same pods, no restart, progress continues', async () => {

@@ -2,7 +2,10 @@
  * `ringmaster study RESULTS… [--markdown] [--json] [--names a,b,…] [--figure ema|model]`: the
  * ablation table of multi-seed results (each RESULT a `seeds.json` written by `train --local
  * --seeds`, or the output directory holding it), rows in the order given, each against the
- * row above (trainer/report/study.ts). The study as a Kubernetes object is not built yet.
+ * row above (api/study-table.ts).
+ *
+ * `ringmaster study STUDY.yaml --local`: runs a TrainingStudy on this machine
+ * (trainer/local/study.ts) and prints the same table.
  */
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -14,24 +17,20 @@ import { InputError, NotFoundError } from '../../common/errors.js';
 import {
   formatStudyMarkdown,
   formatStudyText,
+  studyInputs,
   studyTable,
-  type StudyInput,
-} from '../report/study.js';
+  type VariantSeeds,
+} from '../../api/study-table.js';
+import { runStudyCommand, type StudyRunFlags } from './study-run.js';
 
-interface StudyFlags {
+interface StudyFlags extends StudyRunFlags {
   markdown?: boolean;
   json?: boolean;
   names?: string;
-  figure: string;
+  figure?: string;
 }
 
-interface Loaded {
-  name: string;
-  file: string;
-  seeds: SeedRunStatus[];
-}
-
-async function load(path: string): Promise<Loaded> {
+async function load(path: string): Promise<VariantSeeds> {
   const file = existsSync(path) && statSync(path).isDirectory() ? join(path, SEEDS_FILE) : path;
   if (!existsSync(file)) throw new NotFoundError(`no ${SEEDS_FILE} at ${path}`);
   let obj: { seeds?: unknown };
@@ -44,54 +43,46 @@ async function load(path: string): Promise<Loaded> {
     throw new InputError(`${file} is not a seeds.json`, [{ path: 'seeds', message: 'missing' }]);
   }
   const name = basename(file === path ? dirname(file) : path);
-  return { name, file, seeds: obj.seeds as SeedRunStatus[] };
+  return { name, source: file, seeds: obj.seeds as SeedRunStatus[] };
 }
 
-/** Acc@1/Acc@5 of the seeds that succeeded: the EMA's when every one has them (figure ema). */
-export function studyInputs(
-  loaded: readonly Loaded[],
-  figure: 'ema' | 'model',
-): { inputs: StudyInput[]; caption: string } {
-  const ok = loaded.map((l) => l.seeds.filter((s) => s.phase === 'Succeeded'));
-  for (const [i, seeds] of ok.entries()) {
-    if (seeds.length === 0) {
-      throw new InputError(`no seed succeeded in ${loaded[i]!.file}`, [
-        { path: loaded[i]!.file, message: 'needs at least one Succeeded seed' },
-      ]);
-    }
-  }
-  const useEma =
-    figure === 'ema' && ok.every((seeds) => seeds.every((s) => s.metrics?.emaAcc1 !== undefined));
-  const inputs = ok.map((seeds, i) => ({
-    name: loaded[i]!.name,
-    acc1: seeds.map((s) => (useEma ? s.metrics!.emaAcc1! : (s.metrics?.acc1 ?? NaN))),
-    acc5: seeds.map((s) => (useEma ? (s.metrics!.emaAcc5 ?? NaN) : (s.metrics?.acc5 ?? NaN))),
-  }));
-  return {
-    inputs,
-    caption: useEma
-      ? 'EMA weights (Acc@1, Acc@5 of the EMA)'
-      : figure === 'ema'
-        ? 'model weights (some seeds have no EMA figures)'
-        : 'model weights',
-  };
-}
+const isStudyFile = (p: string) => /\.(ya?ml)$/i.test(p);
 
 export function register(program: Command): void {
   program
     .command('study')
     .description(
-      'the ablation table of multi-seed results (seeds.json), each row against the one above',
+      'the ablation table of multi-seed results (seeds.json), each row against the one above; ' +
+        'or run a TrainingStudy: study STUDY.yaml --local',
     )
-    .argument('<results...>', 'seeds.json files or the outputs holding them, in ladder order')
+    .argument(
+      '<results...>',
+      'seeds.json files or the outputs holding them, in ladder order; or one STUDY.yaml with --local',
+    )
+    .option('--local', 'STUDY.yaml: run every variant on this machine, then print the table')
+    .option('--workers <n>', 'STUDY.yaml: worker processes per run (default: the base recipe’s)')
+    .option('--backend <name>', 'STUDY.yaml: force a compute backend')
+    .option('--output <dir>', 'STUDY.yaml: override the base recipe’s output')
     .option('--names <list>', 'row names, comma-separated (default: the directory names)')
-    .option('--figure <which>', 'ema (default; the model when a seed has no EMA) or model', 'ema')
+    .option('--figure <which>', 'ema (default; the model when a seed has no EMA) or model')
     .option('--markdown', 'print a Markdown table')
     .option('--json', 'print JSON')
     .action(async (results: string[], flags: StudyFlags) => {
-      if (flags.figure !== 'ema' && flags.figure !== 'model') {
+      if (flags.figure !== undefined && flags.figure !== 'ema' && flags.figure !== 'model') {
         throw new InputError('invalid --figure', [
           { path: '--figure', message: `must be ema or model (got "${flags.figure}")` },
+        ]);
+      }
+      if (results.length === 1 && isStudyFile(results[0]!)) {
+        await runStudyCommand(results[0]!, flags, flags.figure as 'ema' | 'model' | undefined);
+        return;
+      }
+      if (flags.local) {
+        throw new InputError('--local runs a study file', [
+          {
+            path: '--local',
+            message: 'give one TrainingStudy YAML file (e.g. examples/ablation/study.yaml)',
+          },
         ]);
       }
       const loaded = await Promise.all(results.map(load));
@@ -104,7 +95,7 @@ export function register(program: Command): void {
         }
         names.forEach((n, i) => (loaded[i]!.name = n));
       }
-      const { inputs, caption } = studyInputs(loaded, flags.figure);
+      const { inputs, caption } = studyInputs(loaded, flags.figure ?? 'ema');
       const rows = studyTable(inputs);
       process.stdout.write(
         flags.json

@@ -1,7 +1,4 @@
-import { cpus } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ProcessEnv } from '../../api/names.js';
 import { durationFlag, intFlag, intListFlag } from '../../common/parse.js';
 import { InputError } from '../../common/errors.js';
 import { launchLocal } from '../local/launcher.js';
@@ -11,16 +8,10 @@ import { seedsOf } from '../../api/seeds.js';
 import { MAX_SEEDS } from '../../api/schema.js';
 import { loadTrainingRecipeFile } from '../../api/load.js';
 import type { TrainingRecipeSpec } from '../../api/schema.js';
-import { resolveDataUri } from '../data/resolve.js';
+import { prepareLocal, type LocalFlags } from './local-setup.js';
 
-interface TrainFlags {
+interface TrainFlags extends LocalFlags {
   local?: boolean;
-  workers?: number;
-  backend?: string;
-  restarts: number;
-  output?: string;
-  allowRecipeChange?: boolean;
-  opTimeout: number;
   seeds?: number[];
   parallelism?: number;
   simulateLoss?: { atStep: number; forSteps: number };
@@ -84,40 +75,10 @@ export function register(program: Command): void {
         );
       }
       const { spec } = await loadTrainingRecipeFile(file);
-      const workers = flags.workers ?? spec.workers;
-      if (workers < 1) throw new InputError('--workers must be ≥ 1');
-      if (workers > cpus().length * 4) {
-        throw new InputError(
-          `--workers ${workers} is far more than this machine's ${cpus().length} cores`,
-        );
-      }
-      const output = flags.output ?? spec.output;
-      const resolvedOutput =
-        output.startsWith('s3://') || isAbsolute(output) ? output : resolve(output);
-      const cacheDir =
-        process.env[ProcessEnv.cache] ?? join(process.env.HOME ?? '/tmp', '.cache', 'ringmaster');
-      // Generated datasets (synthetic:…, fashion-mnist:…) are built once here, not per worker.
-      const data = {
-        train: await resolveDataUri(spec.data.train, 'train', { cacheDir }),
-        val: await resolveDataUri(spec.data.val, 'val', { cacheDir }),
-      };
-      const resolved = {
-        ...spec,
-        workers,
-        output: resolvedOutput,
-        data: { ...spec.data, ...data },
-      };
+      const { resolved, launch } = await prepareLocal(spec, flags);
       process.stdout.write(
-        `training ${spec.recipe.model} for ${spec.recipe.epochs} epochs on ${workers} local worker(s); output ${resolvedOutput}\n`,
+        `training ${spec.recipe.model} for ${spec.recipe.epochs} epochs on ${launch.workers} local worker(s); output ${resolved.output}\n`,
       );
-      const launch = {
-        workers,
-        maxRestarts: flags.restarts,
-        cacheDir,
-        allowRecipeChange: Boolean(flags.allowRecipeChange),
-        opTimeoutMs: flags.opTimeout,
-        ...(flags.backend ? { backend: flags.backend } : {}),
-      };
       const seeds = flags.seeds ?? spec.seeds;
       if (seeds !== undefined) {
         if (seeds.length > MAX_SEEDS) {

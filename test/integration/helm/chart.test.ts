@@ -117,16 +117,18 @@ describe('helm chart charts/ringmaster', function () {
     await assert.rejects(template('noSuchKey=1'), /noSuchKey|additional/i);
   });
 
-  it('ships the generated CRD unchanged', async () => {
+  it('ships the generated CRDs unchanged', async () => {
     const rendered = parseManifests(await helm(['show', 'crds', chart]));
-    const crd = find(rendered, 'CustomResourceDefinition', 'trainingrecipes.ringmaster.dev');
-    assert.ok(crd, 'chart crds/ has the TrainingRecipe CRD');
-    assert.equal(crd.spec.group, 'ringmaster.dev');
-    // The generator writes both copies; they must never drift apart.
-    assert.equal(
-      readFileSync(join(chart, 'crds/ringmaster.dev_trainingrecipes.yaml'), 'utf8'),
-      readFileSync(join(root, 'crds/ringmaster.dev_trainingrecipes.yaml'), 'utf8'),
-    );
+    for (const plural of ['trainingrecipes', 'trainingstudies']) {
+      const crd = find(rendered, 'CustomResourceDefinition', `${plural}.ringmaster.dev`);
+      assert.ok(crd, `chart crds/ has the ${plural} CRD`);
+      assert.equal(crd.spec.group, 'ringmaster.dev');
+      // The generator writes both copies; they must never drift apart.
+      assert.equal(
+        readFileSync(join(chart, `crds/ringmaster.dev_${plural}.yaml`), 'utf8'),
+        readFileSync(join(root, `crds/ringmaster.dev_${plural}.yaml`), 'utf8'),
+      );
+    }
   });
 
   describe('against the test control plane', () => {
@@ -139,7 +141,10 @@ describe('helm chart charts/ringmaster', function () {
         this.skip();
       }
       cp = await startControlPlane({ bins: found.bins });
-      await cp.installCrds([join(chart, 'crds/ringmaster.dev_trainingrecipes.yaml')]);
+      await cp.installCrds([
+        join(chart, 'crds/ringmaster.dev_trainingrecipes.yaml'),
+        join(chart, 'crds/ringmaster.dev_trainingstudies.yaml'),
+      ]);
       for (const ns of [releaseNs, 'team-a', 'team-b']) await ensureNamespace(cp.kubeConfig, ns);
     });
 
@@ -171,6 +176,20 @@ describe('helm chart charts/ringmaster', function () {
         ],
         // spec.seeds: one child recipe per seed.
         ['create recipes', { ...rm, verb: 'create', namespace: 'team-a' }],
+        [
+          'watch studies anywhere',
+          { group: 'ringmaster.dev', resource: 'trainingstudies', verb: 'watch' },
+        ],
+        [
+          'patch study status',
+          {
+            group: 'ringmaster.dev',
+            resource: 'trainingstudies',
+            subresource: 'status',
+            verb: 'patch',
+            namespace: 'team-a',
+          },
+        ],
         ['create pods', { resource: 'pods', verb: 'create', namespace: 'team-b' }],
         ['delete pods', { resource: 'pods', verb: 'delete', namespace: 'team-a' }],
         ['create secrets', { resource: 'secrets', verb: 'create', namespace: 'team-a' }],
@@ -197,6 +216,24 @@ describe('helm chart charts/ringmaster', function () {
       ];
       const denied: [string, k8s.V1ResourceAttributes][] = [
         ['delete recipes', { ...rm, verb: 'delete', namespace: 'team-a' }],
+        [
+          "edit a study's spec",
+          {
+            group: 'ringmaster.dev',
+            resource: 'trainingstudies',
+            verb: 'patch',
+            namespace: 'team-a',
+          },
+        ],
+        [
+          'delete studies',
+          {
+            group: 'ringmaster.dev',
+            resource: 'trainingstudies',
+            verb: 'delete',
+            namespace: 'team-a',
+          },
+        ],
         [
           'update pods (no in-place edits)',
           { resource: 'pods', verb: 'update', namespace: 'team-a' },
@@ -242,6 +279,8 @@ describe('helm chart charts/ringmaster', function () {
     it('accepts the manifests users apply: the examples and the kind e2e files (server dry run)', async () => {
       for (const file of [
         'examples/resnet50-recipe.yaml',
+        'examples/ablation/study.yaml',
+        'examples/fashion-mnist-study.yaml',
         'test/e2e/kind/tiny-recipe.yaml',
         'test/e2e/kind/minio.yaml',
       ]) {

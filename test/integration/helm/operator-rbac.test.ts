@@ -51,7 +51,10 @@ describe('operator under the chart’s RBAC and args', function () {
       this.skip();
     }
     cp = await startControlPlane({ bins: found.bins });
-    await cp.installCrds([join(chart, 'crds/ringmaster.dev_trainingrecipes.yaml')]);
+    await cp.installCrds([
+      join(chart, 'crds/ringmaster.dev_trainingrecipes.yaml'),
+      join(chart, 'crds/ringmaster.dev_trainingstudies.yaml'),
+    ]);
     for (const n of [releaseNs, ns]) await ensureNamespace(cp.kubeConfig, n);
     agent = await NodeAgent.start({
       kubeConfig: cp.kubeConfig,

@@ -44,6 +44,7 @@ describe('operator on a real API server', function () {
     cp = await startControlPlane();
     await cp.installCrds([
       join(import.meta.dirname, '../../../crds/ringmaster.dev_trainingrecipes.yaml'),
+      join(import.meta.dirname, '../../../crds/ringmaster.dev_trainingstudies.yaml'),
     ]);
     await ensureNamespace(cp.kubeConfig, NS);
     await ensureNamespace(cp.kubeConfig, 'ringmaster-system');

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { buildCrd, crdYaml, toStructuralSchema } from '../../../api/crd.js';
+import { buildCrd, crdYaml, studyCrdYaml, toStructuralSchema } from '../../../api/crd.js';
 import { GROUP, KIND, PLURAL, VERSION } from '../../../api/names.js';
 import { CROSS_FIELD_RULES } from '../../../api/rules.js';
 import { RecipeSchema } from '../../../api/schema.js';
@@ -23,6 +23,32 @@ function* walk(node: Node, path: string): Generator<[string, Node]> {
 }
 
 describe('CRD generator', () => {
+  for (const rel of [
+    'crds/ringmaster.dev_trainingstudies.yaml',
+    'charts/ringmaster/crds/ringmaster.dev_trainingstudies.yaml',
+  ]) {
+    it(`committed ${rel} equals the generator output (run npx tsx scripts/gen-crd.ts)`, async () => {
+      assert.equal(await readFile(join(root, rel), 'utf8'), studyCrdYaml());
+    });
+  }
+
+  it('the study CRD: patches and grid values carry no defaults (a patch says only what it changes)', () => {
+    const study = parse(studyCrdYaml()) as Node;
+    const spec = study.spec.versions[0].schema.openAPIV3Schema.properties.spec as Node;
+    assert.deepEqual(study.spec.names.kind, 'TrainingStudy');
+    for (const [path, node] of [
+      ...walk(spec.properties.steps.items.properties.patch as Node, 'patch'),
+      ...walk(spec.properties.grid as Node, 'grid'),
+    ]) {
+      assert.ok(!('default' in node), `${path} has a default`);
+    }
+    // Every recipe field may be patched, nothing else.
+    assert.deepEqual(
+      Object.keys(spec.properties.steps.items.properties.patch.properties).sort(),
+      Object.keys(RecipeSchema.properties).sort(),
+    );
+  });
+
   for (const rel of [
     'crds/ringmaster.dev_trainingrecipes.yaml',
     'charts/ringmaster/crds/ringmaster.dev_trainingrecipes.yaml',

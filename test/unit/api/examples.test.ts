@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderExamples } from '../../../scripts/gen-examples.js';
 import { defaultRecipe, loadTrainingRecipeFile } from '../../../api/load.js';
+import { loadTrainingStudyFile } from '../../../api/study-load.js';
 import type { Recipe } from '../../../api/schema.js';
 import { planRecipe } from '../../../trainer/plan.js';
 
@@ -40,12 +41,15 @@ describe('examples', () => {
     }
   });
 
-  it('every YAML under examples/ is a valid TrainingRecipe', async () => {
+  it('every YAML under examples/ is a valid TrainingRecipe or TrainingStudy', async () => {
     const files = (await readdir(join(root, 'examples'), { recursive: true })).filter((f) =>
       f.endsWith('.yaml'),
     );
-    assert.ok(files.length >= 18, `only ${files.length} examples`);
-    for (const f of files) await load(join('examples', f));
+    assert.ok(files.length >= 9, `only ${files.length} examples`);
+    for (const f of files) {
+      if (/study/.test(f)) await loadTrainingStudyFile(join(root, 'examples', f));
+      else await load(join('examples', f));
+    }
   });
 
   it('resnet50-recipe is the final recipe on 8 workers × 1 GPU with S3 data', async () => {
@@ -77,14 +81,19 @@ describe('examples', () => {
     assert.equal(r.momentum, 0.9);
   });
 
-  it('the ablation ladder changes one ingredient per step, from the baseline to the final recipe', async () => {
-    let previous = (await load('examples/resnet50-baseline.yaml')).recipe;
-    for (const [file, fields] of LADDER_STEPS) {
-      const spec = await load(`examples/ablation/${file}.yaml`);
-      assert.deepEqual(changed(previous, spec.recipe), fields.sort(), file);
-      previous = spec.recipe;
+  it('the ablation study is the ladder: one ingredient per row, from the baseline to the final recipe', async () => {
+    const study = await loadTrainingStudyFile(join(root, 'examples/ablation/study.yaml'));
+    const rows = study.variants;
+    assert.equal(rows.length, LADDER_STEPS.length + 1);
+    assert.deepEqual(rows[0]!.spec.recipe, (await load('examples/resnet50-baseline.yaml')).recipe);
+    for (const [i, [step, fields]] of LADDER_STEPS.entries()) {
+      const row = rows[i + 1]!;
+      assert.equal(row.slug, step);
+      assert.deepEqual(changed(rows[i]!.spec.recipe, row.spec.recipe), fields.sort(), step);
+      assert.equal(row.spec.output, `s3://ringmaster-runs/ablation/${step}`);
+      assert.deepEqual(row.spec.seeds, [0, 1, 2]);
     }
-    assert.deepEqual(previous, defaultRecipe());
+    assert.deepEqual(rows.at(-1)!.spec.recipe, defaultRecipe());
   });
 
   it('the variants are the final recipe with another model', async () => {

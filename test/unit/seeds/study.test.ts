@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import type { SeedRunStatus } from '../../../api/status.js';
 import { InputError } from '../../../common/errors.js';
-import { studyInputs } from '../../../trainer/cli/study.js';
-import { formatStudyMarkdown, formatStudyText, studyTable } from '../../../trainer/report/study.js';
+import {
+  formatStudyMarkdown,
+  formatStudyText,
+  studyInputs,
+  studyTable,
+} from '../../../api/study-table.js';
 
 const close = (a: number | null | undefined, b: number, tol: number) =>
   assert.ok(a !== null && a !== undefined && Math.abs(a - b) <= tol, `${a} vs ${b}`);
@@ -14,7 +18,7 @@ const A = { name: 'ema', acc1: [80.12, 80.04, 80.2], acc5: [95.2, 95.3, 95.1] };
 describe('study: the ablation table', () => {
   it('mean ± sd per row and Welch t, df and the 95% interval against the row above', () => {
     const [b, a] = studyTable([B, A]);
-    assert.equal(b!.change, null);
+    assert.equal(b!.change, undefined);
     close(a!.acc1.mean, 80.12, 1e-9);
     close(a!.acc1.sd, 0.08, 1e-9);
     close(a!.change!.diff, 0.2, 1e-9);
@@ -29,10 +33,20 @@ describe('study: the ablation table', () => {
       { name: 'a', acc1: [70], acc5: [90] },
       { name: 'b', acc1: [71], acc5: [91] },
     ]);
-    assert.equal(rows[1]!.acc1.sd, null);
-    assert.equal(rows[1]!.change!.t, null);
+    assert.equal(rows[1]!.acc1.sd, undefined);
+    assert.equal(rows[1]!.change!.t, undefined);
     const text = formatStudyText(rows, 'model weights');
     assert.match(text, /^b {2,}1 {2,}71\.00 {2,}91\.00 {2,}\+1\.00 {2,}n\/a {2,}n\/a {2,}n\/a$/m);
+  });
+
+  it('a figure no seed reported (EMA Acc@5 not measured) is absent, printed n/a', () => {
+    const rows = studyTable([
+      { name: 'a', acc1: [70, 71], acc5: [NaN, NaN] },
+      { name: 'b', acc1: [72, 73], acc5: [NaN, NaN] },
+    ]);
+    assert.equal(rows[0]!.acc5, undefined);
+    assert.ok(!JSON.stringify(rows).includes('null'));
+    assert.match(formatStudyText(rows, 'x'), /^b {2,}2 {2,}72\.50 ± 0\.71 {2,}n\/a /m);
   });
 
   it('prints text and Markdown', () => {
@@ -55,7 +69,7 @@ describe('study: the ablation table', () => {
       ({ seed: s, phase, ...(m ? { metrics: m } : {}) }) as SeedRunStatus;
     const withEma = {
       name: 'x',
-      file: 'x/seeds.json',
+      source: 'x/seeds.json',
       seeds: [
         seed(0, 'Succeeded', { acc1: 1, acc5: 2, emaAcc1: 3, emaAcc5: 4 }),
         seed(1, 'Failed'),
@@ -63,7 +77,7 @@ describe('study: the ablation table', () => {
     };
     const noEma = {
       name: 'y',
-      file: 'y/seeds.json',
+      source: 'y/seeds.json',
       seeds: [seed(0, 'Succeeded', { acc1: 5, acc5: 6 })],
     };
     const both = studyInputs([withEma, withEma], 'ema');
@@ -76,7 +90,7 @@ describe('study: the ablation table', () => {
     );
     assert.match(mixed.caption, /model weights \(some seeds have no EMA/);
     assert.throws(
-      () => studyInputs([{ name: 'z', file: 'z/seeds.json', seeds: [seed(0, 'Failed')] }], 'ema'),
+      () => studyInputs([{ name: 'z', source: 'z/seeds.json', seeds: [seed(0, 'Failed')] }], 'ema'),
       (e: InputError) => e.issues[0]?.path === 'z/seeds.json',
     );
   });
