@@ -9,6 +9,7 @@
 import { log } from '../../common/log.js';
 import type { Storage } from '../../common/storage/storage.js';
 import { stepsPerEpoch } from './epoch-length.js';
+import { ReadAhead, type ReadAheadStats } from './read-ahead.js';
 import { SampleReader, type FetchStats } from './sample-reader.js';
 import {
   CorruptSampleError,
@@ -20,6 +21,8 @@ import {
 import type { TransformSpec } from './transform-spec.js';
 import type { TransformTask } from './transform-task.js';
 import { TransformPool } from './worker-pool.js';
+
+export const DEFAULT_READ_AHEAD_BYTES = 128 << 20;
 
 export interface Batch {
   epoch: number;
@@ -44,6 +47,11 @@ export interface DataLoaderOptions {
   workers?: number;
   /** Batches prepared ahead of the consumer. Default 2. */
   prefetch?: number;
+  /**
+   * Encoded bytes read ahead of the batches, at most (ReadAhead): reads for a window of
+   * batches are merged and the next window is read while this one is used. Default 128 MiB.
+   */
+  readAheadBytes?: number;
   /** Local directory for whole-shard copies (absent: ranged reads every time). */
   cacheDir?: string;
   maxGapBytes?: number;
@@ -67,6 +75,7 @@ export interface EpochOptions {
 export class DataLoader {
   readonly table: SampleTable;
   private readonly reader: SampleReader;
+  private readAhead: ReadAhead | undefined;
   private readonly log = log.child({ component: 'loader' });
 
   private constructor(
@@ -106,6 +115,11 @@ export class DataLoader {
     return this.reader.stats;
   }
 
+  /** Read-ahead figures of the current (or last) epoch. */
+  get readAheadStats(): ReadAheadStats | undefined {
+    return this.readAhead?.stats;
+  }
+
   /** The batches of one epoch from `startStep` on, prepared `prefetch` ahead. */
   async *epoch(e: EpochOptions): AsyncGenerator<Batch, void, undefined> {
     const { indices, batchSize } = e;
@@ -114,21 +128,35 @@ export class DataLoader {
     const steps = stepsPerEpoch(indices.length, batchSize, e.dropLast ?? false);
     const start = e.startStep ?? 0;
     const ahead = Math.max(1, this.opts.prefetch ?? 2);
+    const idsOf = (step: number): Uint32Array =>
+      indices.subarray(step * batchSize, Math.min(indices.length, (step + 1) * batchSize));
+    const reads = new ReadAhead(
+      this.reader,
+      idsOf,
+      start,
+      steps,
+      this.opts.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES,
+    );
+    this.readAhead = reads;
     const inflight: Promise<Batch>[] = [];
     let next = start;
     const fill = () => {
       while (inflight.length < ahead && next < steps) {
-        const p = this.makeBatch(e, next++, rank, worldSize);
+        const p = this.makeBatch(e, next++, rank, worldSize, reads);
         // Rejections are handled when the batch is awaited; avoid an unhandled-rejection crash meanwhile.
         p.catch(() => {});
         inflight.push(p);
       }
     };
-    fill();
-    while (inflight.length > 0) {
-      const batch = await inflight.shift()!;
+    try {
       fill();
-      yield batch;
+      while (inflight.length > 0) {
+        const batch = await inflight.shift()!;
+        fill();
+        yield batch;
+      }
+    } finally {
+      reads.close();
     }
   }
 
@@ -137,6 +165,7 @@ export class DataLoader {
     step: number,
     rank: number,
     worldSize: number,
+    reads: ReadAhead,
   ): Promise<Batch> {
     const from = step * e.batchSize;
     const to = Math.min(e.indices.length, from + e.batchSize);
@@ -144,7 +173,7 @@ export class DataLoader {
     const n = ids.length;
     // Position in the epoch's global order: local position i of rank r is i·R + r.
     const positions = Array.from({ length: n }, (_, k) => (from + k) * worldSize + rank);
-    const images = await this.reader.read(ids);
+    const images = await reads.take(step);
     const chunks = Math.max(1, Math.min(n, this.pool.size * 2 || 1));
     const per = Math.ceil(n / chunks);
     const tasks: { first: number; task: TransformTask }[] = [];
