@@ -6,7 +6,10 @@
  *  - torchvision's ImageFolder + DataLoader (PIL, the same preset) on the same files from
  *    local disk with num_workers 1 and 2 (persistent workers; venv from test/oracle/setup.sh);
  *  - raw ranged-GET throughput from the same MinIO (how fast bytes arrive, no decoding).
- * Prints images/s and `ratio=<ringmaster / torchvision>` per worker count.
+ * Prints images/s and `ratio=<ringmaster / torchvision>` per worker count, the 1→2 worker
+ * scaling of each side, and ends with the 2-worker ratio. Per timed epoch: process CPU, ranged
+ * reads and the read-ahead peak; BENCH_MARKS=1 also prints the epoch's window on the clock of
+ * `node --cpu-prof` profiles (µs), to cut a per-stage breakdown out of them.
  * Usage: npm run bench:data  (or node --import tsx bench/data/loader.ts [--images N])
  */
 import { execFileSync } from 'node:child_process';
@@ -221,6 +224,10 @@ async function main(): Promise<void> {
     const scale = (r: number[]) => (r.length === 2 ? `×${(r[1]! / r[0]!).toFixed(2)}` : 'n/a');
     console.log(
       `scaling 1→2 workers: ringmaster from MinIO ${scale(rates.ringmaster!)}, torchvision ${scale(rates.torchvision!)}`,
+    );
+    const [r2, p2] = [rates.ringmaster![1], rates.torchvision![1]];
+    console.log(
+      `ratio=${r2 !== undefined && p2 !== undefined ? (r2 / p2).toFixed(2) : 'n/a'} (2 workers, MinIO vs local files)`,
     );
     storage.close();
     local.close();
