@@ -1,8 +1,9 @@
 /**
- * The data loader: this rank's sample indices for an epoch → ranged reads of shard members
- * (SampleReader) → decode + transform in worker threads (TransformPool) → batches of NHWC
- * float32 images. Batches are produced `prefetch` ahead of the consumer, which bounds the
- * memory held (about prefetch × batch bytes, encoded and decoded). Deterministic for a given
+ * The data loader: this rank's sample indices for an epoch → ranged reads of shard members,
+ * a window of batches at a time within `readAheadBytes` (ReadAhead, SampleReader) → decode +
+ * transform in worker threads (TransformPool), written into the batch's shared memory →
+ * batches of NHWC float32 images. Batches are produced `prefetch` ahead of the consumer:
+ * memory held ≈ readAheadBytes of encoded ranges + (prefetch + 1) decoded batches. Deterministic for a given
  * (seed, epoch, rank, world size, indices) and resumable from any step: a batch depends only on
  * its own samples and their global positions.
  */
