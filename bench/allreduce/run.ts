@@ -8,7 +8,7 @@
  * Env: RINGMASTER_PYTHON (a python with torch; default $RINGMASTER_CACHE/venv/bin/python),
  * BENCH_WORLD (e.g. "2,4"), BENCH_ITERS_LARGE / BENCH_ITERS_SMALL, BENCH_CHUNK (frame bytes),
  * BENCH_CHANNELS (connections per neighbour pair of the 'ringmaster' row; default the group's),
- * BENCH_IMPLS (Node rows, default "ringmaster,ringmaster-1ch,ringmaster-grpc,tcp"), BENCH_ROUNDS (default 3:
+ * BENCH_IMPLS (Node rows, default "ringmaster,ringmaster-2ch,ringmaster-grpc,tcp"), BENCH_ROUNDS (default 3:
  * the implementations take turns, round after round, so a slow spell of the machine does not
  * land on one of them; each figure is the median over rounds of the per-round medians).
  */
@@ -130,7 +130,7 @@ for (let round = 0; round < rounds; round++)
           sizes,
           iters,
           transports: (
-            process.env.BENCH_IMPLS ?? 'ringmaster,ringmaster-1ch,ringmaster-grpc,tcp'
+            process.env.BENCH_IMPLS ?? 'ringmaster,ringmaster-2ch,ringmaster-grpc,tcp'
           ).split(','),
           ...(process.env.BENCH_CHUNK ? { chunkBytes: Number(process.env.BENCH_CHUNK) } : {}),
           ...(process.env.BENCH_CHANNELS ? { channels: Number(process.env.BENCH_CHANNELS) } : {}),
@@ -167,7 +167,7 @@ for (const { impl, N, ts } of perRound.values()) {
     },
   });
 }
-const implOrder = ['ringmaster', 'ringmaster-1ch', 'ringmaster-grpc', 'tcp', 'gloo'];
+const implOrder = ['ringmaster', 'ringmaster-2ch', 'ringmaster-grpc', 'tcp', 'gloo'];
 rows.sort(
   (a, b) =>
     a.N - b.N || implOrder.indexOf(a.impl) - implOrder.indexOf(b.impl) || b.t.bytes - a.t.bytes,
@@ -251,7 +251,7 @@ for (const impl of ['ringmaster', 'ringmaster-grpc', 'tcp', 'gloo']) {
     `${impl.padEnd(15)}  ${fmt(bCpu / 1e9, 3).padStart(11)}  ${fmt(alpha * 1000, 2).padStart(9)}  ${modelWorlds.flatMap((n) => linkGbE.map((g) => fmt(model(n, g), 3).padStart(12))).join(' ')}`,
   );
 }
-for (const impl of ['ringmaster', 'ringmaster-1ch']) {
+for (const impl of ['ringmaster', 'ringmaster-2ch']) {
   const r4 = pick(impl, 4);
   const g4 = pick('gloo', 4);
   if (r4 !== undefined && g4 !== undefined)

@@ -15,7 +15,7 @@ interface Cfg {
   chunkBytes?: number;
   /** Channels of the 'ringmaster' row (absent: the group's default). */
   channels?: number;
-  transports: ('ringmaster' | 'ringmaster-1ch' | 'ringmaster-grpc' | 'tcp')[];
+  transports: ('ringmaster' | 'ringmaster-2ch' | 'ringmaster-grpc' | 'tcp')[];
 }
 
 const cfg = JSON.parse(process.argv[2]!) as Cfg;
@@ -90,12 +90,12 @@ const gatherMaxOn =
     maxOver(await g.allGather(new Uint8Array(new Float64Array(t).buffer)), t.length);
 
 // Each implementation gets a group of its own (ports: base … base+2 for the coordinators;
-// the ceiling's sockets follow). 'ringmaster' uses the default channel count (2, ADR 0093),
-// 'ringmaster-1ch' one connection per neighbour pair, as before it.
+// the ceiling's sockets follow). 'ringmaster' uses the default channel count (1, ADR 0093)
+// unless BENCH_CHANNELS says otherwise, 'ringmaster-2ch' two connections per neighbour pair.
 const impls = [
   ['ringmaster', 'tcp', cfg.channels, 0],
   ['ringmaster-grpc', 'grpc', undefined, 1],
-  ['ringmaster-1ch', 'tcp', 1, 3 + cfg.worldSize],
+  ['ringmaster-2ch', 'tcp', 2, 3 + cfg.worldSize],
 ] as const;
 for (const [name, transport, channels, at] of impls) {
   if (!cfg.transports.includes(name)) continue;

@@ -3,7 +3,7 @@
  * the TCP data plane (the default, tcp.ts) or the gRPC Pull stream (grpc-link.ts). The
  * successor connects to this rank and is admitted only if it is the ring neighbour of this
  * generation and carries the job token — one rule for both kinds; this rank connects to its
- * predecessor, retrying until the rendezvous deadline. Over TCP there are `channels`
+ * predecessor, retrying until the rendezvous deadline. Over TCP there may be `channels`
  * connections per neighbour pair (each its own link, ADR 0093); `link` is the first, which
  * carries every collective but the all-reduce's other parts.
  */

@@ -55,7 +55,8 @@ export interface GroupOptions {
    * TCP connections per neighbour pair ('tcp' transport): each all-reduce pass is split into
    * this many parts, each a ring of its own on its own connection, run at once. More bytes in
    * flight keep the ring moving when a rank is descheduled (ranks sharing cores) and, on
-   * faster links, more than one stream's worth. Default 2 (ADR 0093); 'grpc': always 1.
+   * faster links, more than one stream's worth. Default 1: on the 2-core development machine 2
+   * channels were slower at N=4 (ADR 0093); 'grpc': always 1.
    */
   channels?: number;
   /**
@@ -97,7 +98,7 @@ const DEFAULTS = {
   opMs: 60_000,
   bucketBytes: 64 * 1024 * 1024,
   chunkBytes: 1024 * 1024,
-  channels: 2,
+  channels: 1,
 };
 
 /** TCP connections per neighbour pair when the options do not say (ADR 0093). */
