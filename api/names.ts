@@ -113,6 +113,8 @@ export const WorkerEnv = Object.freeze({
   dataListen: 'RINGMASTER_DATA_LISTEN',
   /** How frames travel between ranks: tcp (default) or grpc. */
   transport: 'RINGMASTER_COMM_TRANSPORT',
+  /** TCP connections per neighbour pair, each carrying a part of every all-reduce (default 1). */
+  commChannels: 'RINGMASTER_COMM_CHANNELS',
   rendezvousTimeoutMs: 'RINGMASTER_RENDEZVOUS_TIMEOUT_MS',
   opTimeoutMs: 'RINGMASTER_OP_TIMEOUT_MS',
   /** Forces the compute backend (the recipe annotation ANNOTATION_BACKEND sets it in pods). */

@@ -95,6 +95,7 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
     listen: cfg.listen,
     advertise: cfg.advertise,
     transport: cfg.transport,
+    ...(cfg.commChannels !== undefined ? { channels: cfg.commChannels } : {}),
     ...(cfg.dataListen ? { dataListen: cfg.dataListen } : {}),
     token: cfg.token,
     generation: cfg.generation,

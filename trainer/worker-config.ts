@@ -18,6 +18,8 @@ export interface WorkerConfig {
   advertise: string;
   /** How frames travel between ranks (RINGMASTER_COMM_TRANSPORT, default tcp). */
   transport: 'tcp' | 'grpc';
+  /** TCP connections per neighbour pair (RINGMASTER_COMM_CHANNELS); absent: the group's default. */
+  commChannels: number | undefined;
   /** Where the TCP data plane listens (RINGMASTER_DATA_LISTEN; default: listen port + 1). */
   dataListen: string | undefined;
   token: string;
@@ -99,6 +101,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     min: 1,
     max: MAX_PREFETCH_BATCHES,
   });
+  const commChannels = optionalInt(WorkerEnv.commChannels, { min: 1, max: 16 });
   const overlapAllReduce = env[WorkerEnv.overlapAllReduce] || 'auto';
   if (!['on', 'off', 'auto'].includes(overlapAllReduce)) {
     r.issue(WorkerEnv.overlapAllReduce, `must be "on", "off" or "auto", got "${overlapAllReduce}"`);
@@ -111,6 +114,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv): Readonly<WorkerConf
     listen,
     advertise,
     transport: transport as 'tcp' | 'grpc',
+    commChannels,
     dataListen: env[WorkerEnv.dataListen] || undefined,
     token,
     generation,

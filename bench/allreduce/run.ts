@@ -7,7 +7,8 @@
  *
  * Env: RINGMASTER_PYTHON (a python with torch; default $RINGMASTER_CACHE/venv/bin/python),
  * BENCH_WORLD (e.g. "2,4"), BENCH_ITERS_LARGE / BENCH_ITERS_SMALL, BENCH_CHUNK (frame bytes),
- * BENCH_IMPLS (Node rows, default "ringmaster,ringmaster-grpc,tcp"), BENCH_ROUNDS (default 3:
+ * BENCH_CHANNELS (connections per neighbour pair of the 'ringmaster' row; default the group's),
+ * BENCH_IMPLS (Node rows, default "ringmaster,ringmaster-2ch,ringmaster-grpc,tcp"), BENCH_ROUNDS (default 3:
  * the implementations take turns, round after round, so a slow spell of the machine does not
  * land on one of them; each figure is the median over rounds of the per-round medians).
  */
@@ -45,7 +46,7 @@ async function freePort(): Promise<number> {
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const port = (s.address() as net.AddressInfo).port;
     await new Promise<void>((r) => s.close(() => r()));
-    if (port < 65000) return port; // the worker also uses port+1 … port+3+N
+    if (port < 65000) return port; // the worker also uses port+1 … port+4+N
   }
 }
 
@@ -128,8 +129,11 @@ for (let round = 0; round < rounds; round++)
           port,
           sizes,
           iters,
-          transports: (process.env.BENCH_IMPLS ?? 'ringmaster,ringmaster-grpc,tcp').split(','),
+          transports: (
+            process.env.BENCH_IMPLS ?? 'ringmaster,ringmaster-2ch,ringmaster-grpc,tcp'
+          ).split(','),
           ...(process.env.BENCH_CHUNK ? { chunkBytes: Number(process.env.BENCH_CHUNK) } : {}),
+          ...(process.env.BENCH_CHANNELS ? { channels: Number(process.env.BENCH_CHANNELS) } : {}),
         }),
       ],
     ]);
@@ -163,7 +167,7 @@ for (const { impl, N, ts } of perRound.values()) {
     },
   });
 }
-const implOrder = ['ringmaster', 'ringmaster-grpc', 'tcp', 'gloo'];
+const implOrder = ['ringmaster', 'ringmaster-2ch', 'ringmaster-grpc', 'tcp', 'gloo'];
 rows.sort(
   (a, b) =>
     a.N - b.N || implOrder.indexOf(a.impl) - implOrder.indexOf(b.impl) || b.t.bytes - a.t.bytes,
@@ -198,8 +202,8 @@ console.log(
     .map((l) => fmt(l))
     .join(' ')}`,
 );
-const pick = (impl: string): number | undefined => {
-  const r = rows.find((x) => x.impl === impl && x.N === 2 && x.t.bytes === 100 * MiB);
+const pick = (impl: string, N = 2): number | undefined => {
+  const r = rows.find((x) => x.impl === impl && x.N === N && x.t.bytes === 100 * MiB);
   return r ? busbw(r) : undefined;
 };
 const rm = pick('ringmaster');
@@ -246,5 +250,11 @@ for (const impl of ['ringmaster', 'ringmaster-grpc', 'tcp', 'gloo']) {
   console.log(
     `${impl.padEnd(15)}  ${fmt(bCpu / 1e9, 3).padStart(11)}  ${fmt(alpha * 1000, 2).padStart(9)}  ${modelWorlds.flatMap((n) => linkGbE.map((g) => fmt(model(n, g), 3).padStart(12))).join(' ')}`,
   );
+}
+for (const impl of ['ringmaster', 'ringmaster-2ch']) {
+  const r4 = pick(impl, 4);
+  const g4 = pick('gloo', 4);
+  if (r4 !== undefined && g4 !== undefined)
+    console.log(`# N=4, 100 MiB: ${impl}/gloo busbw = ${fmt(r4 / g4, 3)}`);
 }
 console.log(`ratio=${rm !== undefined && gl !== undefined ? fmt(rm / gl, 3) : 'n/a'}`);

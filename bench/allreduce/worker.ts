@@ -13,7 +13,9 @@ interface Cfg {
   sizes: number[];
   iters: number[];
   chunkBytes?: number;
-  transports: ('ringmaster' | 'ringmaster-grpc' | 'tcp')[];
+  /** Channels of the 'ringmaster' row (absent: the group's default). */
+  channels?: number;
+  transports: ('ringmaster' | 'ringmaster-2ch' | 'ringmaster-grpc' | 'tcp')[];
 }
 
 const cfg = JSON.parse(process.argv[2]!) as Cfg;
@@ -68,7 +70,7 @@ function maxOver(pieces: Uint8Array[], n: number): number[] {
 }
 
 const result: Record<string, Timed[]> = {};
-const group = (transport: 'tcp' | 'grpc', port: number): Promise<Group> =>
+const group = (transport: 'tcp' | 'grpc', port: number, channels?: number): Promise<Group> =>
   connectGroup({
     rank: cfg.rank,
     worldSize: cfg.worldSize,
@@ -80,20 +82,24 @@ const group = (transport: 'tcp' | 'grpc', port: number): Promise<Group> =>
     transport,
     deadlines: { rendezvousMs: 60_000, opMs: 60_000 },
     ...(cfg.chunkBytes ? { chunkBytes: cfg.chunkBytes } : {}),
+    ...(channels ? { channels } : {}),
   });
 const gatherMaxOn =
   (g: Group) =>
   async (t: number[]): Promise<number[]> =>
     maxOver(await g.allGather(new Uint8Array(new Float64Array(t).buffer)), t.length);
 
-// Each transport gets a group of its own (ports: base, base+1, base+2 for the coordinators).
+// Each implementation gets a group of its own (ports: base … base+2 for the coordinators;
+// the ceiling's sockets follow). 'ringmaster' uses the default channel count (1, ADR 0093)
+// unless BENCH_CHANNELS says otherwise, 'ringmaster-2ch' two connections per neighbour pair.
 const impls = [
-  ['ringmaster', 'tcp'],
-  ['ringmaster-grpc', 'grpc'],
+  ['ringmaster', 'tcp', cfg.channels, 0],
+  ['ringmaster-grpc', 'grpc', undefined, 1],
+  ['ringmaster-2ch', 'tcp', 2, 3 + cfg.worldSize],
 ] as const;
-for (const [k, [name, transport]] of impls.entries()) {
+for (const [name, transport, channels, at] of impls) {
   if (!cfg.transports.includes(name)) continue;
-  const g = await group(transport, cfg.port + k);
+  const g = await group(transport, cfg.port + at, channels);
   result[name] = await measure(
     (x) => g.allReduce(x),
     () => g.barrier(),

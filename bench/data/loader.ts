@@ -6,7 +6,10 @@
  *  - torchvision's ImageFolder + DataLoader (PIL, the same preset) on the same files from
  *    local disk with num_workers 1 and 2 (persistent workers; venv from test/oracle/setup.sh);
  *  - raw ranged-GET throughput from the same MinIO (how fast bytes arrive, no decoding).
- * Prints images/s and `ratio=<ringmaster / torchvision>` per worker count.
+ * Prints images/s and `ratio=<ringmaster / torchvision>` per worker count, the 1→2 worker
+ * scaling of each side, and ends with the 2-worker ratio. Per timed epoch: process CPU, ranged
+ * reads and the read-ahead peak; BENCH_MARKS=1 also prints the epoch's window on the clock of
+ * `node --cpu-prof` profiles (µs), to cut a per-stage breakdown out of them.
  * Usage: npm run bench:data  (or node --import tsx bench/data/loader.ts [--images N])
  */
 import { execFileSync } from 'node:child_process';
@@ -143,7 +146,11 @@ async function main(): Promise<void> {
       'train',
     );
     const py = venvPython();
-    const measure = async (source: typeof storage, workers: number): Promise<number> => {
+    const measure = async (
+      source: typeof storage,
+      workers: number,
+      label: string,
+    ): Promise<number> => {
       const loader = await DataLoader.create({
         storage: source,
         index,
@@ -155,20 +162,40 @@ async function main(): Promise<void> {
       try {
         for (let e = 0; e < EPOCHS; e++) {
           const indices = samplerFor('random', { n: N, seed: 0 }).indices(e);
+          const requests = loader.fetchStats.requests;
+          const cpu = process.cpuUsage();
+          const mark = process.hrtime.bigint() / 1000n;
           t0 = performance.now();
           let n = 0;
           for await (const b of loader.epoch({ epoch: e, indices, batchSize: BATCH, seed: 0 }))
             n += b.batchSize;
-          rate = n / ((performance.now() - t0) / 1000);
+          const ms = performance.now() - t0;
+          rate = n / (ms / 1000);
+          if (e === EPOCHS - 1) {
+            const used = process.cpuUsage(cpu);
+            // For --cpu-prof: the timed epoch's window on the profiles' clock (µs).
+            if (process.env.BENCH_MARKS)
+              console.log(
+                `mark ${label} workers=${workers} ${mark} ${process.hrtime.bigint() / 1000n}`,
+              );
+            console.log(
+              `  ${label}, ${workers} worker(s): ${rate.toFixed(1)} images/s; epoch ${ms.toFixed(0)} ms, ` +
+                `process CPU ${((used.user + used.system) / 1000).toFixed(0)} ms (all threads), ` +
+                `${loader.fetchStats.requests - requests} ranged reads, ` +
+                `read-ahead peak ${((loader.readAheadStats?.peakHeldBytes ?? 0) / 2 ** 20).toFixed(1)} MiB`,
+            );
+          }
         }
       } finally {
         await loader.close();
       }
       return rate;
     };
+    const rates: Record<string, number[]> = { ringmaster: [], torchvision: [] };
     for (const workers of [1, 2]) {
-      const rate = await measure(storage, workers);
-      const localRate = await measure(local, workers);
+      const rate = await measure(storage, workers, 'MinIO');
+      const localRate = await measure(local, workers, 'local shards');
+      rates.ringmaster!.push(rate);
       let peer: number | undefined;
       if (py) {
         try {
@@ -186,6 +213,7 @@ async function main(): Promise<void> {
           console.log(`torchvision peer failed: ${(err as Error).message}`);
         }
       }
+      if (peer !== undefined) rates.torchvision!.push(peer);
       const line =
         `workers=${workers}: ringmaster from MinIO ${rate.toFixed(1)} images/s, from local shards ${localRate.toFixed(1)} images/s` +
         (peer !== undefined
@@ -193,6 +221,14 @@ async function main(): Promise<void> {
           : '; torchvision peer not available (run bash test/oracle/setup.sh)');
       console.log(line);
     }
+    const scale = (r: number[]) => (r.length === 2 ? `×${(r[1]! / r[0]!).toFixed(2)}` : 'n/a');
+    console.log(
+      `scaling 1→2 workers: ringmaster from MinIO ${scale(rates.ringmaster!)}, torchvision ${scale(rates.torchvision!)}`,
+    );
+    const [r2, p2] = [rates.ringmaster![1], rates.torchvision![1]];
+    console.log(
+      `ratio=${r2 !== undefined && p2 !== undefined ? (r2 / p2).toFixed(2) : 'n/a'} (2 workers, MinIO vs local files)`,
+    );
     storage.close();
     local.close();
   } finally {

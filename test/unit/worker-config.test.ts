@@ -29,6 +29,15 @@ describe('worker-config: the worker environment', () => {
     assert.equal(c.dataListen, '127.0.0.1:0');
   });
 
+  it('takes RINGMASTER_COMM_CHANNELS (absent: the group default; 1–16)', () => {
+    assert.equal(workerConfigFromEnv(base).commChannels, undefined);
+    assert.equal(workerConfigFromEnv({ ...base, RINGMASTER_COMM_CHANNELS: '4' }).commChannels, 4);
+    assert.throws(
+      () => workerConfigFromEnv({ ...base, RINGMASTER_COMM_CHANNELS: '0' }),
+      (e: InputError) => e.issues.some((i) => i.path === 'RINGMASTER_COMM_CHANNELS'),
+    );
+  });
+
   it('takes RINGMASTER_COMPUTE_THREADS (0, the default: the container CPU limit)', () => {
     assert.equal(workerConfigFromEnv(base).computeThreads, 0);
     assert.equal(

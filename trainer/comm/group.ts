@@ -158,7 +158,7 @@ class RingGroup implements Group {
     const dataAddress = this.links.usesTcp
       ? await this.servers.listenData(
           (h) => this.links.checkDataHello(h),
-          (sock) => this.links.acceptData(sock),
+          (sock, h) => this.links.acceptData(sock, h),
         )
       : '';
     const creds = channelCredentials(o.tls);
@@ -202,17 +202,28 @@ class RingGroup implements Group {
     const flat = new Flat(toArrays(arrays));
     return this.run('allReduce', async () => {
       const total = flat.length;
+      const channels = this.links.channels;
       for (let base = 0; base < total; base += this.o.bucketElems) {
         const len = Math.min(this.o.bucketElems, total - base);
-        await ringAllReduce(
-          this.links.link,
-          this.ringContext(),
-          ++this.opSeq,
-          flat,
-          base,
-          len,
-          total,
-          op === 'mean',
+        const opSeq = ++this.opSeq;
+        // Channel c reduces elements [base + ⌊c·len/C⌋, base + ⌊(c+1)·len/C⌋) on its own ring;
+        // each element's summation order is fixed by the channel count alone (ADR 0093).
+        const C = channels.length;
+        await Promise.all(
+          channels.map((link, c) => {
+            const a = base + Math.floor((c * len) / C);
+            const b = base + Math.floor(((c + 1) * len) / C);
+            return ringAllReduce(
+              link,
+              this.ringContext(),
+              opSeq,
+              flat,
+              a,
+              b - a,
+              total,
+              op === 'mean',
+            );
+          }),
         );
       }
     });

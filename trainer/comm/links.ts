@@ -3,7 +3,9 @@
  * the TCP data plane (the default, tcp.ts) or the gRPC Pull stream (grpc-link.ts). The
  * successor connects to this rank and is admitted only if it is the ring neighbour of this
  * generation and carries the job token — one rule for both kinds; this rank connects to its
- * predecessor, retrying until the rendezvous deadline.
+ * predecessor, retrying until the rendezvous deadline. Over TCP there may be `channels`
+ * connections per neighbour pair (each its own link, ADR 0093); `link` is the first, which
+ * carries every collective but the all-reduce's other parts.
  */
 import type net from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
@@ -30,13 +32,17 @@ interface Refusal {
 }
 
 export class RingLinks {
-  /** The link the collectives use. */
+  /** The link the collectives use (channel 0). */
   readonly link: GrpcLink | TcpLink;
+  /** One link per channel; channel 0 is `link`. */
+  readonly channels: readonly (GrpcLink | TcpLink)[];
   private readonly tcp: TcpLink | undefined;
+  private readonly tcpChannels: TcpLink[] = [];
   private readonly grpc: GrpcLink | undefined;
   private readonly tokenOk: (md: grpc.Metadata) => boolean;
   private readonly helloTokenOk: (offered: unknown) => boolean;
-  private successorConnected = false;
+  /** Channels the successor has connected (TCP) or 0 once it pulls (gRPC). */
+  private readonly successorChannels = new Set<number>();
   private successorArrived!: () => void;
   private readonly successor: Promise<void>;
 
@@ -51,11 +57,15 @@ export class RingLinks {
     const onRecvTimeout = (ms: number): Error => peers.silentPredecessor(ms, o.opMs);
     const onSendTimeout = (ms: number): Error => peers.stuckSuccessor(ms, o.opMs);
     if (o.transport === 'tcp') {
-      this.tcp = new TcpLink(o.opMs, o.chunkBytes, onRecvTimeout, onSendTimeout);
+      for (let c = 0; c < o.channels; c++)
+        this.tcpChannels.push(new TcpLink(o.opMs, o.chunkBytes, onRecvTimeout, onSendTimeout));
+      this.tcp = this.tcpChannels[0]!;
       this.link = this.tcp;
+      this.channels = this.tcpChannels;
     } else {
       this.grpc = new GrpcLink(o.opMs, onRecvTimeout, onSendTimeout);
       this.link = this.grpc;
+      this.channels = [this.grpc];
     }
     this.successor = new Promise((r) => (this.successorArrived = r));
   }
@@ -67,7 +77,7 @@ export class RingLinks {
 
   private refusal(
     kind: 'pull' | 'tcp',
-    caller: { tokenOk: boolean; generation: number; rank: number },
+    caller: { tokenOk: boolean; generation: number; rank: number; channel?: number },
   ): Refusal | undefined {
     const { rank, generation } = this.o;
     const successor = this.peers.successor();
@@ -87,11 +97,21 @@ export class RingLinks {
           `(every rank must use the same transport; see RINGMASTER_COMM_TRANSPORT)`,
       };
     }
-    if (caller.rank !== successor || this.successorConnected || this.isClosing()) {
+    const channel = caller.channel ?? 0;
+    if (channel >= this.channels.length) {
+      return {
+        code: REFUSE_FAILED_PRECONDITION,
+        message:
+          `rank ${caller.rank} opened data channel ${channel}, rank ${rank} has ${this.channels.length} ` +
+          `(every rank of a group must use the same channel count; see RINGMASTER_COMM_CHANNELS)`,
+      };
+    }
+    const connected = this.successorChannels.has(channel);
+    if (caller.rank !== successor || connected || this.isClosing()) {
       const verb = kind === 'pull' ? 'may not pull from' : 'may not take frames from';
       return {
         code: REFUSE_FAILED_PRECONDITION,
-        message: `rank ${caller.rank} ${verb} rank ${rank} (successor is ${successor}, already connected: ${this.successorConnected})`,
+        message: `rank ${caller.rank} ${verb} rank ${rank} (successor is ${successor}, already connected: ${connected})`,
       };
     }
     return undefined;
@@ -110,7 +130,7 @@ export class RingLinks {
       call.emit('error', { code: no.code, details: no.message });
       return;
     }
-    this.successorConnected = true;
+    this.successorChannels.add(0);
     this.grpc!.attachOut(call, () => this.peers.successorGone());
     this.successorArrived();
   }
@@ -121,21 +141,23 @@ export class RingLinks {
       tokenOk: this.helloTokenOk(h.token),
       generation: h.generation,
       rank: h.rank,
+      channel: h.channel ?? 0,
     });
     if (no) return { ok: false, ...no };
-    this.successorConnected = true;
+    this.successorChannels.add(h.channel ?? 0);
     return { ok: true, code: 0, message: '' };
   }
 
-  /** The admitted successor's socket becomes our outbound stream. */
-  acceptData(sock: net.Socket): void {
-    this.tcp!.attachOut(sock, () => this.peers.successorGone());
-    this.successorArrived();
+  /** The admitted successor's socket becomes the outbound stream of its channel. */
+  acceptData(sock: net.Socket, h: DataHello): void {
+    this.tcpChannels[h.channel ?? 0]!.attachOut(sock, () => this.peers.successorGone());
+    if (this.successorChannels.size === this.channels.length) this.successorArrived();
   }
 
   /** Once the group has formed: neighbours are named in the link's messages. */
   nameNeighbours(): void {
-    this.link.predecessorName = this.peers.name(this.peers.predecessor());
+    const name = this.peers.name(this.peers.predecessor());
+    for (const l of this.channels) l.predecessorName = name;
   }
 
   /**
@@ -157,7 +179,9 @@ export class RingLinks {
             `transport (this one uses "tcp"; see RINGMASTER_COMM_TRANSPORT)`,
         );
       }
-      await this.connectTcp(this.tcp, addr, deadlineAt);
+      await Promise.all(
+        this.tcpChannels.map((link, channel) => this.connectTcp(link, channel, addr, deadlineAt)),
+      );
       return;
     }
     if (dataAddresses.some((a) => a)) {
@@ -171,14 +195,19 @@ export class RingLinks {
   }
 
   /** Dials the predecessor's data plane; retried while it cannot be reached, until the deadline. */
-  private async connectTcp(link: TcpLink, addr: string, deadlineAt: number): Promise<void> {
+  private async connectTcp(
+    link: TcpLink,
+    channel: number,
+    addr: string,
+    deadlineAt: number,
+  ): Promise<void> {
     const p = this.peers.predecessor();
     const backoff = new Backoff(deadlineAt);
     for (;;) {
       try {
         await link.connectIn(
           addr,
-          { generation: this.o.generation, rank: this.o.rank, token: this.o.token },
+          { generation: this.o.generation, rank: this.o.rank, token: this.o.token, channel },
           this.o.tls,
           p,
           Math.max(1, Math.min(10_000, deadlineAt - Date.now())),
@@ -215,7 +244,7 @@ export class RingLinks {
 
   /** Fails every wait on the inbound stream with `err`. */
   abort(err: Error): void {
-    this.link.inbox.abort(err);
+    for (const l of this.channels) l.inbox.abort(err);
   }
 
   /**
@@ -225,12 +254,12 @@ export class RingLinks {
    */
   async close(forced: boolean, graceMs: number): Promise<void> {
     this.grpc?.close();
-    if (!this.tcp) return;
+    const tcp = this.tcpChannels;
     if (forced) {
-      this.tcp.unref();
+      for (const l of tcp) l.unref();
     } else {
-      await this.tcp.finishOut(graceMs);
+      await Promise.all(tcp.map((l) => l.finishOut(graceMs)));
     }
-    this.tcp.destroy();
+    for (const l of tcp) l.destroy();
   }
 }

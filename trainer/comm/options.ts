@@ -52,6 +52,14 @@ export interface GroupOptions {
    */
   transport?: 'tcp' | 'grpc';
   /**
+   * TCP connections per neighbour pair ('tcp' transport): each all-reduce pass is split into
+   * this many parts, each a ring of its own on its own connection, run at once. More bytes in
+   * flight keep the ring moving when a rank is descheduled (ranks sharing cores) and, on
+   * faster links, more than one stream's worth. Default 1: on the 2-core development machine 2
+   * channels were slower at N=4 (ADR 0093); 'grpc': always 1.
+   */
+  channels?: number;
+  /**
    * Where the TCP data plane listens. Default: the listen host, on the listen port + 1 (a
    * fixed port, so a NetworkPolicy can name it), or any free port when that port is 0.
    */
@@ -76,6 +84,7 @@ export interface GroupSettings {
   opMs: number;
   bucketElems: number;
   chunkBytes: number;
+  channels: number;
   tls: TlsOptions | undefined;
   transport: 'tcp' | 'grpc';
   dataListen: string;
@@ -89,7 +98,11 @@ const DEFAULTS = {
   opMs: 60_000,
   bucketBytes: 64 * 1024 * 1024,
   chunkBytes: 1024 * 1024,
+  channels: 1,
 };
+
+/** TCP connections per neighbour pair when the options do not say (ADR 0093). */
+export const DEFAULT_CHANNELS = DEFAULTS.channels;
 
 export function resolveOptions(opts: GroupOptions): GroupSettings {
   const issues: InputIssue[] = [];
@@ -124,6 +137,8 @@ export function resolveOptions(opts: GroupOptions): GroupSettings {
       message: `must be "tcp" or "grpc", not "${String(transport)}"`,
     });
   }
+  const channels = transport === 'grpc' ? 1 : (opts.channels ?? DEFAULTS.channels);
+  int('channels', channels, 1, 16);
   const listen = opts.listen ?? (opts.rank === 0 ? opts.coordinator : '0.0.0.0:0');
   let dataListen = opts.dataListen;
   if (dataListen === undefined && /^.*:\d+$/.test(listen)) {
@@ -146,6 +161,7 @@ export function resolveOptions(opts: GroupOptions): GroupSettings {
     opMs: d.opMs,
     bucketElems: Math.max(1, Math.floor(bucketBytes / 4)),
     chunkBytes,
+    channels,
     tls: opts.tls,
     transport,
     dataListen: dataListen ?? '0.0.0.0:0',

@@ -73,7 +73,7 @@ export class GroupServers {
    */
   async listenData(
     check: (h: DataHello) => DataHelloReply,
-    accept: (sock: net.Socket) => void,
+    accept: (sock: net.Socket, hello: DataHello) => void,
   ): Promise<string> {
     const o = this.o;
     const [bracketed, want] = splitHostPort(o.dataListen);

@@ -30,6 +30,8 @@ export interface DataHello {
   generation: number;
   rank: number;
   token: string;
+  /** Which connection of the neighbour pair (0 … channels−1); absent means 0. */
+  channel?: number;
 }
 export interface DataHelloReply {
   ok: boolean;

@@ -318,7 +318,7 @@ export class TcpDataServer {
   constructor(
     tlsOpts: TlsMaterial | undefined,
     private readonly check: (h: DataHello) => DataHelloReply,
-    private readonly accepted: (sock: net.Socket) => void,
+    private readonly accepted: (sock: net.Socket, hello: DataHello) => void,
     private readonly onWarn: (msg: string) => void,
   ) {
     const onConn = (sock: net.Socket): void => this.onConnection(sock);
@@ -359,14 +359,15 @@ export class TcpDataServer {
       if (decided) return; // nothing else is expected from a successor
       decided = true;
       if (r.magic !== MAGIC_HELLO) throw new ProtocolError('expected a hello');
-      const verdict = this.check(decodeHello(r.header));
+      const hello = decodeHello(r.header);
+      const verdict = this.check(hello);
       sock.write(encodeReply(verdict));
       if (!verdict.ok) {
         this.onWarn(`refused a data connection from ${sock.remoteAddress}: ${verdict.message}`);
         sock.end();
         return;
       }
-      this.accepted(sock);
+      this.accepted(sock, hello);
     });
     sock.on('data', (c: Buffer) => {
       if (decided) return;

@@ -25,6 +25,14 @@ export interface SampleReaderOptions {
   retries?: number;
 }
 
+/** One ranged read: bytes [begin, end) of a shard, holding the members `ids`. */
+export interface PlannedRead {
+  shard: number;
+  begin: number;
+  end: number;
+  ids: number[];
+}
+
 export interface FetchStats {
   requests: number;
   bytes: number;
@@ -56,49 +64,73 @@ export class SampleReader {
 
   /** Encoded bytes of each sample id, in the order asked. */
   async read(ids: ArrayLike<number>): Promise<Uint8Array[]> {
-    const t = this.table;
     const out = new Array<Uint8Array>(ids.length);
-    const byShard = new Map<number, number[]>();
+    const where = new Map<number, number[]>();
     for (let i = 0; i < ids.length; i++) {
-      const s = t.shard[ids[i]!]!;
-      let list = byShard.get(s);
-      if (!list) byShard.set(s, (list = []));
-      list.push(i);
+      const list = where.get(ids[i]!);
+      if (list) list.push(i);
+      else where.set(ids[i]!, [i]);
     }
-    const jobs: Promise<void>[] = [];
-    for (const [shard, positions] of byShard) {
-      positions.sort((a, b) => t.offset[ids[a]!]! - t.offset[ids[b]!]!);
+    await Promise.all(
+      this.plan(ids).map(async (r) => {
+        const buf = await this.fetch(r);
+        for (const id of r.ids)
+          for (const pos of where.get(id)!) out[pos] = this.member(buf, r.begin, id);
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * The ranged reads that cover `ids` (duplicates read once): per shard, members sorted by
+   * offset, neighbours closer than `maxGapBytes` merged into one read of at most
+   * `maxRangeBytes` (a single larger member is read alone).
+   */
+  plan(ids: ArrayLike<number>): PlannedRead[] {
+    const t = this.table;
+    const byShard = new Map<number, Set<number>>();
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      const s = t.shard[id]!;
+      let set = byShard.get(s);
+      if (!set) byShard.set(s, (set = new Set()));
+      set.add(id);
+    }
+    const reads: PlannedRead[] = [];
+    for (const [shard, set] of byShard) {
+      const sorted = [...set].sort((a, b) => t.offset[a]! - t.offset[b]!);
       let start = 0;
-      while (start < positions.length) {
-        const first = ids[positions[start]!]!;
+      while (start < sorted.length) {
+        const first = sorted[start]!;
         const begin = t.offset[first]!;
         let end = begin + t.length[first]!;
         let stop = start + 1;
-        while (stop < positions.length) {
-          const id = ids[positions[stop]!]!;
+        while (stop < sorted.length) {
+          const id = sorted[stop]!;
           const o = t.offset[id]!;
           const e = Math.max(end, o + t.length[id]!);
           if (o - end > this.maxGap || e - begin > this.maxRange) break;
           end = e;
           stop++;
         }
-        const group = positions.slice(start, stop);
-        jobs.push(
-          this.readRange(shard, begin, end - begin).then((buf) => {
-            for (const pos of group) {
-              const id = ids[pos]!;
-              out[pos] = this.member(buf, begin, id);
-            }
-          }),
-        );
+        reads.push({ shard, begin, end, ids: sorted.slice(start, stop) });
         start = stop;
       }
     }
-    await Promise.all(jobs);
-    return out;
+    return reads;
   }
 
-  private member(buf: Buffer, begin: number, id: number): Uint8Array {
+  /** The bytes of one planned read. */
+  fetch(r: PlannedRead): Promise<Buffer> {
+    return this.readRange(r.shard, r.begin, r.end - r.begin);
+  }
+
+  /**
+   * One member's bytes out of a read that starts at `begin`, checked against the index
+   * (length, CRC-32), as a fresh copy so the read's buffer can be freed and the bytes moved
+   * to a worker.
+   */
+  member(buf: Buffer, begin: number, id: number): Uint8Array {
     const t = this.table;
     const from = t.offset[id]! - begin;
     const len = t.length[id]!;
@@ -120,7 +152,6 @@ export class SampleReader {
         'CRC-32 mismatch: the bytes differ from what was packed',
       );
     }
-    // A copy, so the range buffer can be freed and the bytes transferred to a worker.
     return new Uint8Array(bytes);
   }
 

@@ -16,9 +16,16 @@ export interface TransformTask {
   /** Global positions, one per image. */
   positions: number[];
   images: Uint8Array[];
+  /**
+   * The batch's shared memory: image i goes to floats [(first + i)·stride, …+stride) when its
+   * size is `stride` floats (the worker writes it there, no copy back through the loader's
+   * thread); an image of another size comes back in `data` instead.
+   */
+  out?: { buffer: SharedArrayBuffer; first: number; stride: number };
 }
 
 export type TransformResult =
+  /** data[i] is empty when image i went into the task's shared `out`. */
   | { ok: true; data: Float32Array[]; height: number; width: number }
   | { ok: false; index: number; message: string };
 
@@ -44,7 +51,13 @@ export async function runTransformTask(
       }
       height = out.height;
       width = out.width;
-      data.push(out.data);
+      const o = task.out;
+      if (o && out.data.length === o.stride) {
+        new Float32Array(o.buffer, (o.first + i) * o.stride * 4, o.stride).set(out.data);
+        data.push(new Float32Array(0));
+      } else {
+        data.push(out.data);
+      }
     } catch (err) {
       return { ok: false, index: i, message: (err as Error).message };
     }

@@ -155,13 +155,26 @@ describe('comm: collectives between processes (loopback)', function () {
     });
     const extra = { chunkBytes: 16 << 10, bucketBytes: 1 << 20, transport: 'grpc' as const };
     const a = await runCollectives(3, [1, 2, 1001, 300_001], extra);
-    // The same collectives over TCP give the same bytes: transports never change results.
-    const b = await runCollectives(3, [1, 2, 1001, 300_001], { ...extra, transport: 'tcp' });
+    // The same collectives over one TCP connection give the same bytes: transports never
+    // change results (the channel count does: it fixes where the ring segments fall).
+    const b = await runCollectives(3, [1, 2, 1001, 300_001], {
+      ...extra,
+      transport: 'tcp',
+      channels: 1,
+    });
     assert.deepEqual(a, b);
   });
 
   it('N=4: up to 4 MiB', async () => {
     await runCollectives(4, [1, 3, 5, 1_048_579]);
+  });
+
+  it('N=4 on 3 channels: the fixed per-channel ring order, bit-identical across runs', async () => {
+    // Small chunks and buckets, so every channel's ring pipelines several frames per segment.
+    const extra = { channels: 3, chunkBytes: 4 << 10, bucketBytes: 256 << 10 };
+    const a = await runCollectives(4, [1, 2, 7, 100_003], extra);
+    const b = await runCollectives(4, [1, 2, 7, 100_003], extra);
+    assert.deepEqual(a, b);
   });
 
   it('N=8', async () => {

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { connectGroup, type Group } from '../../../trainer/comm/index.js';
+import { DEFAULT_CHANNELS } from '../../../trainer/comm/options.js';
 import { describeError, exitCodeOf } from '../../../common/errors.js';
 import { firstMismatch, intInput, randomInput, ringOrderSum } from '../../unit/comm/reference.js';
 
@@ -19,6 +20,8 @@ export interface WorkerConfig {
   bucketBytes?: number;
   /** The data plane (default: the group's default, tcp). */
   transport?: 'tcp' | 'grpc';
+  /** TCP connections per neighbour pair (default: the group's default). */
+  channels?: number;
   /** Sleep this long before connecting (a late joiner). */
   delayMs?: number;
   scenario: 'collectives' | 'loop' | 'stall';
@@ -62,7 +65,15 @@ async function collectives(g: Group, cfg: WorkerConfig): Promise<Record<string, 
       const inputs = Array.from({ length: N }, (_, r) => randomInput(r, n, 7));
       fail(
         `ring order n=${n}`,
-        firstMismatch(v, ringOrderSum(inputs, n, (cfg.bucketBytes ?? 64 << 20) / 4)),
+        firstMismatch(
+          v,
+          ringOrderSum(
+            inputs,
+            n,
+            (cfg.bucketBytes ?? 64 << 20) / 4,
+            cfg.transport === 'grpc' ? 1 : (cfg.channels ?? DEFAULT_CHANNELS),
+          ),
+        ),
       );
       hashes.push(hash(v));
     }
@@ -110,6 +121,7 @@ async function main(): Promise<void> {
       listen: cfg.rank === 0 ? cfg.coordinator : '127.0.0.1:0',
       dataListen: '127.0.0.1:0',
       ...(cfg.transport ? { transport: cfg.transport } : {}),
+      ...(cfg.channels ? { channels: cfg.channels } : {}),
       token: cfg.token,
       generation: cfg.generation,
       deadlines: { rendezvousMs: cfg.rendezvousMs, opMs: cfg.opMs },

@@ -22,25 +22,31 @@ export function randomInput(rank: number, n: number, seed: number): Float32Array
 }
 
 /**
- * The documented order: each bucket pass of `bucketElems` is cut into N segments, and
+ * The documented order: each bucket pass of `bucketElems` is cut into `channels` parts (one
+ * ring per TCP connection of a neighbour pair, ADR 0093), each part into N segments, and
  * segment s is summed starting at rank s, around the ring: ((x_s + x_s+1) + x_s+2) + ...
  */
 export function ringOrderSum(
   inputs: readonly Float32Array[],
   n: number,
   bucketElems = Infinity,
+  channels = 1,
 ): Float32Array {
   const N = inputs.length;
   const out = new Float32Array(n);
-  for (let base = 0; base < n; base += bucketElems) {
-    const len = Math.min(bucketElems, n - base);
-    for (let s = 0; s < N; s++) {
-      const a = base + Math.floor((s * len) / N);
-      const b = base + Math.floor(((s + 1) * len) / N);
-      for (let i = a; i < b; i++) {
-        let acc = inputs[s]![i]!;
-        for (let j = 1; j < N; j++) acc = Math.fround(inputs[(s + j) % N]![i]! + acc);
-        out[i] = acc;
+  for (let bucket = 0; bucket < n; bucket += bucketElems) {
+    const blen = Math.min(bucketElems, n - bucket);
+    for (let c = 0; c < channels; c++) {
+      const base = bucket + Math.floor((c * blen) / channels);
+      const len = bucket + Math.floor(((c + 1) * blen) / channels) - base;
+      for (let s = 0; s < N; s++) {
+        const a = base + Math.floor((s * len) / N);
+        const b = base + Math.floor(((s + 1) * len) / N);
+        for (let i = a; i < b; i++) {
+          let acc = inputs[s]![i]!;
+          for (let j = 1; j < N; j++) acc = Math.fround(inputs[(s + j) % N]![i]! + acc);
+          out[i] = acc;
+        }
       }
     }
   }

@@ -133,6 +133,8 @@ describe('data loader', function () {
     const inline = await run(0);
     const pooled = await run(2);
     assert.equal(inline.length, 4);
+    // The workers wrote the images into the batch's shared memory (no copy on this thread).
+    for (const b of pooled) assert.ok(b.images.buffer instanceof SharedArrayBuffer);
     for (let i = 0; i < inline.length; i++) {
       assert.deepEqual(pooled[i]!.sampleIds, inline[i]!.sampleIds);
       assert.deepEqual(
