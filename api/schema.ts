@@ -205,7 +205,12 @@ export const RecipeSchema = Type.Object(
       'Also checkpoint every N steps inside an epoch; 0 = once per epoch.',
       100000000,
     ),
-    keepCheckpoints: int(1, 3, 'Checkpoints kept in storage (older ones are deleted).', 1000),
+    keepCheckpoints: int(
+      1,
+      3,
+      "Checkpoints kept in storage (older ones are deleted, except the best epoch's).",
+      1000,
+    ),
     bestMetric: StringEnum(BEST_METRICS, {
       default: 'emaAcc1',
       description:

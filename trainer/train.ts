@@ -378,6 +378,7 @@ function prepare(o: Opened) {
     vranks,
     categories: trainData.classes,
     keep: recipe.keepCheckpoints,
+    bestMetric: bestMetricOf(recipe).metric,
     log,
   });
   log.info(

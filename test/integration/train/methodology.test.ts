@@ -5,12 +5,13 @@
  * inference-resize grid on a finished model.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTrainingRecipe } from '../../../api/load.js';
 import { SEEDS_FILE } from '../../../api/names.js';
 import { openWeights } from '../../../trainer/checkpoint/artifact.js';
+import { checkpointName } from '../../../trainer/checkpoint/store.js';
 import { resolveDataUri } from '../../../trainer/data/resolve.js';
 import { initBackend } from '../../../trainer/engine/backend.js';
 import { runSeeds } from '../../../trainer/local/seeds.js';
@@ -58,6 +59,7 @@ describe('methodology: seeds, best weights, resize tuning (local trainer)', func
         valCropSize: 16,
         modelEmaSteps: 2,
         bestMetric: 'acc1',
+        keepCheckpoints: 1,
       },
     });
     const resolved = {
@@ -96,6 +98,9 @@ describe('methodology: seeds, best weights, resize tuning (local trainer)', func
       );
       // Built to peak early: the diverged last epoch is worse, and its weights differ.
       assert.ok(best.epoch < 2 && top > rows.at(-1)!.acc1, JSON.stringify(rows.map((r) => r.acc1)));
+      // keepCheckpoints 1 keeps the last checkpoint and, besides it, the best epoch's.
+      const ckpts = (await readdir(join(run, 'checkpoints'))).filter((n) => n.startsWith('epoch-'));
+      assert.deepEqual(ckpts.sort(), [checkpointName(best.epoch + 1, 0), 'epoch-000003']);
       const [a, b] = await Promise.all([
         readFile(join(run, 'weights', 'model.safetensors')),
         readFile(join(run, 'weights', 'best', 'model.safetensors')),
