@@ -14,6 +14,7 @@ import type { EpochMetrics } from '../report/metrics-log.js';
 import type { TrainState } from '../train-state.js';
 import type { VirtualRanks } from '../elastic/virtual-ranks.js';
 import { bestEpoch, type BestMetric } from '../best.js';
+import type { EvalTransforms } from './artifact.js';
 import { decodeTensors, encodeTensors, type NamedTensors } from './tensors.js';
 import {
   checkpointName,
@@ -39,6 +40,8 @@ export interface CheckpointerOptions {
   keep: number;
   /** What "best epoch" means (recipe.bestMetric in effect, trainer/best.ts). */
   bestMetric: BestMetric;
+  /** Architecture and eval transforms, so `eval` can score a checkpoint without meta.json. */
+  inference: { arch: string; transforms: EvalTransforms };
   log: Logger;
 }
 
@@ -136,6 +139,8 @@ export class Checkpointer {
           metrics: history,
           categories: this.o.categories,
           itersPerEpoch,
+          arch: this.o.inference.arch,
+          transforms: this.o.inference.transforms,
         },
       },
       files,
