@@ -312,3 +312,19 @@ export function deepFreeze<T>(v: T): T {
   }
   return v;
 }
+
+/** data.train of a recipe that trains (the schema lets only mode: eval go without it). */
+export function trainData(spec: Pick<TrainingRecipeSpec, 'data' | 'mode'>): string {
+  if (spec.data.train === undefined) {
+    throw new InputError('this recipe has no training data', [
+      {
+        path: 'spec.data.train',
+        message:
+          spec.mode === 'eval'
+            ? 'mode: eval does not train; the workers evaluate spec.eval.weights instead'
+            : 'is required to train',
+      },
+    ]);
+  }
+  return spec.data.train;
+}

@@ -247,6 +247,10 @@ export const PROGRESS_FILE = 'progress.json';
 export const SEED_DIR_PREFIX = 'seed-';
 /** `<output>/seeds.json`: the per-seed results and their summary (`train --local --seeds`). */
 export const SEEDS_FILE = 'seeds.json';
+/** `<output>/report.html` of a multi-seed run: the seeds' curves overlaid, the summary. */
+export const SEEDS_REPORT_FILE = 'report.html';
+/** An eval-only recipe's results (spec.mode: eval), in its output. */
+export const EVAL_FILE = 'eval.json';
 /** On a seed's child TrainingRecipe: the parent recipe's name. */
 export const LABEL_SEED_OF = `${GROUP}/seed-of`;
 /** On a seed's child TrainingRecipe: its seed. */

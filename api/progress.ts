@@ -6,9 +6,12 @@
  * nothing: a file from another version, or half-garbled, gives fewer fields, never an error.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { DateTime } from './schema.js';
-import type {
-  CheckpointRef,
+import {
+  EvalStatusSchema,
+  type EvalStatus,
+  type CheckpointRef,
   Goodput,
   RecipeMetrics,
   RecipeProgress,
@@ -94,6 +97,8 @@ export const ProgressFileSchema = Type.Object({
       loaderSource: Type.Union([Type.Literal('spec'), Type.Literal('derived')]),
     }),
   ),
+  /** An eval-only recipe's results (spec.mode: eval), once rank 0 has them. */
+  eval: Type.Optional(EvalStatusSchema),
   updatedAt: DateTime(),
 });
 export type Progress = Static<typeof ProgressFileSchema>;
@@ -110,6 +115,7 @@ export interface ProgressReport extends RecipeProgress {
   goodput?: Goodput;
   ranks?: RankReport[];
   checkpointSeconds?: number;
+  eval?: EvalStatus;
   /** What rank 0 was doing at `updatedAt` (hangs are timed only while 'training'). */
   reportedPhase?: Progress['phase'];
 }
@@ -245,6 +251,9 @@ export function sanitizeProgress(raw: unknown): ProgressReport | undefined {
   const threads = sanitizeThreads(r.threads, int);
   if (threads) out.workerThreads = threads;
   if (typeof r.updatedAt === 'string') out.updatedAt = r.updatedAt;
+  // All or nothing: the status schema's own check, so what lands in status.eval is valid.
+  if (r.eval !== undefined && Value.Check(EvalStatusSchema, r.eval))
+    out.eval = structuredClone(r.eval);
   if (
     r.phase === 'training' ||
     r.phase === 'evaluating' ||

@@ -9,6 +9,9 @@
  */
 import { describeFeasibleSizes } from './elastic.js';
 
+/** Bound on resize-grid points (every point is two passes over half of the split). */
+export const MAX_GRID_POINTS = 64;
+
 export type RuleScope = 'recipe' | 'spec';
 
 export interface CrossFieldRule {
@@ -92,10 +95,85 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = Object.freeze([
     field: 'data.endpoint',
     message: 'data.endpoint applies to s3:// URIs, but neither data nor output uses one',
     cel:
-      "!has(self.data.endpoint) || self.data.train.startsWith('s3://') || " +
-      "self.data.val.startsWith('s3://') || self.output.startsWith('s3://')",
+      "!has(self.data.endpoint) || (has(self.data.train) && self.data.train.startsWith('s3://')) || " +
+      "self.data.val.startsWith('s3://') || self.output.startsWith('s3://') || " +
+      "(has(self.eval) && self.eval.weights.startsWith('s3://'))",
     check: (s) =>
-      s.data?.endpoint === undefined || isS3(s.data?.train) || isS3(s.data?.val) || isS3(s.output),
+      s.data?.endpoint === undefined ||
+      isS3(s.data?.train) ||
+      isS3(s.data?.val) ||
+      isS3(s.output) ||
+      isS3(s.eval?.weights),
+  },
+  {
+    id: 'trainDataToTrain',
+    uses: ['mode', 'data'],
+    scope: 'spec',
+    field: 'data.train',
+    message: 'data.train is required to train (only mode: eval goes without it)',
+    cel: "self.mode == 'eval' || has(self.data.train)",
+    check: (s) => s.mode === 'eval' || s.data?.train !== undefined,
+  },
+  {
+    id: 'evalModeNeedsEval',
+    uses: ['mode', 'eval'],
+    scope: 'spec',
+    field: 'eval',
+    message: 'mode: eval needs spec.eval (at least eval.weights), and spec.eval needs mode: eval',
+    cel: "(self.mode == 'eval') == has(self.eval)",
+    check: (s) => (s.mode === 'eval') === (s.eval !== undefined),
+  },
+  {
+    id: 'evalWithoutSeeds',
+    uses: ['mode', 'seeds'],
+    scope: 'spec',
+    field: 'seeds',
+    message: 'seeds train one run per seed; an eval-only recipe (mode: eval) takes none',
+    cel: "self.mode != 'eval' || !has(self.seeds)",
+    check: (s) => s.mode !== 'eval' || s.seeds === undefined,
+  },
+  {
+    id: 'resizeGridOrdered',
+    uses: ['eval'],
+    scope: 'spec',
+    field: 'eval.resizeGrid.end',
+    message: 'eval.resizeGrid.end must be ≥ eval.resizeGrid.start',
+    cel: '!has(self.eval) || !has(self.eval.resizeGrid) || self.eval.resizeGrid.end >= self.eval.resizeGrid.start',
+    check: (s) =>
+      s.eval?.resizeGrid === undefined || s.eval.resizeGrid.end >= s.eval.resizeGrid.start,
+  },
+  {
+    id: 'resizeGridPoints',
+    uses: ['eval'],
+    scope: 'spec',
+    field: 'eval.resizeGrid.step',
+    message: `eval.resizeGrid has more than ${MAX_GRID_POINTS} points; use a larger step`,
+    cel:
+      '!has(self.eval) || !has(self.eval.resizeGrid) || ' +
+      `(self.eval.resizeGrid.end - self.eval.resizeGrid.start) / self.eval.resizeGrid.step < ${MAX_GRID_POINTS}`,
+    check: (s) =>
+      s.eval?.resizeGrid === undefined ||
+      Math.floor((s.eval.resizeGrid.end - s.eval.resizeGrid.start) / s.eval.resizeGrid.step) <
+        MAX_GRID_POINTS,
+  },
+  {
+    id: 'resizeGridOnBothHalves',
+    uses: ['eval'],
+    scope: 'spec',
+    field: 'eval.split',
+    message:
+      'eval.resizeGrid uses both halves (even selects, odd confirms): eval.split must be all',
+    cel: "!has(self.eval) || !has(self.eval.resizeGrid) || self.eval.split == 'all'",
+    check: (s) => s.eval?.resizeGrid === undefined || s.eval.split === 'all',
+  },
+  {
+    id: 'writeMetaNeedsGrid',
+    uses: ['eval'],
+    scope: 'spec',
+    field: 'eval.writeMeta',
+    message: 'eval.writeMeta records a tuned resize: it needs eval.resizeGrid',
+    cel: '!has(self.eval) || !self.eval.writeMeta || has(self.eval.resizeGrid)',
+    check: (s) => s.eval === undefined || !s.eval.writeMeta || s.eval.resizeGrid !== undefined,
   },
   {
     id: 'seedsDistinct',

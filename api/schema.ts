@@ -10,7 +10,7 @@
  */
 import { FormatRegistry, Type, type Static, type TLiteral, type TUnion } from '@sinclair/typebox';
 import { OperatorEnv } from './names.js';
-import { celRulesFor } from './rules.js';
+import { celRulesFor, MAX_GRID_POINTS } from './rules.js';
 
 // TypeBox rejects unknown formats; status timestamps are RFC 3339 (metav1.Time).
 if (!FormatRegistry.Has('date-time')) {
@@ -205,7 +205,12 @@ export const RecipeSchema = Type.Object(
       'Also checkpoint every N steps inside an epoch; 0 = once per epoch.',
       100000000,
     ),
-    keepCheckpoints: int(1, 3, 'Checkpoints kept in storage (older ones are deleted).', 1000),
+    keepCheckpoints: int(
+      1,
+      3,
+      "Checkpoints kept in storage (older ones are deleted, except the best epoch's).",
+      1000,
+    ),
     bestMetric: StringEnum(BEST_METRICS, {
       default: 'emaAcc1',
       description:
@@ -262,11 +267,15 @@ export const TolerationSchema = Type.Object(
 
 export const DataSchema = Type.Object(
   {
-    train: Type.String({
-      minLength: 1,
-      maxLength: MAX_URI,
-      description: 'Training shards: s3://bucket/prefix, a local path, or synthetic:<name>.',
-    }),
+    train: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: MAX_URI,
+        description:
+          'Training shards: s3://bucket/prefix, a local path, or synthetic:<name>. Required ' +
+          'unless mode is eval.',
+      }),
+    ),
     val: Type.String({
       minLength: 1,
       maxLength: MAX_URI,
@@ -405,8 +414,71 @@ export const DataLoaderSchema = Type.Object(
 );
 export type DataLoaderSpec = Static<typeof DataLoaderSchema>;
 
+/** What a recipe does: train (the default), or only evaluate finished weights (spec.eval). */
+export const RECIPE_MODES = ['train', 'eval'] as const;
+/** Which samples of the validation split an eval-only recipe scores (by index parity). */
+export const EVAL_SPLITS = ['all', 'even', 'odd'] as const;
+export { MAX_GRID_POINTS };
+
+export const ResizeGridSchema = Type.Object(
+  {
+    start: Type.Integer({
+      minimum: 1,
+      maximum: 4096,
+      description: "First resize (pixels, shorter side); must be ≥ the weights' crop size.",
+    }),
+    end: Type.Integer({ minimum: 1, maximum: 4096, description: 'Last resize, ≥ start.' }),
+    step: int(1, 8, 'Between grid points, pixels.', 4096),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Tune the inference resize (ringmaster eval --resize-grid START:END:STEP): even-indexed ' +
+      'samples select the resize, odd-indexed ones confirm it.',
+  },
+);
+
+export const EvalSchema = Type.Object(
+  {
+    weights: Type.String({
+      minLength: 1,
+      maxLength: MAX_URI,
+      description:
+        'What to evaluate: a weights directory (model.safetensors + meta.json, e.g. ' +
+        '<output>/weights) or a checkpoint directory (<output>/checkpoints/epoch-N: the model ' +
+        'and its EMA are both scored); s3:// or a local path.',
+    }),
+    resizeGrid: Type.Optional(ResizeGridSchema),
+    split: StringEnum(EVAL_SPLITS, {
+      default: 'all',
+      description:
+        'Samples scored: all, or the even- or odd-indexed half of data.val (index.json order). ' +
+        'With resizeGrid the halves are fixed (even selects, odd confirms): leave it all.',
+    }),
+    writeMeta: Type.Boolean({
+      default: false,
+      description:
+        "With resizeGrid: write the chosen resize into the weights' meta.json " +
+        '(transforms.resizeSize, resizeTuning), as eval --write-meta does.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'mode: eval — what the workers evaluate (data.val, workers ranks, recipe.batchSize per rank).',
+  },
+);
+export type EvalSpec = Static<typeof EvalSchema>;
+
 export const TrainingRecipeSpecSchema = Type.Object(
   {
+    mode: StringEnum(RECIPE_MODES, {
+      default: 'train',
+      description:
+        'train: the recipe trains (the default). eval: no training — the workers evaluate ' +
+        'spec.eval.weights on data.val (and tune the resize); results go to status.eval and <output>/eval.json.',
+    }),
+    eval: Type.Optional(EvalSchema),
     recipe: RecipeSchema,
     workers: int(1, 1, 'Worker pods (= ranks; each runs one process on one device).', 4096),
     gpusPerWorker: int(

@@ -122,6 +122,71 @@ export const SeedSummarySchema = Type.Object(
 );
 export type SeedSummary = Static<typeof SeedSummarySchema>;
 
+/** Acc@1/Acc@5 (percent) over `count` samples. */
+export const ScoreSchema = Type.Object(
+  {
+    acc1: Type.Number(),
+    acc5: Type.Number(),
+    count: Type.Integer({ minimum: 0, description: 'Samples scored, padding included.' }),
+  },
+  { additionalProperties: false },
+);
+export type Score = Static<typeof ScoreSchema>;
+
+/** One resize of the grid: the selecting (even) and the confirming (odd) half. */
+export const GridRowSchema = Type.Object(
+  { resize: Type.Integer({ minimum: 1 }), select: ScoreSchema, confirm: ScoreSchema },
+  { additionalProperties: false },
+);
+export type GridRow = Static<typeof GridRowSchema>;
+
+/** The resize tuning of an eval (trainer/tune-resize.ts): both halves at every resize. */
+export const ResizeTuningSchema = Type.Object(
+  {
+    weights: StringEnum(['model', 'ema'] as const, {
+      description: 'Which weights the grid scored: the EMA when the artifact has one.',
+    }),
+    grid: Type.Array(GridRowSchema, { maxItems: 64 }),
+    chosen: Type.Integer({ minimum: 1, description: 'Best Acc@1 on the selecting half.' }),
+    current: Type.Integer({ minimum: 1, description: "The artifact's resize before tuning." }),
+    confirmGain: Type.Optional(
+      Type.Number({
+        description: 'Confirming half: Acc@1 at the choice minus at the current resize.',
+      }),
+    ),
+    split: Type.String(),
+    metaWritten: Type.Optional(
+      Type.String({ description: 'meta.json the choice was written to (eval.writeMeta).' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ResizeTuningStatus = Static<typeof ResizeTuningSchema>;
+
+/** status.eval: what an eval-only recipe (spec.mode: eval) measured. */
+export const EvalStatusSchema = Type.Object(
+  {
+    weights: Type.String({ description: 'What was evaluated (spec.eval.weights).' }),
+    split: Type.String({ description: 'Samples scored: all, even or odd.' }),
+    resize: Type.Integer({ minimum: 1, description: "The artifact's eval resize." }),
+    crop: Type.Integer({ minimum: 1 }),
+    model: Type.Optional(ScoreSchema),
+    ema: Type.Optional(ScoreSchema),
+    biased: Type.Optional(
+      Type.Boolean({
+        description:
+          'DistributedSampler padding: the ranks scored more samples than the split has.',
+      }),
+    ),
+    tuning: Type.Optional(ResizeTuningSchema),
+    report: Type.Optional(Type.String({ description: 'URI of eval.json (every figure).' })),
+    workers: Type.Integer({ minimum: 1 }),
+    seconds: Type.Number({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type EvalStatus = Static<typeof EvalStatusSchema>;
+
 /** status.goodput: how much of the computing the run kept (restarts throw steps away). */
 export const GoodputSchema = Type.Object(
   {
@@ -237,6 +302,7 @@ export const TrainingRecipeStatusSchema = Type.Object(
       }),
     ),
     summary: Type.Optional(SeedSummarySchema),
+    eval: Type.Optional(EvalStatusSchema),
     restarts: Type.Optional(Type.Integer({ minimum: 0 })),
     group: Type.Optional(GroupStatusSchema),
     groupGeneration: Type.Optional(
@@ -313,6 +379,8 @@ export const Reason = Object.freeze({
   /** A worker exited with ExitCode.invalidInput: retrying cannot help. */
   WorkerInvalidInput: 'WorkerInvalidInput',
   TrainingCompleted: 'TrainingCompleted',
+  /** spec.mode eval: the workers scored the weights; status.eval holds the figures. */
+  EvaluationCompleted: 'EvaluationCompleted',
   SuspendedByUser: 'SuspendedByUser',
   Resumed: 'Resumed',
   /** All pods are bound to nodes; some containers are not running yet. */

@@ -17,7 +17,9 @@ import type { Recipe, TrainingRecipeSpec } from '../api/schema.js';
 
 type RecipeChanges = Partial<Recipe>;
 // parallelism only matters with seeds: the examples leave it to its default.
-type Deployment = Omit<TrainingRecipeSpec, 'recipe' | 'parallelism'> & { parallelism?: number };
+type Deployment = Omit<TrainingRecipeSpec, 'recipe' | 'parallelism' | 'mode'> & {
+  parallelism?: number;
+};
 
 /** The seed's baseline, as changes to the final recipe (RECIPE.md, "Final recipe vs baseline"). */
 export const BASELINE: RecipeChanges = {

@@ -15,9 +15,11 @@
  */
 import { CheckpointStore } from './checkpoint/store.js';
 import { Checkpointer, type Resumed } from './checkpoint/checkpointer.js';
-import { connectGroup, StepClock, type Group } from './comm/index.js';
+import { StepClock, type Group } from './comm/index.js';
+import { connectWorkerGroup } from './worker-group.js';
 import { stepsPerEpoch } from './data/epoch-length.js';
 import { DataLoader } from './data/loader.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from './data/transforms/normalize.js';
 import { resolveDataUri } from './data/resolve.js';
 import { recipeSamplers } from './data/sampler.js';
 import { transformConfigFromRecipe } from './data/transforms/presets.js';
@@ -27,7 +29,7 @@ import type { RunSummary } from './local/messages.js';
 import type { Logger } from '../common/log.js';
 import { countParams, getArch } from './models/arch.js';
 import { lrAtEpoch } from './optim/schedule.js';
-import { recipeHash } from '../api/load.js';
+import { recipeHash, trainData as trainDataUri } from '../api/load.js';
 import type { TrainingRecipeSpec } from '../api/schema.js';
 import { MetricsLog, type EpochMetrics } from './report/metrics-log.js';
 import { announceBackend, Reporter } from './report/reporter.js';
@@ -85,27 +87,10 @@ export async function train(opts: TrainOptions): Promise<RunSummary> {
       workers: plan.loaderWorkers,
       prefetch: plan.prefetchBatches,
     });
-  const trainData = await openSplit(spec.data.train, 'train');
+  const trainData = await openSplit(trainDataUri(spec), 'train');
   const valData = await openSplit(spec.data.val, 'val');
   const clock = new StepClock();
-  const group = await connectGroup({
-    rank: cfg.rank,
-    worldSize: cfg.worldSize,
-    coordinator: cfg.coordinator,
-    listen: cfg.listen,
-    advertise: cfg.advertise,
-    transport: cfg.transport,
-    ...(cfg.commChannels !== undefined ? { channels: cfg.commChannels } : {}),
-    ...(cfg.dataListen ? { dataListen: cfg.dataListen } : {}),
-    token: cfg.token,
-    generation: cfg.generation,
-    deadlines: { rendezvousMs: cfg.rendezvousTimeoutMs, opMs: cfg.opTimeoutMs },
-    logger: log,
-    clock,
-    ...(cfg.hangTimeoutSeconds !== undefined
-      ? { hangTimeoutMs: cfg.hangTimeoutSeconds * 1000 }
-      : {}),
-  });
+  const group = await connectWorkerGroup(cfg, log, clock);
   const overlap = overlapAllReduce(cfg.overlapAllReduce, backend.name);
   if (group.worldSize > 1) {
     log.info(
@@ -378,6 +363,17 @@ function prepare(o: Opened) {
     vranks,
     categories: trainData.classes,
     keep: recipe.keepCheckpoints,
+    bestMetric: bestMetricOf(recipe).metric,
+    inference: {
+      arch: arch.name,
+      transforms: {
+        resizeSize: recipe.valResizeSize,
+        cropSize: recipe.valCropSize,
+        interpolation: recipe.interpolation,
+        mean: IMAGENET_MEAN,
+        std: IMAGENET_STD,
+      },
+    },
     log,
   });
   log.info(

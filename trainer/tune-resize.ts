@@ -8,14 +8,16 @@
  * index.json order select, odd ones confirm. The choice is the resize with the highest
  * Acc@1 on the selecting half (ties: higher Acc@5, then the smaller resize, the cheaper one).
  */
+import { EVAL_SPLITS, MAX_GRID_POINTS } from '../api/schema.js';
 import { InputError } from '../common/errors.js';
 import { openStorage, type StorageOptions } from '../common/storage/storage.js';
-import { evalTransformConfig, type OpenedWeights } from './checkpoint/artifact.js';
+import { evalTransformConfig, type EvalTransforms, type WeightSet } from './checkpoint/artifact.js';
+import type { Group } from './comm/index.js';
 import { DataLoader } from './data/loader.js';
-import { countHits } from './evaluate.js';
+import { samplerFor } from './data/sampler.js';
+import { countHits, sumOverRanks } from './evaluate.js';
+import type { ResNetModel } from './models/resnet.js';
 import { accuracyFromCounts } from './optim/metrics.js';
-
-export const MAX_GRID_POINTS = 64;
 
 /** "224:256:8" → [224, 232, 240, 248, 256]; every value must be ≥ the crop. */
 export function parseResizeGrid(text: string, cropSize: number): number[] {
@@ -27,7 +29,21 @@ export function parseResizeGrid(text: string, cropSize: number): number[] {
     ]);
   }
   const [start, end, step] = [Number(m[1]), Number(m[2]), Number(m[3] ?? 8)];
-  const issue = (message: string) => new InputError(`invalid ${flag}`, [{ path: flag, message }]);
+  return resizeGrid({ start, end, step }, cropSize, flag);
+}
+
+/**
+ * The grid's values, refused (InputError naming `path`: the flag, or spec.eval.resizeGrid)
+ * when the step is not positive, the end is before the start, the start is below the crop or
+ * there are more than MAX_GRID_POINTS points.
+ */
+export function resizeGrid(
+  g: { start: number; end: number; step: number },
+  cropSize: number,
+  path: string,
+): number[] {
+  const { start, end, step } = g;
+  const issue = (message: string) => new InputError(`invalid ${path}`, [{ path, message }]);
   if (step < 1) throw issue('STEP must be ≥ 1');
   if (end < start) throw issue(`END (${end}) must be ≥ START (${start})`);
   if (start < cropSize) {
@@ -86,41 +102,95 @@ export function chooseResize(grid: readonly GridRow[]): number {
   return best.resize;
 }
 
-export interface TuneOptions {
-  weights: OpenedWeights;
+/** What is scored: a model with its class count and its eval transforms. */
+export interface ScoreTarget {
+  model: ResNetModel;
+  numClasses: number;
+  transforms: EvalTransforms;
+  /** Named in a class-count mismatch. */
+  file?: string;
+  arch?: { name: string };
+}
+
+interface Common {
   /** The validation split's URI (resolved: a local path or s3://). */
   data: string;
-  grid: readonly number[];
   batchSize: number;
   loaderThreads: number;
   storage?: StorageOptions;
+  /**
+   * The ranks of an eval-only recipe: each scores its DistributedSampler slice (shuffle off,
+   * padded as torch pads) and the hits are summed over the ring. Absent: this process alone.
+   */
+  group?: Group;
+}
+
+export interface TuneOptions extends Common {
+  weights: ScoreTarget;
+  grid: readonly number[];
+}
+
+/**
+ * This rank's share of `indices`: DistributedSampler over them (shuffle off), so every rank
+ * scores the same count and the padding repeats the list from its start.
+ */
+export function rankSlice(indices: Uint32Array, rank: number, worldSize: number): Uint32Array {
+  if (worldSize === 1) return indices;
+  const positions = samplerFor('distributed', {
+    n: indices.length,
+    rank,
+    worldSize,
+    shuffle: false,
+  }).indices(0);
+  return positions.map((p) => indices[p]!);
+}
+
+/** Hits of `model` over `indices` (this rank's slice, summed over the group). */
+async function scoreIndices(
+  loader: DataLoader,
+  model: ResNetModel,
+  indices: Uint32Array,
+  o: Common,
+): Promise<HalfScore> {
+  const rank = o.group?.rank ?? 0;
+  const worldSize = o.group?.worldSize ?? 1;
+  const counts = await countHits(loader, model, {
+    indices: rankSlice(indices, rank, worldSize),
+    batchSize: o.batchSize,
+    seed: 0,
+    rank,
+    worldSize,
+  });
+  const total = o.group ? await sumOverRanks(o.group, counts) : counts;
+  return { ...accuracyFromCounts(total), count: total.count };
 }
 
 export async function tuneResize(o: TuneOptions): Promise<ResizeTuning> {
   const storage = openStorage(o.data, o.storage ?? {});
   const rows: GridRow[] = [];
   let split: { select: Uint32Array; confirm: Uint32Array } | undefined;
-  for (const resize of o.grid) {
-    const loader = await DataLoader.create({
-      storage,
-      transform: { kind: 'preset', config: evalTransformConfig(o.weights.transforms, resize) },
-      workers: o.loaderThreads,
-    });
-    try {
-      checkClasses(o.weights, loader.classes.length, o.data);
-      split ??= halves(loader.numSamples);
-      const score = async (indices: Uint32Array): Promise<HalfScore> => {
-        const counts = await countHits(loader, o.weights.model, {
-          indices,
-          batchSize: o.batchSize,
-          seed: 0,
+  try {
+    for (const resize of o.grid) {
+      const loader = await DataLoader.create({
+        storage,
+        transform: { kind: 'preset', config: evalTransformConfig(o.weights.transforms, resize) },
+        workers: o.loaderThreads,
+      });
+      try {
+        checkClasses(o.weights, loader.classes.length, o.data);
+        split ??= halves(loader.numSamples);
+        const score = (indices: Uint32Array) => scoreIndices(loader, o.weights.model, indices, o);
+        rows.push({
+          resize,
+          select: await score(split.select),
+          confirm: await score(split.confirm),
         });
-        return { ...accuracyFromCounts(counts), count: counts.count };
-      };
-      rows.push({ resize, select: await score(split.select), confirm: await score(split.confirm) });
-    } finally {
-      await loader.close();
+      } finally {
+        await loader.close();
+      }
     }
+  } finally {
+    storage.close();
   }
   const chosen = chooseResize(rows);
   const current = o.weights.transforms.resizeSize;
@@ -135,37 +205,88 @@ export async function tuneResize(o: TuneOptions): Promise<ResizeTuning> {
   };
 }
 
+export type EvalSplit = (typeof EVAL_SPLITS)[number];
+
+/** The samples a split names, in index.json order: all, or the even- or odd-indexed half. */
+export function splitIndices(n: number, split: EvalSplit): Uint32Array {
+  if (split === 'all') return Uint32Array.from({ length: n }, (_, i) => i);
+  const h = halves(n);
+  return split === 'even' ? h.select : h.confirm;
+}
+
 /** Full-split Acc@1/Acc@5 at the artifact's own transforms. */
 export async function evaluateWeights(
-  o: Omit<TuneOptions, 'grid'>,
+  o: Common & { weights: ScoreTarget; split?: EvalSplit },
 ): Promise<HalfScore & { resize: number }> {
+  const r = await evaluateSets({
+    ...o,
+    sets: [{ name: 'model', model: o.weights.model }],
+    numClasses: o.weights.numClasses,
+    transforms: o.weights.transforms,
+    ...(o.weights.file !== undefined ? { file: o.weights.file } : {}),
+    ...(o.weights.arch !== undefined ? { arch: o.weights.arch } : {}),
+  });
+  return { ...r.scores.model!, resize: r.resize };
+}
+
+export interface SetScores {
+  resize: number;
+  /** Samples the split has (before padding). */
+  samples: number;
+  /** DistributedSampler padding made the ranks score more samples than the split has. */
+  biased: boolean;
+  scores: Partial<Record<WeightSet['name'], HalfScore>>;
+}
+
+/** Each set of weights (model, EMA) on one split at the artifact's resize: one loader. */
+export async function evaluateSets(
+  o: Common & {
+    sets: readonly WeightSet[];
+    numClasses: number;
+    transforms: EvalTransforms;
+    split?: EvalSplit;
+    /** Named in a class-count mismatch. */
+    file?: string;
+    arch?: { name: string };
+  },
+): Promise<SetScores> {
+  const storage = openStorage(o.data, o.storage ?? {});
   const loader = await DataLoader.create({
-    storage: openStorage(o.data, o.storage ?? {}),
-    transform: { kind: 'preset', config: evalTransformConfig(o.weights.transforms) },
+    storage,
+    transform: { kind: 'preset', config: evalTransformConfig(o.transforms) },
     workers: o.loaderThreads,
   });
   try {
-    checkClasses(o.weights, loader.classes.length, o.data);
-    const indices = Uint32Array.from({ length: loader.numSamples }, (_, i) => i);
-    const counts = await countHits(loader, o.weights.model, {
-      indices,
-      batchSize: o.batchSize,
-      seed: 0,
-    });
+    checkClasses(o, loader.classes.length, o.data);
+    const indices = splitIndices(loader.numSamples, o.split ?? 'all');
+    const scores: SetScores['scores'] = {};
+    for (const set of o.sets) scores[set.name] = await scoreIndices(loader, set.model, indices, o);
+    const count = Object.values(scores)[0]?.count ?? 0;
     return {
-      ...accuracyFromCounts(counts),
-      count: counts.count,
-      resize: o.weights.transforms.resizeSize,
+      resize: o.transforms.resizeSize,
+      samples: indices.length,
+      biased: count > indices.length,
+      scores,
     };
   } finally {
     await loader.close();
+    storage.close();
   }
 }
 
-function checkClasses(w: OpenedWeights, dataClasses: number, data: string): void {
+function checkClasses(
+  w: { numClasses: number; file?: string; arch?: { name: string } },
+  dataClasses: number,
+  data: string,
+): void {
   if (w.numClasses !== dataClasses) {
+    const which = w.file
+      ? ` ${w.file}${w.arch ? ` (${w.arch.name})` : ''}`
+      : w.arch
+        ? ` (${w.arch.name})`
+        : '';
     throw new InputError(
-      `the weights ${w.file} (${w.arch.name}) classify ${w.numClasses} classes but the data ${data} has ${dataClasses}`,
+      `the weights${which} classify ${w.numClasses} classes but the data ${data} has ${dataClasses}`,
       [
         {
           path: '--data',

@@ -31,7 +31,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FASHION_MNIST_DIR } from '../../trainer/data/fashion-mnist.js';
 import { countParams, getArch } from '../../trainer/models/arch.js';
-import { loadTrainingRecipeFile } from '../../api/load.js';
+import { loadTrainingRecipeFile, trainData } from '../../api/load.js';
 import { parseMetricsJsonl } from '../../trainer/report/metrics-log.js';
 import type { EpochRow, SeedResult, SideResult } from './summary.js';
 import {
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
   const recipeFile = join(root, 'examples', 'fashion-mnist.yaml');
   const { spec } = await loadTrainingRecipeFile(recipeFile);
   const seeds = parseSeeds(env.BENCH_SEEDS, env.BENCH_SEED);
-  const nTrain = intEnv('BENCH_TRAIN') ?? limitOf(spec.data.train);
+  const nTrain = intEnv('BENCH_TRAIN') ?? limitOf(trainData(spec));
   const nVal = intEnv('BENCH_VAL') ?? limitOf(spec.data.val);
   const epochs = intEnv('BENCH_EPOCHS') ?? spec.recipe.epochs;
   // Ringmaster refuses this recipe (and torch's CosineAnnealingLR would divide by zero): say so

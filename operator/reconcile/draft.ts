@@ -204,6 +204,7 @@ function mergeProgress(status: TrainingRecipeStatus, p: ProgressReport): void {
   if (p.weights) status.weights = p.weights;
   if (p.goodput) status.goodput = { ...p.goodput };
   if (p.workerThreads) status.workerThreads = { ...p.workerThreads };
+  if (p.eval) status.eval = structuredClone(p.eval);
 }
 
 export function toMs(t: Date | string | undefined | null): number | undefined {

@@ -10,7 +10,11 @@ import { queueNameOf, releaseGroup } from './kueue.js';
 import { isFinished } from './pods.js';
 import type { TrainingRecipeSpec } from './types.js';
 
-export function succeed(d: Draft): void {
+export function succeed(d: Draft, spec: TrainingRecipeSpec): void {
+  if (spec.mode === 'eval') {
+    evaluated(d);
+    return;
+  }
   const weights = d.status.weights;
   d.status.phase = Phase.Succeeded;
   d.status.completionTime = d.now.toISOString();
@@ -29,6 +33,36 @@ export function succeed(d: Draft): void {
     Reason.TrainingCompleted,
     `Training finished${weights ? `: weights at ${weights}` : ''}`,
   );
+}
+
+/** An eval-only recipe (spec.mode: eval) succeeded: its figures are in status.eval. */
+function evaluated(d: Draft): void {
+  const e = d.status.eval;
+  const pct = (v: number) => v.toFixed(2);
+  const figures = e
+    ? [
+        e.model ? `model Acc@1 ${pct(e.model.acc1)}` : '',
+        e.ema ? `EMA Acc@1 ${pct(e.ema.acc1)}` : '',
+        e.tuning ? `resize ${e.tuning.chosen} chosen (was ${e.tuning.current})` : '',
+      ]
+        .filter(Boolean)
+        .join(', ')
+    : 'no results in progress.json';
+  const message = `evaluation finished: ${figures}`;
+  d.status.phase = Phase.Succeeded;
+  d.status.completionTime = d.now.toISOString();
+  d.condition(ConditionType.Succeeded, 'True', Reason.EvaluationCompleted, message);
+  d.condition(ConditionType.Running, 'False', Reason.EvaluationCompleted, 'evaluation finished');
+  d.condition(
+    ConditionType.Restarting,
+    'False',
+    Reason.EvaluationCompleted,
+    'evaluation finished',
+    {
+      ifPresent: true,
+    },
+  );
+  d.event('Normal', Reason.EvaluationCompleted, message);
 }
 
 export function fail(d: Draft, reason: Reason, message: string): void {

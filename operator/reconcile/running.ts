@@ -54,7 +54,7 @@ export function watchGroup(d: Draft, spec: TrainingRecipeSpec): void {
   // Rank 0 writes the weights and exits 0 only at the very end: it speaks for the group.
   if (byRank.get(0)?.state === 'succeeded') {
     d.applyProgress();
-    succeed(d);
+    succeed(d, spec);
     finished(d, spec);
     return;
   }

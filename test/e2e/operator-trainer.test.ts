@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type * as k8s from '@kubernetes/client-node';
 import {
   findKubeBinaries,
@@ -178,6 +178,152 @@ spec:
     );
     assert.deepEqual(phases, ['Succeeded', 'Succeeded']);
   });
+  it("mode: eval scores the run's checkpoint (model and EMA) and tunes the resize of its weights on the workers, results in status and in the bucket", async function () {
+    // Evaluates what the first test trained (s3://runs/tiny).
+    const tiny = await rest!
+      .get<TrainingRecipeObject>(
+        `/apis/ringmaster.dev/v1alpha1/namespaces/${NS}/trainingrecipes/tiny`,
+      )
+      .catch(() => undefined);
+    if (tiny?.status?.phase !== 'Succeeded') {
+      console.log('    skipped: needs the first test\'s trained recipe "tiny"');
+      this.skip();
+    }
+    const evalRecipe = (
+      name: string,
+      workers: number,
+      evalSpec: string,
+    ) => `apiVersion: ringmaster.dev/v1alpha1
+kind: TrainingRecipe
+metadata:
+  name: ${name}
+  namespace: ${NS}
+spec:
+  mode: eval
+  eval:
+${evalSpec}
+  workers: ${workers}
+  gpusPerWorker: 0
+  image: ringmaster/trainer:cpu
+  data:
+    val: synthetic:shapes?train=128&val=64&size=32
+    endpoint: ${minio!.endpoint}
+    credentialsSecret: s3-creds
+  output: s3://runs/${name}
+  recipe:
+    batchSize: 16
+  runPolicy:
+    backoffLimit: 0
+`;
+    await cp!.kubectl(['apply', '-f', '-'], {
+      input: [
+        // Both halves of the ring score a checkpoint: the model and its EMA, and the grid.
+        evalRecipe(
+          'tiny-eval',
+          2,
+          '    weights: s3://runs/tiny/checkpoints/epoch-000002\n    resizeGrid: {start: 32, end: 40, step: 4}',
+        ),
+        // The weights artifact, tuned and its meta.json rewritten.
+        evalRecipe(
+          'tiny-tune',
+          1,
+          '    weights: s3://runs/tiny/weights\n    resizeGrid: {start: 32, end: 40, step: 4}\n    writeMeta: true',
+        ),
+        // A grid below the weights' crop (32): exit 2 on every rank, nothing written.
+        evalRecipe(
+          'tiny-badgrid',
+          1,
+          '    weights: s3://runs/tiny/weights\n    resizeGrid: {start: 24, end: 40}',
+        ),
+      ].join('---\n'),
+    });
+    const path = `/apis/ringmaster.dev/v1alpha1/namespaces/${NS}/trainingrecipes`;
+    const finished = (name: string) =>
+      waitFor(
+        async () => {
+          const r = await rest!.get<TrainingRecipeObject>(`${path}/${name}`);
+          return r.status?.phase === 'Succeeded' || r.status?.phase === 'Failed' ? r : undefined;
+        },
+        { timeoutMs: 600_000, intervalMs: 1000, what: `${name} finished` },
+      );
+    const [ev, tune, bad] = await Promise.all([
+      finished('tiny-eval'),
+      finished('tiny-tune'),
+      finished('tiny-badgrid'),
+    ]);
+    assert.equal(ev.status?.phase, 'Succeeded', JSON.stringify(ev.status));
+    const e = ev.status!.eval!;
+    assert.equal(e.weights, 's3://runs/tiny/checkpoints/epoch-000002');
+    assert.deepEqual([e.workers, e.split, e.resize, e.crop], [2, 'all', 36, 32]);
+    assert.equal(e.model?.count, 64);
+    assert.equal(e.ema?.count, 64);
+    assert.equal(e.biased, undefined, '64 samples over 2 ranks: no padding');
+    // The printer columns' metrics are the eval's.
+    assert.deepEqual(ev.status?.metrics, {
+      acc1: e.model!.acc1,
+      acc5: e.model!.acc5,
+      emaAcc1: e.ema!.acc1,
+      emaAcc5: e.ema!.acc5,
+    });
+    const t = e.tuning!;
+    assert.equal(t.weights, 'ema');
+    assert.deepEqual(
+      t.grid.map((r) => [r.resize, r.select.count, r.confirm.count]),
+      [
+        [32, 32, 32],
+        [36, 32, 32],
+        [40, 32, 32],
+      ],
+    );
+    const bestSelect = Math.max(...t.grid.map((r) => r.select.acc1));
+    assert.equal(t.grid.find((r) => r.resize === t.chosen)!.select.acc1, bestSelect);
+    // The ring's halves at the current resize add up to the ring's whole-split EMA figure.
+    const at36 = t.grid.find((r) => r.resize === 36)!;
+    assert.ok(Math.abs((at36.select.acc1 + at36.confirm.acc1) / 2 - e.ema!.acc1) < 1e-9);
+    const succeeded = ev.status!.conditions!.find((c) => c.type === 'Succeeded')!;
+    assert.equal(succeeded.reason, 'EvaluationCompleted');
+
+    assert.equal(tune.status?.phase, 'Succeeded', JSON.stringify(tune.status));
+    const tt = tune.status!.eval!;
+    assert.equal(tt.model, undefined, 'the weights artifact holds the EMA only');
+    assert.equal(tt.ema?.count, 64);
+    assert.equal(tt.tuning?.metaWritten, 's3://runs/tiny/weights/meta.json');
+
+    assert.equal(bad.status?.phase, 'Failed');
+    const failed = bad.status!.conditions!.find((c) => c.type === 'Failed')!;
+    assert.equal(failed.reason, 'WorkerInvalidInput', failed.message);
+    assert.match(failed.message, /spec\.eval\.resizeGrid/);
+    assert.equal(bad.status?.eval, undefined);
+
+    const s3 = new S3Client({
+      endpoint: minio!.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: minio!.credentials,
+    });
+    try {
+      const read = async (key: string) =>
+        JSON.parse(
+          await (
+            await s3.send(new GetObjectCommand({ Bucket: 'runs', Key: key }))
+          ).Body!.transformToString(),
+        );
+      const report = await read('tiny-eval/eval.json');
+      assert.deepEqual(report.ema, e.ema);
+      assert.deepEqual(report.tuning, t);
+      assert.equal(report.kind, 'checkpoint');
+      const meta = await read('tiny/weights/meta.json');
+      assert.equal(meta.transforms.resizeSize, tt.tuning!.chosen);
+      assert.equal(meta.resizeTuning.previous, 36);
+      const badKeys =
+        (await s3.send(new ListObjectsV2Command({ Bucket: 'runs', Prefix: 'tiny-badgrid/' })))
+          .Contents ?? [];
+      assert.deepEqual(badKeys, [], 'a refused eval writes nothing');
+    } finally {
+      s3.destroy();
+    }
+  });
+
   it('trains spec.seeds as one child recipe per seed and ends with the summary in status', async () => {
     const yaml = `apiVersion: ringmaster.dev/v1alpha1
 kind: TrainingRecipe

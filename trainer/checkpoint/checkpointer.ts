@@ -13,6 +13,8 @@ import { loadStateDict, stateDict } from '../models/weights.js';
 import type { EpochMetrics } from '../report/metrics-log.js';
 import type { TrainState } from '../train-state.js';
 import type { VirtualRanks } from '../elastic/virtual-ranks.js';
+import { bestEpoch, type BestMetric } from '../best.js';
+import type { EvalTransforms } from './artifact.js';
 import { decodeTensors, encodeTensors, type NamedTensors } from './tensors.js';
 import {
   checkpointName,
@@ -34,8 +36,12 @@ export interface CheckpointerOptions {
   /** The original ranks this process runs: each gets its own rank file. */
   vranks: VirtualRanks;
   categories: readonly string[];
-  /** Checkpoints kept; older ones are pruned. */
+  /** Checkpoints kept; older ones are pruned, except the best epoch's. */
   keep: number;
+  /** What "best epoch" means (recipe.bestMetric in effect, trainer/best.ts). */
+  bestMetric: BestMetric;
+  /** Architecture and eval transforms, so `eval` can score a checkpoint without meta.json. */
+  inference: { arch: string; transforms: EvalTransforms };
   log: Logger;
 }
 
@@ -133,6 +139,8 @@ export class Checkpointer {
           metrics: history,
           categories: this.o.categories,
           itersPerEpoch,
+          arch: this.o.inference.arch,
+          transforms: this.o.inference.transforms,
         },
       },
       files,
@@ -145,7 +153,7 @@ export class Checkpointer {
       step: epoch * itersPerEpoch + stepInEpoch,
       time: new Date().toISOString(),
     };
-    await store.prune(this.o.keep);
+    await store.prune(this.o.keep, bestCheckpoints(history, this.o.bestMetric));
     this.o.log.info({ checkpoint: this.last }, 'checkpoint written');
   }
 
@@ -255,6 +263,16 @@ function restoreOtherRanks(o: CheckpointerOptions, chosen: Checkpoint): void {
     }
     vranks.restoreEma(j, ema, nAveraged);
   }
+}
+
+/**
+ * The checkpoint written at the end of the best epoch so far (epoch e ends in the checkpoint
+ * named for the start of e + 1): pruning keeps it beyond the last `keep`, so the best epoch
+ * can be resumed from or fine-tuned, not only its weights (weights/best/) used.
+ */
+export function bestCheckpoints(history: readonly EpochMetrics[], metric: BestMetric): string[] {
+  const best = bestEpoch(history, metric);
+  return best === null ? [] : [checkpointName(best.epoch + 1, 0)];
 }
 
 function prefixed(prefix: string, m: ReadonlyMap<string, tf.Tensor>): Array<[string, tf.Tensor]> {

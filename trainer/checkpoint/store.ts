@@ -247,11 +247,16 @@ export class CheckpointStore {
     return { name, state, files };
   }
 
-  /** Deletes all but the newest `keep` checkpoints (never the one latest.json names). */
-  async prune(keep: number): Promise<string[]> {
+  /**
+   * Deletes all but the newest `keep` checkpoints, never the one latest.json names nor those
+   * in `pinned` (the best epoch's: keepCheckpoints must not delete it).
+   */
+  async prune(keep: number, pinned: readonly string[] = []): Promise<string[]> {
     const pointer = await this.latestPointer();
     const names = await this.list();
-    const doomed = names.slice(Math.max(1, keep)).filter((n) => n !== pointer?.name);
+    const doomed = names
+      .slice(Math.max(1, keep))
+      .filter((n) => n !== pointer?.name && !pinned.includes(n));
     for (const name of doomed) {
       for (const key of await this.storage.list(`${DIR}/${name}/`)) await this.storage.delete(key);
     }

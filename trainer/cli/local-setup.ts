@@ -6,6 +6,7 @@
 import { cpus } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ProcessEnv } from '../../api/names.js';
+import { trainData } from '../../api/load.js';
 import type { TrainingRecipeSpec } from '../../api/schema.js';
 import { InputError } from '../../common/errors.js';
 import { resolveDataUri } from '../data/resolve.js';
@@ -39,7 +40,7 @@ export async function prepareLocal(
   const cacheDir =
     process.env[ProcessEnv.cache] ?? join(process.env.HOME ?? '/tmp', '.cache', 'ringmaster');
   const data = {
-    train: await resolveDataUri(spec.data.train, 'train', { cacheDir }),
+    train: await resolveDataUri(trainData(spec), 'train', { cacheDir }),
     val: await resolveDataUri(spec.data.val, 'val', { cacheDir }),
   };
   const resolved = {

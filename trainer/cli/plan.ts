@@ -15,7 +15,7 @@ import { FASHION_MNIST_CLASSES } from '../data/fashion-mnist.js';
 import { isGeneratedDataUri, parseGeneratedDataUri } from '../data/resolve.js';
 import { INDEX_FILE, readIndex } from '../data/shard-index.js';
 import { SHAPE_CLASSES } from '../data/synthetic.js';
-import { loadTrainingRecipeFile, nameFromSource } from '../../api/load.js';
+import { loadTrainingRecipeFile, nameFromSource, trainData } from '../../api/load.js';
 import { measureStepSeconds } from '../step-timing.js';
 import { LocalStorage } from '../../common/storage/local-storage.js';
 import type { TrainingRecipeSpec } from '../../api/schema.js';
@@ -154,7 +154,7 @@ async function chooseCounts(
   flags: { trainSamples?: number; valSamples?: number; numClasses?: number },
 ): Promise<{ trainSamples: number; valSamples: number; numClasses: number; note: string }> {
   const train =
-    flags.trainSamples === undefined ? await splitInfo(spec.data.train, 'train') : undefined;
+    flags.trainSamples === undefined ? await splitInfo(trainData(spec), 'train') : undefined;
   const val = flags.valSamples === undefined ? await splitInfo(spec.data.val, 'val') : undefined;
   const trainSamples = flags.trainSamples ?? train?.numSamples ?? IMAGENET_TRAIN_SAMPLES;
   const valSamples = flags.valSamples ?? val?.numSamples ?? IMAGENET_VAL_SAMPLES;

@@ -114,11 +114,15 @@ async function trainSeeds(
   );
   try {
     const runs = await runSeeds({ ...launch, spec, seeds, parallelism });
-    process.stdout.write(`\n${formatSeedTable(runs.seeds, runs.summary)}seeds:  ${runs.file}\n`);
+    process.stdout.write(
+      `\n${formatSeedTable(runs.seeds, runs.summary)}seeds:  ${runs.file}\nreport: ${runs.report}\n`,
+    );
   } catch (err) {
     if (err instanceof SeedsFailedError) {
-      const { seeds: rows, summary, file } = err.runs;
-      process.stdout.write(`\n${formatSeedTable(rows, summary)}seeds:  ${file}\n`);
+      const { seeds: rows, summary, file, report } = err.runs;
+      process.stdout.write(
+        `\n${formatSeedTable(rows, summary)}seeds:  ${file}\nreport: ${report}\n`,
+      );
     }
     throw err;
   }

@@ -3,13 +3,14 @@ import { intFlag } from '../../common/parse.js';
 import { describeError, exitCodeOf } from '../../common/errors.js';
 import { log } from '../../common/log.js';
 import { loadTrainingRecipeFile } from '../../api/load.js';
+import { evalRun } from '../eval-run.js';
 import { train } from '../train.js';
 import { StoppedError } from '../train-one-epoch.js';
 import { workerConfigFromEnv } from '../worker-config.js';
 import { reportFailure } from './termination.js';
 
 /**
- * `ringmaster worker`: one rank of a training group, configured by RINGMASTER_* variables
+ * `ringmaster worker`: one rank of a training group (or of an eval-only recipe's group), configured by RINGMASTER_* variables
  * (the operator sets them in pods; the local launcher sets them for its processes).
  * SIGINT/SIGTERM (Ctrl-C, preemption, pod deletion) stop the group at the next step after a
  * checkpoint; the exit code tells the operator whether a restart can help.
@@ -44,13 +45,13 @@ export function register(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        await train({
-          cfg,
-          spec,
-          log: log.child({ recipe: metadata.name ?? 'recipe' }),
-          stop,
-          loaderThreads: opts.loaderThreads,
-        });
+        const recipeLog = log.child({ recipe: metadata.name ?? 'recipe' });
+        // spec.mode eval: the same pods and ring, but the ranks only score weights.
+        if (spec.mode === 'eval') {
+          await evalRun({ cfg, spec, log: recipeLog, loaderThreads: opts.loaderThreads });
+        } else {
+          await train({ cfg, spec, log: recipeLog, stop, loaderThreads: opts.loaderThreads });
+        }
       } catch (err) {
         if (err instanceof StoppedError) log.info({ rank: cfg.rank }, err.message);
         else {

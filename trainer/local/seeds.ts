@@ -7,11 +7,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ExitCode, SEEDS_FILE, WorkerEnv } from '../../api/names.js';
+import { ExitCode, SEEDS_FILE, SEEDS_REPORT_FILE, WorkerEnv } from '../../api/names.js';
 import { seedRunSpec, summarizeSeeds, type SeedOutcome } from '../../api/seeds.js';
 import type { TrainingRecipeSpec } from '../../api/schema.js';
 import type { SeedRunStatus, SeedSummary } from '../../api/status.js';
-import { exitCodeOf, describeError } from '../../common/errors.js';
+import { exitCodeOf, describeError, NotFoundError } from '../../common/errors.js';
+import { openStorage, storageOptionsFromEnv } from '../../common/storage/storage.js';
+import { METRICS_FILE, parseMetricsJsonl, type EpochMetrics } from '../report/metrics-log.js';
+import { renderSeedsReport } from '../report/seeds-html.js';
 import { launchLocal, LaunchError, type LaunchOptions } from './launcher.js';
 import type { RunSummary } from './messages.js';
 
@@ -29,6 +32,22 @@ export interface SeedRuns {
   summary: SeedSummary;
   /** URI of seeds.json. */
   file: string;
+  /** report.html: the seeds' curves overlaid and the summary table. */
+  report: string;
+}
+
+/** A seed's metrics.jsonl; empty when the run wrote none (it failed before an epoch ended). */
+async function historyOf(run: SeedRunStatus): Promise<EpochMetrics[]> {
+  if (!run.output) return [];
+  const storage = openStorage(run.output, storageOptionsFromEnv(process.env));
+  try {
+    return parseMetricsJsonl((await storage.get(METRICS_FILE)).toString('utf8'));
+  } catch (err) {
+    if (err instanceof NotFoundError) return [];
+    throw err;
+  } finally {
+    storage.close();
+  }
 }
 
 /** A writer that prefixes each line, so the lines of parallel seeds stay readable. */
@@ -114,15 +133,32 @@ export async function runSeeds(o: SeedRunsOptions): Promise<SeedRuns> {
   await mkdir(dir, { recursive: true });
   const file = join(dir, SEEDS_FILE);
   await writeFile(file, JSON.stringify({ seeds: runs, summary }, null, 2) + '\n');
+  const report = join(dir, SEEDS_REPORT_FILE);
+  const curves = await Promise.all(
+    runs.map(async (run) => ({ run, history: await historyOf(run) })),
+  );
+  await writeFile(
+    report,
+    renderSeedsReport(curves, summary, {
+      title: `Ringmaster seeds: ${o.spec.recipe.model}`,
+      facts: {
+        model: o.spec.recipe.model,
+        workers: o.workers,
+        epochs: o.spec.recipe.epochs,
+        'global batch': o.spec.recipe.batchSize * o.workers,
+        output: dir,
+      },
+    }),
+  );
   if (stop !== null) throw stop;
   if (summary.failed > 0) {
     const failed = runs.filter((r) => r.phase === 'Failed').map((r) => r.seed);
     throw new SeedsFailedError(
       `seed(s) ${failed.join(', ')} failed; the summary holds the other ${summary.n}`,
-      { seeds: runs, summary, file },
+      { seeds: runs, summary, file, report },
     );
   }
-  return { seeds: runs, summary, file };
+  return { seeds: runs, summary, file, report };
 }
 
 /** Some seeds failed after their restarts: the others' results are still reported. */

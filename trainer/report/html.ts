@@ -7,7 +7,7 @@ export interface ReportInfo {
   facts: Record<string, string | number>;
 }
 
-interface Series {
+export interface Series {
   label: string;
   color: string;
   points: Array<[number, number]>;
@@ -32,13 +32,13 @@ function pct(v: number | null | undefined): string {
   return typeof v === 'number' && Number.isFinite(v) ? v.toFixed(2) : '–';
 }
 
-function fmt(v: number): string {
+export function fmt(v: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
   return a >= 1000 || a < 0.01 ? v.toExponential(1) : Number(v.toPrecision(3)).toString();
 }
 
-function chart(title: string, series: Series[], yLabel: string): string {
+export function chart(title: string, series: Series[], yLabel: string): string {
   const W = 460;
   const H = 260;
   const m = { l: 56, r: 12, t: 28, b: 36 };
@@ -84,11 +84,13 @@ function chart(title: string, series: Series[], yLabel: string): string {
       return `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>${dots}`;
     })
     .join('');
+  // Entries share the width (many seeds get narrower slots).
+  const slot = Math.min(120, (W - m.l - m.r - 8) / Math.max(1, series.length));
   const legend = series
     .map(
       (s, i) =>
-        `<rect x="${m.l + 8 + i * 120}" y="${m.t - 18}" width="10" height="10" fill="${s.color}"/>` +
-        `<text x="${m.l + 22 + i * 120}" y="${m.t - 9}">${escapeHtml(s.label)}</text>`,
+        `<rect x="${(m.l + 8 + i * slot).toFixed(1)}" y="${m.t - 18}" width="10" height="10" fill="${s.color}"/>` +
+        `<text x="${(m.l + 22 + i * slot).toFixed(1)}" y="${m.t - 9}">${escapeHtml(s.label)}</text>`,
     )
     .join('');
   return (
@@ -157,8 +159,19 @@ export function renderReport(rows: readonly EpochMetrics[], info: ReportInfo): s
       'images/s',
     ),
   ].join('');
+  return `${pageHead(info.title)}<h1>${escapeHtml(info.title)}</h1>
+<table>${factRows}</table>
+<div class="charts">${charts}</div>
+<h2>Epochs</h2>
+<table><tr><th>epoch</th><th>lr</th><th>loss</th><th>train Acc@1</th><th>train Acc@5</th><th>Acc@1</th><th>Acc@5</th><th>EMA Acc@1</th><th>EMA Acc@5</th><th>img/s</th><th>s</th><th>eval</th></tr>${epochRows}</table>
+</body></html>
+`;
+}
+
+/** The document head and styles every report shares (up to and including <body>). */
+export function pageHead(title: string): string {
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(info.title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
 h1{font-size:20px}table{border-collapse:collapse;margin:12px 0}
@@ -166,11 +179,5 @@ th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}th{text-ali
 .charts{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}figcaption{font-weight:600}
 svg text{font-size:11px;fill:#444}.grid{stroke:#eee}.axis{stroke:#888}
 </style></head><body>
-<h1>${escapeHtml(info.title)}</h1>
-<table>${factRows}</table>
-<div class="charts">${charts}</div>
-<h2>Epochs</h2>
-<table><tr><th>epoch</th><th>lr</th><th>loss</th><th>train Acc@1</th><th>train Acc@5</th><th>Acc@1</th><th>Acc@5</th><th>EMA Acc@1</th><th>EMA Acc@5</th><th>img/s</th><th>s</th><th>eval</th></tr>${epochRows}</table>
-</body></html>
 `;
 }

@@ -154,7 +154,10 @@ describe('TrainingRecipe CRD on a real API server', function () {
     ]);
     const table = await cp!.kubectl(['get', 'tr', '-n', NS]);
     const [header, row] = table.trim().split('\n');
-    assert.match(header!, /NAME\s+PHASE\s+EPOCH\s+EPOCHS\s+ACC@1\s+EMA ACC@1\s+SEEDS ACC@1\s+AGE/);
+    assert.match(
+      header!,
+      /NAME\s+PHASE\s+EPOCH\s+EPOCHS\s+ACC@1\s+EMA ACC@1\s+SEEDS ACC@1\s+MESSAGE\s+AGE/,
+    );
     assert.match(row!, /^cols\s+Running\s+7\s+600\s+55\.5\s+56\.25\s+80\.12 ± 0\.08 \(3\)\s+/);
     const wide = await cp!.kubectl(['get', 'recipe', 'cols', '-n', NS, '-o', 'wide']);
     assert.match(wide, /MODEL\s+WORKERS/);

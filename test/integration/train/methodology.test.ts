@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { parseTrainingRecipe } from '../../../api/load.js';
 import { SEEDS_FILE } from '../../../api/names.js';
 import { openWeights } from '../../../trainer/checkpoint/artifact.js';
+import { CheckpointStore, checkpointName } from '../../../trainer/checkpoint/store.js';
+import { openStorage } from '../../../common/storage/storage.js';
 import { resolveDataUri } from '../../../trainer/data/resolve.js';
 import { initBackend } from '../../../trainer/engine/backend.js';
 import { runSeeds } from '../../../trainer/local/seeds.js';
@@ -58,6 +60,7 @@ describe('methodology: seeds, best weights, resize tuning (local trainer)', func
         valCropSize: 16,
         modelEmaSteps: 2,
         bestMetric: 'acc1',
+        keepCheckpoints: 1,
       },
     });
     const resolved = {
@@ -96,6 +99,10 @@ describe('methodology: seeds, best weights, resize tuning (local trainer)', func
       );
       // Built to peak early: the diverged last epoch is worse, and its weights differ.
       assert.ok(best.epoch < 2 && top > rows.at(-1)!.acc1, JSON.stringify(rows.map((r) => r.acc1)));
+      // keepCheckpoints 1 keeps the last checkpoint and, besides it, the best epoch's.
+      // (The store's listing: pruning deletes the files; a local directory may stay empty.)
+      const ckpts = await new CheckpointStore(openStorage(run)).list();
+      assert.deepEqual(ckpts.sort(), [checkpointName(best.epoch + 1, 0), 'epoch-000003']);
       const [a, b] = await Promise.all([
         readFile(join(run, 'weights', 'model.safetensors')),
         readFile(join(run, 'weights', 'best', 'model.safetensors')),

@@ -57,7 +57,7 @@ describe('examples', () => {
     assert.deepEqual(spec.recipe, defaultRecipe());
     assert.equal(spec.workers, 8);
     assert.equal(spec.gpusPerWorker, 1);
-    assert.match(spec.data.train, /^s3:\/\//);
+    assert.match(spec.data.train ?? '', /^s3:\/\//);
     assert.match(spec.data.val, /^s3:\/\//);
     assert.match(spec.output, /^s3:\/\//);
   });
@@ -109,7 +109,7 @@ describe('examples', () => {
     const r = spec.recipe;
     assert.equal(r.model, 'resnet_mini');
     assert.deepEqual([spec.workers, spec.gpusPerWorker], [2, 0]);
-    assert.match(spec.data.train, /^synthetic:/);
+    assert.match(spec.data.train ?? '', /^synthetic:/);
     assert.match(spec.data.val, /^synthetic:/);
     assert.ok(!spec.output.includes('://'));
     assert.equal(r.autoAugment, 'ta_wide');

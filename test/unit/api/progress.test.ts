@@ -65,6 +65,58 @@ describe('api/progress (progress.json)', () => {
   });
 });
 
+describe("api/progress: an eval-only recipe's results", () => {
+  const evalResult = {
+    weights: 's3://runs/r/weights',
+    split: 'all',
+    resize: 36,
+    crop: 32,
+    ema: { acc1: 50, acc5: 90, count: 64 },
+    tuning: {
+      weights: 'ema' as const,
+      grid: [
+        {
+          resize: 32,
+          select: { acc1: 40, acc5: 90, count: 32 },
+          confirm: { acc1: 45, acc5: 91, count: 32 },
+        },
+        {
+          resize: 36,
+          select: { acc1: 50, acc5: 92, count: 32 },
+          confirm: { acc1: 50, acc5: 88, count: 32 },
+        },
+      ],
+      chosen: 36,
+      current: 36,
+      confirmGain: 0,
+      split: 'even sample index selects, odd confirms',
+      metaWritten: 's3://runs/r/weights/meta.json',
+    },
+    report: 's3://runs/e/eval.json',
+    workers: 2,
+    seconds: 12.5,
+  };
+
+  it('rank 0 writes it in the file schema; the operator keeps it whole as status.eval', () => {
+    const file: Progress = { ...written, phase: 'done', eval: evalResult };
+    assert.ok(Value.Check(ProgressFileSchema, file));
+    const report = sanitizeProgress(JSON.parse(JSON.stringify(file)))!;
+    assert.deepEqual(report.eval, evalResult);
+    assert.ok(Value.Check(TrainingRecipeStatusSchema, { eval: report.eval }));
+  });
+
+  it('drops a garbled result whole rather than half of it', () => {
+    for (const bad of [
+      { ...evalResult, ema: { acc1: 'high', acc5: 90, count: 64 } },
+      { ...evalResult, workers: 0 },
+      { ...evalResult, unknown: true },
+      'done',
+    ]) {
+      assert.equal(sanitizeProgress({ ...written, eval: bad })!.eval, undefined);
+    }
+  });
+});
+
 describe('api/progress: shared-cluster fields', () => {
   const full: Progress = {
     ...written,

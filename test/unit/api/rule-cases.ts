@@ -63,6 +63,39 @@ export const RULE_CASES: ReadonlyArray<{
     spec: { workers: 8, runPolicy: { elastic: { minWorkers: 3, maxWorkers: 8 } } },
     path: 'spec.runPolicy.elastic',
   },
+  { id: 'trainDataToTrain', spec: { data: { val: 's3://b/v' } }, path: 'spec.data.train' },
+  { id: 'evalModeNeedsEval', spec: { mode: 'eval' }, path: 'spec.eval' },
+  {
+    id: 'evalWithoutSeeds',
+    spec: { mode: 'eval', eval: { weights: 's3://b/w' }, seeds: [0, 1] },
+    path: 'spec.seeds',
+  },
+  {
+    id: 'resizeGridOrdered',
+    spec: { mode: 'eval', eval: { weights: 's3://b/w', resizeGrid: { start: 40, end: 32 } } },
+    path: 'spec.eval.resizeGrid.end',
+  },
+  {
+    id: 'resizeGridPoints',
+    spec: {
+      mode: 'eval',
+      eval: { weights: 's3://b/w', resizeGrid: { start: 200, end: 265, step: 1 } },
+    },
+    path: 'spec.eval.resizeGrid.step',
+  },
+  {
+    id: 'resizeGridOnBothHalves',
+    spec: {
+      mode: 'eval',
+      eval: { weights: 's3://b/w', resizeGrid: { start: 224, end: 256 }, split: 'even' },
+    },
+    path: 'spec.eval.split',
+  },
+  {
+    id: 'writeMetaNeedsGrid',
+    spec: { mode: 'eval', eval: { weights: 's3://b/w', writeMeta: true } },
+    path: 'spec.eval.writeMeta',
+  },
 ];
 
 /** Specs at the edge of each rule: valid. */
@@ -78,4 +111,14 @@ export const RULE_EDGES: ReadonlyArray<Record<string, unknown>> = [
   { runPolicy: { hangTimeoutSeconds: 600, terminationGracePeriodSeconds: 600 } },
   { workers: 8, runPolicy: { elastic: { minWorkers: 2, maxWorkers: 8 } } },
   { workers: 6, runPolicy: { elastic: { minWorkers: 3, maxWorkers: 3 } } },
+  // An eval-only recipe needs no training data; its weights alone may be the s3:// URI.
+  {
+    mode: 'eval',
+    eval: { weights: 's3://b/w', resizeGrid: { start: 224, end: 224 }, writeMeta: true },
+    data: { val: '/v', endpoint: 'http://minio:9000' },
+    output: '/o',
+  },
+  { mode: 'eval', eval: { weights: 's3://b/w', split: 'odd' } },
+  // 64 points exactly.
+  { mode: 'eval', eval: { weights: 's3://b/w', resizeGrid: { start: 200, end: 263, step: 1 } } },
 ];

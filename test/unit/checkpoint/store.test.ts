@@ -3,6 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointStore, checkpointName } from '../../../trainer/checkpoint/store.js';
+import { bestCheckpoints } from '../../../trainer/checkpoint/checkpointer.js';
+import type { EpochMetrics } from '../../../trainer/report/metrics-log.js';
 import { InputError } from '../../../common/errors.js';
 import { openStorage, type Storage } from '../../../common/storage/storage.js';
 
@@ -124,5 +126,45 @@ describe('CheckpointStore', () => {
     assert.deepEqual(deleted.sort(), ['epoch-000001', 'epoch-000002']);
     assert.deepEqual(await store.list(), ['epoch-000003', 'epoch-000002-step-0000050']);
     assert.equal((await store.loadLatest({ expectedRecipeHash: HASH }))?.name, 'epoch-000003');
+  });
+
+  it('never prunes a pinned checkpoint (the best epoch’s), besides the newest K', async () => {
+    const store = new CheckpointStore(storage);
+    for (let e = 1; e <= 4; e++) await store.save(state(e), files(e));
+    const deleted = await store.prune(1, ['epoch-000002']);
+    assert.deepEqual(deleted.sort(), ['epoch-000001', 'epoch-000003']);
+    assert.deepEqual(await store.list(), ['epoch-000004', 'epoch-000002']);
+    // The pinned one stays loadable as a whole.
+    const kept = await store.load('epoch-000002', { expectedRecipeHash: HASH });
+    assert.deepEqual(kept.files.get('model.safetensors'), files(2).get('model.safetensors'));
+  });
+});
+
+describe('bestCheckpoints', () => {
+  const row = (epoch: number, acc1: number, emaAcc1: number | null): EpochMetrics => ({
+    epoch,
+    lr: 0.1,
+    trainLoss: 1,
+    trainAcc1: 0,
+    trainAcc5: 0,
+    imagesPerSec: 1,
+    seconds: 1,
+    acc1,
+    acc5: 90,
+    emaAcc1,
+    emaAcc5: null,
+    evalBiased: false,
+  });
+
+  it('pins the checkpoint that ends the best epoch by the recipe’s metric', () => {
+    const history = [row(0, 40, 30), row(1, 60, 20), row(2, 50, 35)];
+    // Epoch e ends in the checkpoint named for the start of epoch e + 1.
+    assert.deepEqual(bestCheckpoints(history, 'acc1'), ['epoch-000002']);
+    assert.deepEqual(bestCheckpoints(history, 'emaAcc1'), ['epoch-000003']);
+    // Ties keep the earlier epoch, as weights/best/ does.
+    assert.deepEqual(bestCheckpoints([row(0, 50, null), row(1, 50, null)], 'acc1'), [
+      'epoch-000001',
+    ]);
+    assert.deepEqual(bestCheckpoints([], 'acc1'), []);
   });
 });

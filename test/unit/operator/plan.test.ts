@@ -445,6 +445,50 @@ describe('operator plan: planRecipe', () => {
   });
 
   describe('success and cleanup', () => {
+    it('an eval-only recipe succeeds with rank 0, status.eval and metrics from its progress', () => {
+      const recipe = aRecipe()
+        .withWorkers(2)
+        .withSpec({
+          mode: 'eval',
+          eval: { weights: 's3://runs/a/checkpoints/epoch-000002' },
+          data: { val: 's3://data/val' },
+        })
+        .inPhase(Phase.Running)
+        .obj();
+      const evalStatus = {
+        weights: 's3://runs/a/checkpoints/epoch-000002',
+        split: 'all',
+        resize: 232,
+        crop: 224,
+        model: { acc1: 80.5, acc5: 95.25, count: 50000 },
+        ema: { acc1: 81.2, acc5: 95.5, count: 50000 },
+        workers: 2,
+        seconds: 61.5,
+      };
+      const pods = [aPod('r', 0).exited(0, 100).obj(), aPod('r', 1).exited(0, 100).obj()];
+      const plan = planFor(
+        recipe,
+        observe(pods, {
+          progress: {
+            metrics: { acc1: 80.5, acc5: 95.25, emaAcc1: 81.2, emaAcc5: 95.5 },
+            eval: evalStatus,
+          },
+        }),
+        ctxAt(101),
+      );
+      assert.equal(plan.statusPatch?.phase, Phase.Succeeded);
+      assert.deepEqual(plan.statusPatch?.eval, evalStatus);
+      assert.deepEqual(plan.statusPatch?.metrics, {
+        acc1: 80.5,
+        acc5: 95.25,
+        emaAcc1: 81.2,
+        emaAcc5: 95.5,
+      });
+      const c = condition(plan.statusPatch, ConditionType.Succeeded)!;
+      assert.equal(c.reason, Reason.EvaluationCompleted);
+      assert.equal(c.message, 'evaluation finished: model Acc@1 80.50, EMA Acc@1 81.20');
+    });
+
     it('succeeds when rank 0 exits 0, gives the others a grace, then stops them', () => {
       const recipe = aRecipe().withWorkers(2).inPhase(Phase.Running).obj();
       const pods = [aPod('r', 0).exited(0, 100).obj(), aPod('r', 1).running().obj()];
