@@ -22,6 +22,10 @@ import {
   LABEL_SEED_OF,
   LABEL_STUDY_OF,
   MANAGED_BY,
+  API_VERSION,
+  GROUP,
+  STUDY_CRD_NAME,
+  STUDY_PLURAL,
   kueueWorkloadsPath,
   studiesPath,
 } from '../api/names.js';
@@ -187,11 +191,35 @@ export class Controller {
     this.d.log.info('Kueue API found: watching Workloads');
   }
 
+  /**
+   * Studies are watched when their CRD is served. Helm installs CRDs only on a first install,
+   * so an upgrade from a chart without TrainingStudy would otherwise leave the operator
+   * waiting forever for an informer that cannot sync: recipes keep working, and the log says
+   * how to add the CRD (seen again after the operator restarts).
+   */
+  private async studiesServed(): Promise<boolean> {
+    try {
+      const list = await this.d.rest.request<{ resources?: Array<{ name?: string }> }>(
+        'GET',
+        `/apis/${API_VERSION}`,
+      );
+      if (list.resources?.some((r) => r.name === STUDY_PLURAL)) return true;
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+    this.d.log.warn(
+      `the ${STUDY_CRD_NAME} CRD is not installed: TrainingStudies are not reconciled ` +
+        `(kubectl apply -f crds/${GROUP}_${STUDY_PLURAL}.yaml from the chart's version, then restart the operator)`,
+    );
+    return false;
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
     await this.watchKueue();
-    const all = [...Object.values(this.caches), this.studies] as Cache<KubeObject>[];
+    const studies = (await this.studiesServed()) ? [this.studies] : [];
+    const all = [...Object.values(this.caches), ...studies] as Cache<KubeObject>[];
     for (const r of all) r.start();
     await Promise.all(all.map((r) => r.waitForSync()));
     this.synced = true;

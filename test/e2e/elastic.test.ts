@@ -70,6 +70,8 @@ describe('e2e: elastic resize through the operator (real trainer)', function () 
     minio = await startMinio({ dir: join(dir, 'minio') });
     await minio.createBucket('runs');
     cp = await startControlPlane();
+    // Only the recipe CRD on purpose: the operator must run without the study CRD (an upgrade
+    // from a chart without it; controller.ts studiesServed).
     await cp.installCrds([join(ROOT, 'crds', 'ringmaster.dev_trainingrecipes.yaml')]);
     await ensureNamespace(cp.kubeConfig, NS);
     await ensureNamespace(cp.kubeConfig, 'ringmaster-system');
