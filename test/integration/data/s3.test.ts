@@ -164,11 +164,15 @@ describe('data on S3 (MinIO)', function () {
         await l.close();
       }
     })();
+    // No read-ahead budget: one batch's ranges at a time, so batches after the kill still
+    // have to be read (with the default budget the whole 60-sample epoch is one window, read
+    // before the outage).
     const loader = await DataLoader.create({
       storage: remote,
       transform: spec,
       workers: 0,
       prefetch: 1,
+      readAheadBytes: 0,
     });
     const got: Batch[] = [];
     let restarted: Promise<void> | undefined;
