@@ -171,7 +171,7 @@ spec:
     elastic:
       minWorkers: 1
       maxWorkers: 2
-      graceSeconds: 20
+      graceSeconds: 8
 `;
     await cp!.kubectl(['apply', '-f', '-'], { input: yaml });
     const get = () =>
