@@ -283,7 +283,7 @@ export const STUDY_CRD_HEADER =
   '# change the schema and run `npx tsx scripts/gen-crd.ts`.\n';
 
 export function studyCrdYaml(): string {
-  return STUDY_CRD_HEADER + stringify(buildStudyCrd(), { lineWidth: 0 });
+  return STUDY_CRD_HEADER + stringify(buildStudyCrd(), { lineWidth: 0, version: '1.1' });
 }
 
 /** Every generated CRD file (relative to the repository root) → its content. */

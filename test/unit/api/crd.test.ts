@@ -59,9 +59,14 @@ describe('CRD generator', () => {
     });
   }
 
-  it('reads the same with a YAML 1.1 parser (Helm and kubectl: a bare n or y is a boolean there)', () => {
-    assert.deepEqual(parse(crdYaml(), { version: '1.1' }), parse(crdYaml()));
-  });
+  for (const [kind, yaml] of [
+    ['recipe', crdYaml],
+    ['study', studyCrdYaml],
+  ] as const) {
+    it(`the ${kind} CRD reads the same with a YAML 1.1 parser (Helm and kubectl: a bare n or y is a boolean there)`, () => {
+      assert.deepEqual(parse(yaml(), { version: '1.1' }), parse(yaml()));
+    });
+  }
 
   const crd = parse(crdYaml()) as Node;
   const version = crd.spec.versions[0] as Node;
